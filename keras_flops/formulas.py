@@ -1,0 +1,267 @@
+"""The formula registry: what each TensorFlow op costs.
+
+An op's cost is looked up in this order, first match wins:
+
+1. a formula passed to one ``profile(..., formulas={...})`` call;
+2. a formula registered with :func:`register_flops`;
+3. TensorFlow's own registered ``"flops"`` statistic, the function that
+   ``tf.compat.v1.profiler``'s ``float_operation()`` calls;
+4. a formula built into keras_flops;
+5. :data:`ZERO_COST_OPS`, op types that do no arithmetic;
+6. otherwise the op is *uncounted*: it goes to ``report.uncounted`` and into a
+   warning, never silently into the total as 0.
+
+Nothing here writes into TensorFlow's global statistics registry, so
+importing keras_flops beside code that does is safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+
+from tensorflow.python.framework import ops as _tf_ops
+
+try:  # TensorFlow's flops statistics are registered when this module loads.
+    from tensorflow.python.profiler.internal import flops_registry as _unused  # noqa: F401
+except ImportError:  # pragma: no cover - very old or stripped TensorFlow
+    pass
+
+Shape = Optional[Tuple[Optional[int], ...]]
+
+
+class Cost(NamedTuple):
+    """FLOPs and multiply-accumulates of one op."""
+
+    flops: int
+    macs: int
+
+
+@dataclasses.dataclass(frozen=True)
+class OpSpec:
+    """What a formula sees of one op: its type, name, shapes and attributes.
+
+    Shapes are tuples of ints (``None`` for an unknown dim, ``None`` for an
+    unknown rank). ``attrs`` maps attribute names to decoded values
+    (``bytes`` for strings, lists for list attributes).
+    """
+
+    type: str
+    name: str
+    inputs: Tuple[Shape, ...]
+    outputs: Tuple[Shape, ...]
+    attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_op(cls, op) -> "OpSpec":
+        """Describe a ``tf.Operation``."""
+        attrs = {}
+        for key in op.node_def.attr:
+            try:
+                attrs[key] = op.get_attr(key)
+            except (ValueError, TypeError):  # pragma: no cover - exotic attr kinds
+                continue
+        return cls(
+            type=op.type,
+            name=op.name,
+            inputs=tuple(_shape_tuple(t.shape) for t in op.inputs),
+            outputs=tuple(_shape_tuple(t.shape) for t in op.outputs),
+            attrs=attrs,
+        )
+
+
+def _shape_tuple(shape) -> Shape:
+    if shape.rank is None:
+        return None
+    return tuple(shape.as_list())
+
+
+Formula = Callable[[OpSpec], Union[int, Cost, Tuple[int, int]]]
+
+# Op types whose FLOPs are all multiply-accumulates: MACs = FLOPs / 2.
+MAC_OPS = frozenset(
+    {
+        "MatMul",
+        "BatchMatMul",
+        "BatchMatMulV2",
+        "BatchMatMulV3",
+        "Einsum",
+        "Conv2D",
+        "Conv3D",
+        "Conv2DBackpropInput",
+        "Conv2DBackpropFilter",
+        "Conv3DBackpropInputV2",
+        "Conv3DBackpropFilterV2",
+        "DepthwiseConv2dNative",
+        "DepthwiseConv2dNativeBackpropInput",
+        "DepthwiseConv2dNativeBackpropFilter",
+    }
+)
+
+# Op types that do no floating-point arithmetic: they read, move, reshape,
+# select or convert data, or only describe the graph. They count 0 by design,
+# which is different from "no formula known" (see report.uncounted).
+ZERO_COST_OPS = frozenset(
+    {
+        # graph plumbing
+        "Placeholder", "PlaceholderWithDefault", "Const", "Identity", "IdentityN",
+        "NoOp", "StopGradient", "PreventGradient", "Snapshot", "CheckNumerics",
+        "EnsureShape", "Assert", "Print", "PrintV2", "StringFormat",
+        # variables
+        "ReadVariableOp", "VarHandleOp", "VariableV2", "VarIsInitializedOp",
+        "AssignVariableOp", "DestroyResourceOp",
+        # shapes and layout
+        "Shape", "ShapeN", "Size", "Rank", "Reshape", "Squeeze", "ExpandDims",
+        "Transpose", "ConjugateTranspose", "BroadcastTo", "BroadcastArgs",
+        "BroadcastGradientArgs",
+        # copying, slicing, joining
+        "ConcatV2", "Concat", "Pack", "Unpack", "Split", "SplitV", "Slice",
+        "StridedSlice", "StridedSliceGrad", "Gather", "GatherV2", "GatherNd",
+        "ResourceGather", "Tile", "Pad", "PadV2", "MirrorPad", "ReverseV2",
+        "Fill", "ZerosLike", "OnesLike", "Range", "OneHot", "Where",
+        "Select", "SelectV2", "DepthToSpace", "SpaceToDepth", "SpaceToBatchND",
+        "BatchToSpaceND",
+        # type conversion and bit moves
+        "Cast", "Bitcast",
+    }
+)
+
+_TF_REGISTRY = _tf_ops._stats_registry  # read only, never written
+_BUILTIN: dict = {}
+_USER: dict = {}
+
+
+def _tf_flops_types() -> frozenset:
+    """Op types TensorFlow registers a "flops" statistic for."""
+    return frozenset(
+        key.rsplit(",", 1)[0] for key in _TF_REGISTRY.list() if key.endswith(",flops")
+    )
+
+
+TF_COUNTED_OPS = _tf_flops_types()
+
+
+def register_flops(op_type: str, *more_types: str) -> Callable[[Formula], Formula]:
+    """Register a formula for one or more op types; it wins over every built-in.
+
+    The formula takes an :class:`OpSpec` and returns its FLOPs as an int, or a
+    :class:`Cost` ``(flops, macs)``. When it returns an int, MACs are FLOPs / 2
+    for the multiply-accumulate op types (:data:`MAC_OPS`) and 0 otherwise::
+
+        @keras_flops.register_flops("MyFusedOp")
+        def my_fused_op(op):
+            "2 FLOPs per output element."
+            return 2 * math.prod(op.outputs[0])
+
+    Registering a second, different function for an op type is an error; use
+    :func:`unregister_flops` first. Redefining the same function (a notebook
+    cell run again) replaces it. TensorFlow's own registry is never touched.
+    """
+    types = (op_type,) + more_types
+
+    def decorate(fn: Formula) -> Formula:
+        for name in types:
+            old = _USER.get(name)
+            if old is not None and _qualname(old) != _qualname(fn):
+                raise ValueError(
+                    f"keras_flops already has a user formula for {name!r} "
+                    f"({_qualname(old)}); call keras_flops.unregister_flops({name!r}) "
+                    "before registering another one."
+                )
+        for name in types:
+            _USER[name] = fn
+        return fn
+
+    return decorate
+
+
+def unregister_flops(op_type: str) -> None:
+    """Remove the user formula for ``op_type`` (no error if there is none)."""
+    _USER.pop(op_type, None)
+
+
+def _qualname(fn) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def builtin(*types: str) -> Callable[[Formula], Formula]:
+    """Register one of keras_flops' own formulas (a duplicate is a bug here)."""
+
+    def decorate(fn: Formula) -> Formula:
+        for name in types:
+            if name in _BUILTIN:
+                raise RuntimeError(f"two built-in formulas for {name!r}")
+            _BUILTIN[name] = fn
+        return fn
+
+    return decorate
+
+
+class Resolution(NamedTuple):
+    """Which formula an op gets: ``source`` is user, tensorflow, keras_flops or zero."""
+
+    source: str
+    formula: Optional[Formula]
+
+
+def resolve(op_type: str, per_call: Optional[Mapping[str, Formula]] = None) -> Optional[Resolution]:
+    """Find the formula for an op type, or ``None`` if it has none."""
+    if per_call and op_type in per_call:
+        return Resolution("user", per_call[op_type])
+    if op_type in _USER:
+        return Resolution("user", _USER[op_type])
+    if op_type in TF_COUNTED_OPS:
+        return Resolution("tensorflow", None)
+    if op_type in _BUILTIN:
+        return Resolution("keras_flops", _BUILTIN[op_type])
+    if op_type in ZERO_COST_OPS:
+        return Resolution("zero", None)
+    return None
+
+
+def tensorflow_flops(op) -> int:
+    """FLOPs of ``op`` by TensorFlow's registered statistic, as tf.profiler counts them.
+
+    Raises ValueError where TensorFlow's formula does (an unknown dim, NCHW
+    pooling), which the caller reports instead of counting 0.
+    """
+    with _quiet_deprecations():
+        stats = _tf_ops.get_stats_for_node_def(op.graph, op.node_def, "flops")
+    return int(stats.value) if stats.value else 0
+
+
+def apply(formula: Formula, spec: OpSpec) -> Cost:
+    """Run a keras_flops or user formula and normalise its result."""
+    result = formula(spec)
+    if isinstance(result, tuple):
+        flops, macs = result
+        return Cost(int(flops), int(macs))
+    return with_macs(spec.type, int(result))
+
+
+def with_macs(op_type: str, flops: int) -> Cost:
+    """Attach MACs to a FLOP count by the convention in :data:`MAC_OPS`."""
+    return Cost(flops, flops // 2 if op_type in MAC_OPS else 0)
+
+
+@contextlib.contextmanager
+def _quiet_deprecations():
+    """TensorFlow's formulas call a deprecated helper that logs on first use."""
+    try:
+        from tensorflow.python.util import deprecation
+
+        with deprecation.silence():
+            yield
+    except ImportError:  # pragma: no cover
+        yield
+
+
+def num_elements(shape: Sequence[Optional[int]]) -> int:
+    """Number of elements of a fully known shape; ValueError on an unknown dim."""
+    if shape is None or any(d is None for d in shape):
+        raise ValueError(f"shape {shape} is not fully known")
+    n = 1
+    for d in shape:
+        n *= d
+    return n

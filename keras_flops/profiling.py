@@ -1,0 +1,103 @@
+"""``profile``: trace a model, count its ops, and build a FlopsReport."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Mapping, Optional
+
+from keras_flops import counting, tracing
+from keras_flops.report import FlopsReport, LayerRow
+
+
+class UncountedOpsWarning(UserWarning):
+    """Some ops may cost FLOPs but have no formula; see ``report.uncounted``."""
+
+
+class ProfileError(RuntimeError):
+    """The model could not be traced; the message says why and what to do."""
+
+
+def profile(
+    model,
+    batch_size: int = 1,
+    input_shape=None,
+    *,
+    formulas: Optional[Mapping] = None,
+    warn: bool = True,
+) -> FlopsReport:
+    """Count the FLOPs and MACs of one forward pass of ``model``, per layer.
+
+    Args:
+      model: a built Keras model (functional, Sequential or subclassed) or layer.
+      batch_size: the batch the counts are for; counts scale linearly with it.
+      input_shape: shape of one sample, without the batch dim, for models
+        whose input has unknown dims or that have no ``Input``: a tuple, or a
+        list or dict of tuples for several inputs.
+      formulas: ``{op_type: formula}`` used for this call only, before every
+        other formula (see ``keras_flops.register_flops``).
+      warn: warn once, naming them, when some ops could not be counted.
+
+    The model is traced with ``training=False`` into a TensorFlow graph and
+    left exactly as it was.
+    """
+    _check_model(model)
+    tracing.build_if_needed(model, input_shape)
+    if input_shape is None and tracing._model_inputs(model) is None:
+        input_shape = tracing.built_input_shape(model)
+    specs = tracing.input_specs(model, batch_size, input_shape)
+    try:
+        traced = tracing.trace(model, specs, training=False)
+    except Exception as err:
+        shapes = ", ".join(str(tuple(s.shape.as_list())) for s in _flat(specs))
+        raise ProfileError(
+            f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
+            f"failed: {type(err).__name__}: {err}. Check that the model runs on such a "
+            "batch (model(x) in eager mode), or pass input_shape= / batch_size=."
+        ) from err
+    ops, uncounted = counting.count(traced, formulas)
+    report = FlopsReport(
+        model_name=model.name,
+        batch_size=batch_size,
+        input_shapes=traced.input_shapes,
+        layers=_rows(model, traced, ops, uncounted),
+        ops=tuple(ops),
+        uncounted=tuple(uncounted),
+    )
+    if warn and report.uncounted:
+        warnings.warn(report.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
+    return report
+
+
+def _rows(model, traced, ops, uncounted):
+    rows = [
+        LayerRow(i.path, i.class_name, i.output_shape, i.params, i.calls) for i in traced.layers
+    ]
+    own_params = tracing.own_variable_params(model)
+    outside = [op for op in ops if op.layer == tracing.OUTSIDE and op.flops]
+    if outside or own_params or any(u.layer == tracing.OUTSIDE for u in uncounted):
+        rows.append(LayerRow(tracing.OUTSIDE, type(model).__name__, None, own_params, 1))
+    return tuple(rows)
+
+
+def _flat(specs):
+    import tensorflow as tf
+
+    return tf.nest.flatten(specs)
+
+
+def _check_model(model) -> None:
+    if not (hasattr(model, "_flatten_layers") and callable(getattr(model, "call", None))):
+        raise TypeError(
+            f"keras_flops.profile expects a Keras model or layer, got {type(model).__name__}. "
+            "Build one with keras.Model, keras.Sequential or a keras.layers.Layer subclass."
+        )
+    module = type(model).__module__
+    if module.startswith("keras"):
+        import keras
+
+        backend = keras.backend.backend()
+        if backend != "tensorflow":
+            raise ValueError(
+                f"keras_flops counts TensorFlow graphs, but Keras runs on the {backend!r} "
+                "backend. Set KERAS_BACKEND=tensorflow before importing keras."
+            )

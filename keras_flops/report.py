@@ -1,0 +1,189 @@
+"""FlopsReport: the immutable result of profiling, its totals and its views."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+from typing import Any, Optional, Tuple
+
+import pandas as pd
+
+from keras_flops.counting import OpCount, UncountedOp
+
+_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+
+
+def format_count(n: float) -> str:
+    """A count in readable units with 3 significant digits: 7755299312 -> '7.76 G'."""
+    for scale, unit in _UNITS:
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.3g}" if isinstance(n, float) and n != int(n) else str(int(n))
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerRow:
+    """A layer of the profiled model that was called while tracing."""
+
+    path: str  # relative to the model: "backbone/block1_conv"
+    class_name: str
+    output_shape: Any
+    params: int  # weights the layer holds itself, not through sublayers
+    calls: int
+
+
+@dataclasses.dataclass(frozen=True)
+class FlopsReport:
+    """FLOPs and MACs of one forward pass of a model on one batch.
+
+    ``flops`` and ``macs`` are exact ints for a batch of ``batch_size``. Every
+    op is attributed to the innermost layer whose call created it; ops created
+    outside every layer belong to the row ``"(model)"``. Per-layer sums equal
+    the totals. ``uncounted`` lists ops that may cost FLOPs but have no
+    formula: they are not in the totals.
+    """
+
+    model_name: str
+    batch_size: int
+    input_shapes: Tuple[Tuple[str, Tuple[int, ...]], ...]
+    layers: Tuple[LayerRow, ...]
+    ops: Tuple[OpCount, ...]
+    uncounted: Tuple[UncountedOp, ...]
+
+    # ------------------------------------------------------------------ totals
+    @functools.cached_property
+    def flops(self) -> int:
+        """Forward FLOPs for one batch (a multiply-accumulate counts 2)."""
+        return sum(op.flops for op in self.ops)
+
+    @functools.cached_property
+    def macs(self) -> int:
+        """Forward multiply-accumulates for one batch (FLOPs / 2 of Conv, MatMul, ...)."""
+        return sum(op.macs for op in self.ops)
+
+    @property
+    def flops_per_sample(self) -> float:
+        return self.flops / self.batch_size
+
+    @property
+    def macs_per_sample(self) -> float:
+        return self.macs / self.batch_size
+
+    @property
+    def params(self) -> int:
+        return sum(row.params for row in self.layers)
+
+    # ------------------------------------------------------------------ tables
+    def to_dataframe(self, by: str = "layer", depth: Optional[int] = None) -> pd.DataFrame:
+        """A pandas table: one row per layer (``by="layer"``) or per op type (``by="op"``).
+
+        By layer, the index is the layer path and the columns are ``class``,
+        ``output_shape``, ``params``, ``calls``, ``flops``, ``macs`` and
+        ``share`` (of total FLOPs); ``depth=1`` sums nested layers into their
+        top-level ancestor. By op, the index is the TensorFlow op type and the
+        columns are ``count``, ``flops``, ``macs`` and ``share``.
+        """
+        if by == "layer":
+            return self._by_layer(depth)
+        if by == "op":
+            return self._by_op()
+        raise ValueError(f"by must be 'layer' or 'op', got {by!r}.")
+
+    def _by_layer(self, depth: Optional[int]) -> pd.DataFrame:
+        flops = collections.Counter()
+        macs = collections.Counter()
+        for op in self.ops:
+            flops[op.layer] += op.flops
+            macs[op.layer] += op.macs
+        rows = [dataclasses.astuple(r) for r in self.layers]
+        known = {r.path for r in self.layers}
+        named = list(flops) + [u.layer for u in self.uncounted]
+        rows += [(p, "", None, 0, 0) for p in dict.fromkeys(named) if p not in known]
+        df = pd.DataFrame(rows, columns=["layer", "class", "output_shape", "params", "calls"])
+        df["flops"] = [flops[p] for p in df["layer"]]
+        df["macs"] = [macs[p] for p in df["layer"]]
+        if depth is not None:
+            df = _roll_up(df, depth)
+        df["share"] = df["flops"] / self.flops if self.flops else 0.0
+        return df.set_index("layer")
+
+    def _by_op(self) -> pd.DataFrame:
+        df = pd.DataFrame(
+            [(op.op_type, op.flops, op.macs) for op in self.ops],
+            columns=["op_type", "flops", "macs"],
+        )
+        table = df.groupby("op_type").agg(
+            count=("flops", "size"), flops=("flops", "sum"), macs=("macs", "sum")
+        )
+        table["share"] = table["flops"] / self.flops if self.flops else 0.0
+        return table.sort_values(["flops", "count"], ascending=False)
+
+    # ---------------------------------------------------------------- messages
+    def uncounted_summary(self) -> str:
+        """One paragraph naming the uncounted op types, or "" when there are none."""
+        if not self.uncounted:
+            return ""
+        by_type = collections.Counter(u.op_type for u in self.uncounted)
+        parts = ", ".join(f"{t} x{n}" for t, n in by_type.most_common())
+        first = self.uncounted[0]
+        return (
+            f"keras_flops: {len(self.uncounted)} op(s) in {self.model_name!r} may cost "
+            f"FLOPs but were not counted ({parts}); e.g. {first.node} in layer "
+            f"{first.layer!r}: {first.reason}. They are listed in report.uncounted; "
+            "keras_flops.register_flops(op_type) adds a formula."
+        )
+
+    def __str__(self) -> str:
+        df = self.to_dataframe()
+        shown = pd.DataFrame(
+            {
+                "Class": df["class"],
+                "Output shape": [_shape_text(s) for s in df["output_shape"]],
+                "Params": [f"{p:,}" for p in df["params"]],
+                "FLOPs": [f"{f:,}" for f in df["flops"]],
+                "MACs": [f"{m:,}" for m in df["macs"]],
+                "Share": [f"{s:.1%}" for s in df["share"]],
+            },
+            index=df.index.rename("Layer"),
+        )
+        inputs = ", ".join(f"{name} {shape}" for name, shape in self.input_shapes)
+        lines = [
+            f"Model {self.model_name!r}, a batch of {self.batch_size}, inputs: {inputs}",
+            shown.to_string(),
+            f"Total FLOPs: {format_count(self.flops)} ({self.flops:,}) = "
+            f"{format_count(self.macs)} MACs ({self.macs:,}) for a batch of {self.batch_size}",
+        ]
+        if self.uncounted:
+            lines.append(self.uncounted_summary())
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"FlopsReport(model={self.model_name!r}, batch_size={self.batch_size}, "
+            f"flops={self.flops}, macs={self.macs}, layers={len(self.layers)}, "
+            f"uncounted={len(self.uncounted)})"
+        )
+
+
+def _roll_up(df: pd.DataFrame, depth: int) -> pd.DataFrame:
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}.")
+    df = df.copy()
+    df["group"] = ["/".join(p.split("/")[:depth]) for p in df["layer"]]
+    own = df.set_index("layer")
+    grouped = df.groupby("group", sort=False).agg(
+        params=("params", "sum"), calls=("calls", "first"), flops=("flops", "sum"), macs=("macs", "sum")
+    )
+    grouped["class"] = [own["class"].get(g, "") for g in grouped.index]
+    grouped["output_shape"] = [own["output_shape"].get(g) for g in grouped.index]
+    grouped = grouped.reset_index().rename(columns={"group": "layer"})
+    return grouped[["layer", "class", "output_shape", "params", "calls", "flops", "macs"]]
+
+
+def _shape_text(shape) -> str:
+    if shape is None:
+        return ""
+    if isinstance(shape, list):
+        return ", ".join(_shape_text(s) for s in shape)
+    return str(tuple(shape))
