@@ -1,0 +1,45 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import keras_flops  # noqa: E402
+
+
+def sequential(input_shape, *layers):
+    return keras.Sequential([keras.Input(input_shape), *layers])
+
+
+def layer_flops(report):
+    """{layer path: flops} of a report."""
+    return report.to_dataframe()["flops"].to_dict()
+
+
+def tfprof(graph):
+    """tf.compat.v1.profiler's float_operation() on a graph: (total, {op type: flops})."""
+    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    total = tf.compat.v1.profiler.profile(graph, options=opts).total_float_ops
+    by_type = tf.compat.v1.profiler.profile(graph, cmd="op", options=opts)
+    found = {}
+    stack = list(by_type.children)  # the "op" view nests each op type in the one before
+    while stack:
+        node = stack.pop()
+        if node.float_ops:
+            found[node.name] = node.float_ops
+        stack.extend(node.children)
+    return total, found
+
+
+@pytest.fixture(scope="session")
+def resnet50():
+    return keras.applications.ResNet50(weights=None)
+
+
+@pytest.fixture(scope="session")
+def mobilenet_v2():
+    return keras.applications.MobileNetV2(weights=None)
