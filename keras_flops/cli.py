@@ -44,15 +44,18 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         model = _example(args.example) if args.example else _load(args.model, args.unsafe)
         report = keras_flops.profile(
-            model, batch_size=args.batch_size, input_shape=_dims(args.input_shape)
+            model, batch_size=args.batch_size, input_shape=_dims(args.input_shape), warn=False
         )
     except Exception as err:  # one clear line, unless --debug
         if args.debug:
             raise
-        print(f"keras-flops: error: {err}", file=sys.stderr)
+        hint = " (on the command line: --input-shape, e.g. 224,224,3)" if "input_shape=" in str(err) else ""
+        print(f"keras-flops: error: {err}{hint}", file=sys.stderr)
         return EXIT_USAGE
     if args.by == "op":
         print(report.to_dataframe(by="op").to_string())
+        if report.uncounted:
+            print(report.uncounted_summary(), file=sys.stderr)
     else:
         print(report)
     return 0

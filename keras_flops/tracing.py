@@ -76,9 +76,15 @@ def input_specs(model, batch_size: int, input_shape=None):
     given = _align_given_shapes(input_shape, struct, flat)
     specs = []
     for i, (kt, shape) in enumerate(zip(flat, given)):
-        name = getattr(kt, "name", None) or f"input {i}"
+        name = _input_name(kt, i)
         specs.append(_one_spec(name, tuple(kt.shape), shape, batch_size, _dtype(kt)))
     return tf.nest.pack_sequence_as(struct, specs)
+
+
+def _input_name(keras_tensor, index: int) -> str:
+    history = getattr(keras_tensor, "_keras_history", None)
+    layer = getattr(history, "operation", None) or getattr(history, "layer", None)
+    return getattr(layer, "name", None) or getattr(keras_tensor, "name", None) or f"input {index}"
 
 
 def _model_inputs(model):
@@ -160,11 +166,13 @@ def _one_spec(name, model_shape, given, batch_size, dtype) -> tf.TensorSpec:
         sample = tuple(merged)
     for i, d in enumerate(sample):
         if d is None:
-            example = tuple("N" if x is None else x for x in sample)
+            example = ", ".join(
+                f"<dim {j + 1}>" if x is None else str(x) for j, x in enumerate(sample)
+            )
             raise InputShapeError(
                 f"Input {name!r} has shape {model_shape}: dim {i + 1} is unknown, so its "
-                "FLOPs cannot be counted. Pass input_shape= with that dim fixed "
-                f"(without the batch dim), e.g. input_shape={example}."
+                "FLOPs cannot be counted. Pass input_shape= with every unknown dim fixed "
+                f"and without the batch dim: input_shape=({example})."
             )
     batch = model_shape[0] if model_shape else None
     if batch is not None and batch != batch_size:
@@ -210,8 +218,7 @@ def build_if_needed(model, input_shape) -> None:
             f"{_describe(model)} is not built; build it (call it on a batch) before "
             "profiling a model with several inputs."
         )
-    zeros = tf.zeros((1,) + tuple(1 if d is None else d for d in input_shape))
-    model(zeros)
+    model.build((None,) + tuple(input_shape))
 
 
 def built_input_shape(model) -> Optional[tuple]:
