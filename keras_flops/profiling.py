@@ -5,7 +5,8 @@ from __future__ import annotations
 import warnings
 from typing import Mapping, Optional
 
-from keras_flops import counting, tracing
+from keras_flops import counting as counting_
+from keras_flops import tracing
 from keras_flops.report import FlopsReport, LayerRow
 
 
@@ -22,6 +23,7 @@ def profile(
     batch_size: int = 1,
     input_shape=None,
     *,
+    counting: str = "full",
     formulas: Optional[Mapping] = None,
     warn: bool = True,
 ) -> FlopsReport:
@@ -33,6 +35,10 @@ def profile(
       input_shape: shape of one sample, without the batch dim, for models
         whose input has unknown dims or that have no ``Input``: a tuple, or a
         list or dict of tuples for several inputs.
+      counting: ``"full"`` (default) counts every op with a formula, enters
+        loops, branches and called functions, and skips ops that feed no
+        output; ``"tfprof"`` reproduces tf.compat.v1.profiler exactly:
+        TensorFlow's formulas only, every op of the top graph, no functions.
       formulas: ``{op_type: formula}`` used for this call only, before every
         other formula (see ``keras_flops.register_flops``).
       warn: warn once, naming them, when some ops could not be counted.
@@ -41,6 +47,8 @@ def profile(
     left exactly as it was.
     """
     _check_model(model)
+    if counting not in counting_.MODES:
+        raise ValueError(f"counting must be one of {counting_.MODES}, got {counting!r}.")
     tracing.build_if_needed(model, input_shape)
     if input_shape is None and tracing._model_inputs(model) is None:
         input_shape = tracing.built_input_shape(model)
@@ -54,7 +62,7 @@ def profile(
             f"failed: {type(err).__name__}: {err}. Check that the model runs on such a "
             "batch (model(x) in eager mode), or pass input_shape= / batch_size=."
         ) from err
-    ops, uncounted = counting.count(traced, formulas)
+    ops, uncounted, notes = counting_.count(traced, formulas, mode=counting)
     report = FlopsReport(
         model_name=model.name,
         batch_size=batch_size,
@@ -62,6 +70,8 @@ def profile(
         layers=_rows(model, traced, ops, uncounted),
         ops=tuple(ops),
         uncounted=tuple(uncounted),
+        notes=tuple(notes),
+        counting=counting,
     )
     if warn and report.uncounted:
         warnings.warn(report.uncounted_summary(), UncountedOpsWarning, stacklevel=2)

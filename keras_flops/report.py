@@ -50,6 +50,8 @@ class FlopsReport:
     layers: Tuple[LayerRow, ...]
     ops: Tuple[OpCount, ...]
     uncounted: Tuple[UncountedOp, ...]
+    notes: Tuple[str, ...] = ()  # e.g. which branch of an If was counted
+    counting: str = "full"
 
     # ------------------------------------------------------------------ totals
     @functools.cached_property
@@ -119,6 +121,27 @@ class FlopsReport:
         table["share"] = table["flops"] / self.flops if self.flops else 0.0
         return table.sort_values(["flops", "count"], ascending=False)
 
+    # ---------------------------------------------------------------- explain
+    def explain(self, layer: Optional[str] = None, op_type: Optional[str] = None) -> str:
+        """The formula and numbers behind each counted op, one line each.
+
+        ``layer`` selects a layer path and everything nested in it; ``op_type``
+        one TensorFlow op type. Uncounted ops of the selection are listed too.
+        """
+
+        def selected(item) -> bool:
+            in_layer = layer is None or item.layer == layer or item.layer.startswith(layer + "/")
+            return in_layer and (op_type is None or item.op_type == op_type)
+
+        lines = [op.explain() for op in self.ops if selected(op)]
+        lines += [f"{u.op_type} {u.node}: not counted: {u.reason}" for u in self.uncounted if selected(u)]
+        if not lines:
+            known = ", ".join(r.path for r in self.layers[:8])
+            raise KeyError(
+                f"no ops for layer={layer!r}, op_type={op_type!r}; layers include: {known}"
+            )
+        return "\n".join(lines)
+
     # ---------------------------------------------------------------- messages
     def uncounted_summary(self) -> str:
         """One paragraph naming the uncounted op types, or "" when there are none."""
@@ -154,6 +177,7 @@ class FlopsReport:
             f"Total FLOPs: {format_count(self.flops)} ({self.flops:,}) = "
             f"{format_count(self.macs)} MACs ({self.macs:,}) for a batch of {self.batch_size}",
         ]
+        lines += list(self.notes)
         if self.uncounted:
             lines.append(self.uncounted_summary())
         return "\n".join(lines)

@@ -17,7 +17,6 @@ importing keras_flops beside code that does is safe.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -32,10 +31,12 @@ Shape = Optional[Tuple[Optional[int], ...]]
 
 
 class Cost(NamedTuple):
-    """FLOPs and multiply-accumulates of one op."""
+    """FLOPs and multiply-accumulates of one op, and optionally the arithmetic
+    that gives them (``"2 x 5 inner dim x 6 outputs"``) for ``report.explain``."""
 
     flops: int
     macs: int
+    text: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +45,8 @@ class OpSpec:
 
     Shapes are tuples of ints (``None`` for an unknown dim, ``None`` for an
     unknown rank). ``attrs`` maps attribute names to decoded values
-    (``bytes`` for strings, lists for list attributes).
+    (``bytes`` for strings, lists for list attributes). ``values`` holds the
+    constant value of each small integer input (an axis, a size), else None.
     """
 
     type: str
@@ -52,6 +54,7 @@ class OpSpec:
     inputs: Tuple[Shape, ...]
     outputs: Tuple[Shape, ...]
     attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    values: Tuple[Any, ...] = ()
 
     @classmethod
     def from_op(cls, op) -> "OpSpec":
@@ -68,7 +71,18 @@ class OpSpec:
             inputs=tuple(_shape_tuple(t.shape) for t in op.inputs),
             outputs=tuple(_shape_tuple(t.shape) for t in op.outputs),
             attrs=attrs,
+            values=tuple(_small_constant(t) for t in op.inputs),
         )
+
+
+def _small_constant(tensor):
+    """The constant value of a small integer tensor (an axis, a size), else None."""
+    if not tensor.dtype.is_integer or tensor.shape.num_elements() not in range(0, 65):
+        return None
+    import tensorflow as tf
+
+    value = tf.get_static_value(tensor)
+    return None if value is None else value.tolist()
 
 
 def _shape_tuple(shape) -> Shape:
@@ -124,6 +138,13 @@ ZERO_COST_OPS = frozenset(
         "BatchToSpaceND",
         # type conversion and bit moves
         "Cast", "Bitcast",
+        # logic on booleans
+        "LogicalAnd", "LogicalOr", "LogicalNot", "All", "Any",
+        # tensor lists and arrays (loop plumbing)
+        "TensorListReserve", "TensorListFromTensor", "TensorListGetItem",
+        "TensorListSetItem", "TensorListStack", "TensorListLength",
+        "TensorListElementShape", "TensorListPushBack", "TensorListPopBack",
+        "TensorListConcatV2", "TensorListSplit", "TensorListResize",
     }
 )
 
@@ -186,7 +207,10 @@ def _qualname(fn) -> str:
 
 
 def builtin(*types: str) -> Callable[[Formula], Formula]:
-    """Register one of keras_flops' own formulas (a duplicate is a bug here)."""
+    """Register one of keras_flops' own formulas (a duplicate is a bug here).
+
+    A built-in formula returns a :class:`Cost` whose text shows its arithmetic.
+    """
 
     def decorate(fn: Formula) -> Formula:
         for name in types:
@@ -205,8 +229,18 @@ class Resolution(NamedTuple):
     formula: Optional[Formula]
 
 
-def resolve(op_type: str, per_call: Optional[Mapping[str, Formula]] = None) -> Optional[Resolution]:
-    """Find the formula for an op type, or ``None`` if it has none."""
+def resolve(
+    op_type: str, per_call: Optional[Mapping[str, Formula]] = None, tfprof: bool = False
+) -> Optional[Resolution]:
+    """Find the formula for an op type, or ``None`` if it has none.
+
+    With ``tfprof=True`` only TensorFlow's formulas and the zero list apply,
+    as in tf.profiler.
+    """
+    if tfprof:
+        if op_type in TF_COUNTED_OPS:
+            return Resolution("tensorflow", None)
+        return Resolution("zero", None) if op_type in ZERO_COST_OPS else None
     if per_call and op_type in per_call:
         return Resolution("user", per_call[op_type])
     if op_type in _USER:
@@ -220,41 +254,25 @@ def resolve(op_type: str, per_call: Optional[Mapping[str, Formula]] = None) -> O
     return None
 
 
-def tensorflow_flops(op) -> int:
-    """FLOPs of ``op`` by TensorFlow's registered statistic, as tf.profiler counts them.
-
-    Raises ValueError where TensorFlow's formula does (an unknown dim, NCHW
-    pooling), which the caller reports instead of counting 0.
-    """
-    with _quiet_deprecations():
-        stats = _tf_ops.get_stats_for_node_def(op.graph, op.node_def, "flops")
-    return int(stats.value) if stats.value else 0
-
-
 def apply(formula: Formula, spec: OpSpec) -> Cost:
-    """Run a keras_flops or user formula and normalise its result."""
+    """Run a keras_flops or user formula and normalise its result to a Cost."""
     result = formula(spec)
+    if isinstance(result, Cost):
+        return Cost(int(result.flops), int(result.macs), result.text or _doc_line(formula))
     if isinstance(result, tuple):
         flops, macs = result
-        return Cost(int(flops), int(macs))
-    return with_macs(spec.type, int(result))
+        return Cost(int(flops), int(macs), _doc_line(formula))
+    return with_macs(spec.type, int(result), _doc_line(formula))
 
 
-def with_macs(op_type: str, flops: int) -> Cost:
+def with_macs(op_type: str, flops: int, text: str = "") -> Cost:
     """Attach MACs to a FLOP count by the convention in :data:`MAC_OPS`."""
-    return Cost(flops, flops // 2 if op_type in MAC_OPS else 0)
+    return Cost(flops, flops // 2 if op_type in MAC_OPS else 0, text)
 
 
-@contextlib.contextmanager
-def _quiet_deprecations():
-    """TensorFlow's formulas call a deprecated helper that logs on first use."""
-    try:
-        from tensorflow.python.util import deprecation
-
-        with deprecation.silence():
-            yield
-    except ImportError:  # pragma: no cover
-        yield
+def _doc_line(fn) -> str:
+    doc = (getattr(fn, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else f"formula {getattr(fn, '__name__', 'lambda')}"
 
 
 def num_elements(shape: Sequence[Optional[int]]) -> int:
@@ -265,3 +283,11 @@ def num_elements(shape: Sequence[Optional[int]]) -> int:
     for d in shape:
         n *= d
     return n
+
+
+def builtin_formula(op_type: str) -> Optional[Formula]:
+    """keras_flops' own formula for an op type, if it has one."""
+    return _BUILTIN.get(op_type)
+
+
+from keras_flops.formulas import builtins as _builtins  # noqa: E402,F401  (registers them)

@@ -1,0 +1,270 @@
+"""keras_flops' own formulas for ops TensorFlow's registry leaves at 0.
+
+Each is a pure function of an :class:`OpSpec` (shapes and attributes), so it
+can be tested with plain tuples, and returns a :class:`Cost` whose text shows
+the arithmetic. Elementwise costs follow TensorFlow's own convention: each
+arithmetic step of the textbook formula is 1 FLOP per element, and a
+transcendental function (exp, log, tanh, erf, ...) is 1, as TensorFlow counts
+Log and Reciprocal. docs/formulas.md lists every formula.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from keras_flops.formulas import Cost, OpSpec, builtin, num_elements
+
+# --------------------------------------------------------------------------
+# Elementwise
+
+
+# op type: (FLOPs per element, the textbook formula those FLOPs come from)
+UNARY = {
+    "Relu": (1, "max(x, 0)"),
+    "Relu6": (2, "min(max(x, 0), 6)"),
+    "LeakyRelu": (2, "max(x, alpha * x)"),
+    "Elu": (2, "exp(x) - 1 where x < 0"),
+    "Selu": (4, "scale * alpha * (exp(x) - 1) where x < 0"),
+    "Sigmoid": (4, "1 / (1 + exp(-x))"),
+    "Tanh": (1, "tanh(x)"),
+    "Softplus": (3, "log(exp(x) + 1)"),
+    "Softsign": (3, "x / (|x| + 1)"),
+    "Erf": (1, "erf(x)"),
+    "Erfc": (1, "erfc(x)"),
+    "Exp": (1, "exp(x)"),
+    "Expm1": (1, "exp(x) - 1"),
+    "Log1p": (1, "log(1 + x)"),
+    "Sqrt": (1, "sqrt(x)"),
+    "Abs": (1, "|x|"),
+    "Sign": (1, "sign(x)"),
+    "Floor": (1, "floor(x)"),
+    "Ceil": (1, "ceil(x)"),
+    "Round": (1, "round(x)"),
+    "Rint": (1, "rint(x)"),
+    "Sin": (1, "sin(x)"),
+    "Cos": (1, "cos(x)"),
+    "Tan": (1, "tan(x)"),
+    "Asin": (1, "asin(x)"),
+    "Acos": (1, "acos(x)"),
+    "Atan": (1, "atan(x)"),
+    "Sinh": (1, "sinh(x)"),
+    "Cosh": (1, "cosh(x)"),
+    "IsNan": (1, "x != x"),
+    "IsInf": (1, "|x| == inf"),
+    "IsFinite": (1, "|x| < inf"),
+    "LogSoftmax": (5, "x - max - log(sum(exp(x - max))), as TensorFlow's Softmax"),
+}
+
+# Binary elementwise ops TensorFlow leaves out: 1 FLOP per output element.
+BINARY = ("FloorDiv", "FloorMod", "Mod", "TruncateDiv", "TruncateMod", "DivNoNan", "Atan2",
+          "Xdivy", "Xlogy", "MulNoNan")
+
+
+def _elements(shape, what: str) -> int:
+    try:
+        return num_elements(shape)
+    except ValueError:
+        raise ValueError(f"the {what} shape {shape} has an unknown dim") from None
+
+
+def _unary(per_element: int, formula: str):
+    def cost(op: OpSpec) -> Cost:
+        n = _elements(op.inputs[0], "input")
+        return Cost(n * per_element, 0, f"{n} elements x {per_element} ({formula})")
+
+    cost.__doc__ = f"{per_element} FLOP(s) per element: {formula}."
+    return cost
+
+
+for _name, (_k, _text) in UNARY.items():
+    builtin(_name)(_unary(_k, _text))
+
+
+@builtin(*BINARY)
+def binary_elementwise(op: OpSpec) -> Cost:
+    """1 FLOP per output element."""
+    n = _elements(op.outputs[0], "output")
+    return Cost(n, 0, f"{n} output elements x 1")
+
+
+# --------------------------------------------------------------------------
+# Reductions and scans
+
+
+@builtin("Max", "Min", "Prod")
+def reduction(op: OpSpec) -> Cost:
+    """n(in) - n(out): one comparison or multiply per element folded in, as TensorFlow's Sum."""
+    n_in, n_out = _elements(op.inputs[0], "input"), _elements(op.outputs[0], "output")
+    return Cost(n_in - n_out, 0, f"{n_in} in - {n_out} out")
+
+
+@builtin("Cumsum", "Cumprod")
+def scan(op: OpSpec) -> Cost:
+    """(L - 1) adds per scan of length L, (L - 2) when exclusive; n(in) / L scans."""
+    n = _elements(op.inputs[0], "input")
+    axis = _static_axis(op)
+    length = op.inputs[0][axis]
+    if length is None or length == 0:
+        return Cost(0, 0, "empty scan")
+    per_scan = max(length - (2 if op.attrs.get("exclusive") else 1), 0)
+    scans = n // length
+    return Cost(scans * per_scan, 0, f"{scans} scans x {per_scan} (length {length})")
+
+
+def _static_axis(op: OpSpec) -> int:
+    axis = op.values[1] if len(op.values) > 1 else None
+    if axis is None:
+        raise ValueError("the scan axis is not a constant")
+    rank = len(op.inputs[0])
+    return int(axis) % rank
+
+
+# --------------------------------------------------------------------------
+# Normalization
+
+
+@builtin("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
+def fused_batch_norm(op: OpSpec) -> Cost:
+    """Inference: 2N + 6C, the same ops Keras 3 lowers BatchNormalization to:
+    per channel var + eps, rsqrt (2), x gamma, mean x scale, beta - (6C), then
+    x * scale + shift per element (2N). Training adds the batch mean (N) and
+    variance (3N: subtract, square, add): 6N + 6C, and 6C more when the op
+    also updates moving averages (exponential_avg_factor != 1)."""
+    x = op.inputs[0]
+    n = _elements(x, "input")
+    fmt = op.attrs.get("data_format", b"NHWC")
+    channels = x[1] if fmt in (b"NCHW", b"NCDHW", "NCHW", "NCDHW") else x[-1]
+    if not op.attrs.get("is_training", False):
+        return Cost(2 * n + 6 * channels, 0, f"2 x {n} elements + 6 x {channels} channels")
+    extra = 6 * channels if op.attrs.get("exponential_avg_factor", 1.0) != 1.0 else 0
+    text = f"6 x {n} elements + 6 x {channels} channels (training)"
+    if extra:
+        text += f" + 6 x {channels} (moving averages)"
+    return Cost(6 * n + 6 * channels + extra, 0, text)
+
+
+# --------------------------------------------------------------------------
+# Convolution and pooling forms TensorFlow does not cover
+
+
+def _channels_first(op: OpSpec) -> bool:
+    fmt = op.attrs.get("data_format", b"NHWC")
+    fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+    return fmt.startswith("NC")
+
+
+@builtin("Conv2DBackpropInput", "Conv3DBackpropInputV2")
+def conv_backprop_input(op: OpSpec) -> Cost:
+    """Transposed convolution, TensorFlow's Conv2DBackpropInput formula in any
+    layout: 2 x n(out) x n(kernel) / (out channels x product of strides)."""
+    out = op.outputs[0]
+    kernel = op.inputs[1]
+    n_out = _elements(out, "output")
+    n_kernel = _elements(kernel, "kernel")
+    channels = out[1] if _channels_first(op) else out[-1]
+    strides = list(op.attrs.get("strides", [1] * len(out)))
+    spatial = strides[2:] if _channels_first(op) else strides[1:-1]
+    stride_product = math.prod(spatial)
+    flops = int(2 * n_out * n_kernel / (channels * stride_product))
+    text = (f"2 x {n_out} outputs x {n_kernel} kernel elements / "
+            f"({channels} out-channels x {stride_product} stride product)")
+    return Cost(flops, flops // 2, text)
+
+
+@builtin("MaxPool", "AvgPool", "MaxPool3D", "AvgPool3D")
+def pool(op: OpSpec) -> Cost:
+    """Window size x n(out), TensorFlow's pooling formula in any layout and rank."""
+    window = math.prod(op.attrs["ksize"])
+    n_out = _elements(op.outputs[0], "output")
+    shape = "x".join(str(k) for k in op.attrs["ksize"])
+    return Cost(window * n_out, 0, f"({shape}) window x {n_out} outputs")
+
+
+# --------------------------------------------------------------------------
+# Resizing
+
+
+@builtin("ResizeBilinear")
+def resize_bilinear(op: OpSpec) -> Cost:
+    """7 FLOPs per output element: 4 neighbours weighted (4 multiplies) and summed (3 adds)."""
+    n = _elements(op.outputs[0], "output")
+    return Cost(7 * n, 0, f"{n} output elements x 7 (4 weighted neighbours)")
+
+
+@builtin("ResizeBicubic")
+def resize_bicubic(op: OpSpec) -> Cost:
+    """31 FLOPs per output element: 16 neighbours weighted (16 multiplies) and summed (15 adds)."""
+    n = _elements(op.outputs[0], "output")
+    return Cost(31 * n, 0, f"{n} output elements x 31 (16 weighted neighbours)")
+
+
+@builtin("ResizeArea")
+def resize_area(op: OpSpec) -> Cost:
+    """n(in) + n(out): every input element added into its output, every output divided once."""
+    n_in, n_out = _elements(op.inputs[0], "input"), _elements(op.outputs[0], "output")
+    return Cost(n_in + n_out, 0, f"{n_in} in + {n_out} out")
+
+
+@builtin("ResizeNearestNeighbor")
+def resize_nearest(op: OpSpec) -> Cost:
+    """0: nearest-neighbour resizing copies elements."""
+    return Cost(0, 0, "copies only")
+
+
+# --------------------------------------------------------------------------
+# Einsum
+
+
+@builtin("Einsum")
+def einsum(op: OpSpec) -> Cost:
+    """Two operands: every product of the full index space is multiplied and
+    added: 2 x prod(all index sizes) FLOPs, prod(all index sizes) MACs, as
+    MatMul's 2 x k x n(out). One operand: the adds of a sum, terms - n(out)."""
+    equation = op.attrs["equation"]
+    equation = equation.decode() if isinstance(equation, bytes) else equation
+    terms = einsum_terms(equation, op.inputs)
+    if len(op.inputs) == 1:
+        n_out = _elements(op.outputs[0], "output")
+        return Cost(terms - n_out, 0, f"{terms} terms - {n_out} out ({equation})")
+    if len(op.inputs) != 2:
+        raise ValueError(f"Einsum with {len(op.inputs)} operands")
+    return Cost(2 * terms, terms, f"2 x {terms} products ({equation})")
+
+
+def einsum_terms(equation: str, shapes: Sequence[Sequence[Optional[int]]]) -> int:
+    """Size of an einsum's full index space: the product over every distinct
+    index (and the broadcast ``...`` dims) of its size."""
+    lhs = equation.replace(" ", "").split("->")[0]
+    specs = lhs.split(",")
+    if len(specs) != len(shapes):
+        raise ValueError(f"equation {equation!r} names {len(specs)} operands, got {len(shapes)}")
+    sizes: Dict[str, int] = {}
+    ellipses: List[Tuple[int, ...]] = []
+    for spec, shape in zip(specs, shapes):
+        if shape is None or any(d is None for d in shape):
+            raise ValueError(f"operand shape {shape} is not fully known")
+        labels = spec.replace("...", "")
+        if "..." in spec:
+            head, tail = spec.split("...")
+            n_ell = len(shape) - len(labels)
+            ellipses.append(tuple(shape[len(head): len(head) + n_ell]))
+            dims = list(shape[: len(head)]) + list(shape[len(head) + n_ell:])
+        else:
+            dims = list(shape)
+        if len(labels) != len(dims):
+            raise ValueError(f"{spec!r} does not match shape {shape}")
+        for label, dim in zip(labels, dims):
+            sizes[label] = max(sizes.get(label, 1), dim)
+    broadcast = _broadcast(ellipses)
+    return math.prod(sizes.values()) * math.prod(broadcast)
+
+
+def _broadcast(shapes: List[Tuple[int, ...]]) -> Tuple[int, ...]:
+    rank = max((len(s) for s in shapes), default=0)
+    out = [1] * rank
+    for s in shapes:
+        for i, d in enumerate(s, start=rank - len(s)):
+            out[i] = max(out[i], d)
+    return tuple(out)
+

@@ -1,0 +1,100 @@
+"""TensorFlow's own registered "flops" statistics, read and explained, never written.
+
+``count(op)`` is what tf.compat.v1.profiler's float_operation() counts for
+the op; ``explain(op)`` shows the arithmetic TensorFlow's formula does, with
+the op's numbers, for ``report.explain``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+from tensorflow.python.framework import ops as _tf_ops
+
+_BINARY = {
+    "Add": 1, "AddV2": 1, "Sub": 1, "Mul": 1, "RealDiv": 1, "Maximum": 1, "Minimum": 1,
+    "Pow": 1, "Equal": 1, "NotEqual": 1, "Greater": 1, "GreaterEqual": 1, "Less": 1,
+    "LessEqual": 1, "SquaredDifference": 2, "RsqrtGrad": 4,
+}
+_UNARY = {
+    "Reciprocal": 1, "Square": 1, "Log": 1, "Neg": 1, "AssignAdd": 1, "AssignSub": 1,
+    "Rsqrt": 2, "Softmax": 5, "BiasAdd": 1,
+}
+_REDUCE = ("Sum", "ArgMax", "ArgMin", "BiasAddGrad")
+
+
+def count(op) -> int:
+    """FLOPs of ``op`` by TensorFlow's registered statistic, as tf.profiler counts them.
+
+    Raises ValueError where TensorFlow's formula does (an unknown dim, NCHW
+    pooling), which the caller reports instead of counting 0.
+    """
+    with _quiet_deprecations():
+        stats = _tf_ops.get_stats_for_node_def(op.graph, op.node_def, "flops")
+    return int(stats.value) if stats.value else 0
+
+
+def explain(op) -> str:
+    """The arithmetic of TensorFlow's formula for ``op``, with its numbers."""
+    t = op.type
+    try:
+        if t in _BINARY:
+            return f"{_n(op.outputs[0])} output elements x {_BINARY[t]}"
+        if t in _UNARY:
+            return f"{_n(op.inputs[0])} elements x {_UNARY[t]}"
+        if t in ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"):
+            return _matmul(op)
+        if t in ("Conv2D", "Conv3D", "DepthwiseConv2dNative"):
+            return _conv(op)
+        if t in ("AvgPool", "MaxPool"):
+            window = "x".join(str(k) for k in op.get_attr("ksize"))
+            return f"({window}) window x {_plural(_n(op.outputs[0]), 'output')}"
+        if t == "Mean":
+            return f"{_n(op.inputs[0])} input elements x 1 (sum, then divide)"
+        if t in _REDUCE:
+            return f"{_n(op.inputs[0])} in - {_n(op.outputs[0])} out"
+        if t == "AddN":
+            return f"{_n(op.inputs[0])} elements x ({len(op.inputs)} inputs - 1)"
+    except (ValueError, TypeError):
+        pass
+    return f"TensorFlow's {t} formula"
+
+
+def _matmul(op) -> str:
+    a = op.inputs[0].shape.as_list()
+    transpose = op.get_attr("transpose_a") if op.type == "MatMul" else op.get_attr("adj_x")
+    k = a[-2] if transpose else a[-1]
+    return f"2 x {k} inner dim x {_plural(_n(op.outputs[0]), 'output')}"
+
+
+def _conv(op) -> str:
+    kernel = op.inputs[1].shape.as_list()
+    out = _plural(_n(op.outputs[0]), "output")
+    if op.type == "DepthwiseConv2dNative":
+        return f"2 x {out} x {kernel[0]}x{kernel[1]} kernel"
+    spatial = "x".join(str(k) for k in kernel[:-2])
+    return f"2 x {out} x ({spatial} kernel x {_plural(kernel[-2], 'in-channel')})"
+
+
+def _n(tensor) -> int:
+    dims = tensor.shape.as_list()
+    if any(d is None for d in dims):
+        raise ValueError("unknown dim")
+    return math.prod(dims)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+@contextlib.contextmanager
+def _quiet_deprecations():
+    """TensorFlow's formulas call a deprecated helper that logs on first use."""
+    try:
+        from tensorflow.python.util import deprecation
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    with deprecation.silence():
+        yield
