@@ -20,3 +20,8 @@ def test_every_zero_cost_op_type_is_documented():
 def test_every_mac_op_type_is_documented():
     missing = sorted(t for t in formulas.MAC_OPS if f"`{t}`" not in DOC)
     assert missing == []
+
+
+def test_every_builtin_formula_is_documented():
+    missing = sorted(t for t in formulas._BUILTIN if f"`{t}`" not in DOC)
+    assert missing == []

@@ -51,12 +51,15 @@ def test_equals_tf_profiler(build, batch_size):
     expected_total, expected_by_type = tfprof(graph_of(model, batch_size))
     assert tensorflow_counted(report) == (expected_total, expected_by_type)
     assert expected_total > 0
+    tfprof_mode = keras_flops.profile(model, batch_size=batch_size, counting="tfprof", warn=False)
+    assert tfprof_mode.flops == expected_total
 
 
 def test_resnet50_equals_tf_profiler_and_published_macs(resnet50):
     report = keras_flops.profile(resnet50, warn=False)
     total, by_type = tfprof(graph_of(resnet50))
     assert tensorflow_counted(report) == (total, by_type)
+    assert keras_flops.profile(resnet50, counting="tfprof", warn=False).flops == total
     # He et al. 2016, Table 1: 3.8 x 10^9 multiply-adds for ResNet-50 at 224.
     assert report.macs == pytest.approx(3.8e9, rel=0.03)
     # MACs are Conv2D and MatMul FLOPs / 2.

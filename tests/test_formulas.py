@@ -1,0 +1,185 @@
+"""keras_flops' own formulas, as pure functions of shapes, with hand-worked values."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keras_flops import formulas
+from keras_flops.formulas import Cost, OpSpec
+from keras_flops.formulas.builtins import einsum_terms
+
+
+def run(op_type, inputs, outputs, attrs=None, values=()):
+    spec = OpSpec(op_type, "op", tuple(inputs), tuple(outputs), attrs or {}, tuple(values))
+    return formulas.apply(formulas.builtin_formula(op_type), spec)
+
+
+# A (2, 3) tensor has 6 elements; FLOPs per element follow the textbook formula,
+# with exp/log/tanh/erf counted 1 each, as TensorFlow counts Log.
+@pytest.mark.parametrize(
+    "op_type, per_element",
+    [
+        ("Relu", 1),  # max(x, 0)
+        ("Relu6", 2),  # min(max(x, 0), 6)
+        ("LeakyRelu", 2),  # max(x, alpha * x)
+        ("Elu", 2),  # exp(x) - 1
+        ("Selu", 4),  # scale * alpha * (exp(x) - 1)
+        ("Sigmoid", 4),  # 1 / (1 + exp(-x)): negate, exp, add, divide
+        ("Tanh", 1),
+        ("Softplus", 3),  # log(exp(x) + 1)
+        ("Erf", 1),
+        ("Erfc", 1),
+        ("Exp", 1),
+        ("Sqrt", 1),
+    ],
+)
+def test_activations(op_type, per_element):
+    cost = run(op_type, [(2, 3)], [(2, 3)])
+    assert (cost.flops, cost.macs) == (6 * per_element, 0)
+
+
+def test_activation_with_unknown_dim_raises():
+    with pytest.raises(ValueError, match="unknown dim"):
+        run("Relu", [(None, 3)], [(None, 3)])
+
+
+@pytest.mark.parametrize("op_type", ["Max", "Min", "Prod"])
+def test_reductions(op_type):
+    # (2, 3, 4) reduced over axis 1 to (2, 4): 24 elements fold into 8 results: 24 - 8 = 16
+    assert run(op_type, [(2, 3, 4), (1,)], [(2, 4)]).flops == 16
+
+
+def test_cumsum():
+    # (2, 5) along axis 1: 2 scans of length 5, 4 adds each = 8; exclusive: 3 adds each = 6
+    assert run("Cumsum", [(2, 5), ()], [(2, 5)], {"exclusive": False}, [None, 1]).flops == 8
+    assert run("Cumsum", [(2, 5), ()], [(2, 5)], {"exclusive": True}, [None, -1]).flops == 6
+
+
+def test_cumsum_needs_a_constant_axis():
+    with pytest.raises(ValueError, match="axis"):
+        run("Cumsum", [(2, 5), ()], [(2, 5)], {}, [None, None])
+
+
+def test_fused_batch_norm_inference_matches_keras3_lowering():
+    # N = 4 x 4 x 3 = 48 elements, C = 3 channels: 2 x 48 + 6 x 3 = 114, the same
+    # as Keras 3's elementwise BatchNormalization (tests/test_layer_counts.py).
+    nhwc = run("FusedBatchNormV3", [(1, 4, 4, 3), (3,), (3,), (3,), (3,)], [(1, 4, 4, 3)],
+               {"is_training": False, "data_format": b"NHWC"})
+    nchw = run("FusedBatchNormV3", [(1, 3, 4, 4), (3,), (3,), (3,), (3,)], [(1, 3, 4, 4)],
+               {"is_training": False, "data_format": b"NCHW"})
+    assert nhwc.flops == nchw.flops == 2 * 48 + 6 * 3
+
+
+def test_fused_batch_norm_training():
+    # mean N + variance 3N + normalize 2N + 6C = 6 x 48 + 6 x 3 = 306;
+    # updating moving averages in the op adds 6C = 18.
+    shapes = [(1, 4, 4, 3), (3,), (3,), (3,), (3,)]
+    plain = run("FusedBatchNormV3", shapes, [(1, 4, 4, 3)], {"is_training": True})
+    moving = run("FusedBatchNormV3", shapes, [(1, 4, 4, 3)],
+                 {"is_training": True, "exponential_avg_factor": 0.5})
+    assert (plain.flops, moving.flops) == (306, 324)
+
+
+def test_conv2d_transpose_nchw():
+    # Transposed conv from (1, 4, 4, 4) to (1, 2, 8, 8), kernel 3x3, 2 out, 4 in, stride 2:
+    # each of the 64 input elements is spread over 3 x 3 x 2 = 18 outputs: 1152 MACs.
+    # TensorFlow's formula: 2 x 128 outputs x 72 kernel elements / (2 channels x 4) = 2304.
+    cost = run("Conv2DBackpropInput", [(4,), (3, 3, 2, 4), (1, 4, 4, 4)], [(1, 2, 8, 8)],
+               {"strides": [1, 1, 2, 2], "data_format": b"NCHW"})
+    assert cost[:2] == (2304, 1152)
+
+
+def test_conv3d_transpose():
+    # dy (1, 2, 2, 2, 3) -> (1, 4, 4, 4, 2), kernel 2x2x2, 2 out, 3 in, stride 2:
+    # 24 input elements x (2 x 2 x 2 x 2) = 384 MACs = 768 FLOPs;
+    # formula: 2 x 128 x 48 / (2 x 8) = 768.
+    cost = run("Conv3DBackpropInputV2", [(5,), (2, 2, 2, 2, 3), (1, 2, 2, 2, 3)], [(1, 4, 4, 4, 2)],
+               {"strides": [1, 2, 2, 2, 1], "data_format": b"NDHWC"})
+    assert cost[:2] == (768, 384)
+
+
+def test_pool3d_and_nchw_pool():
+    # 2x2x2 window over (1, 2, 2, 2, 3) = 24 outputs: 8 x 24 = 192
+    assert run("MaxPool3D", [(1, 4, 4, 4, 3)], [(1, 2, 2, 2, 3)], {"ksize": [1, 2, 2, 2, 1]}).flops == 192
+    assert run("AvgPool3D", [(1, 4, 4, 4, 3)], [(1, 2, 2, 2, 3)], {"ksize": [1, 2, 2, 2, 1]}).flops == 192
+    # NCHW 2x2 window, (1, 3, 2, 2) = 12 outputs: 4 x 12 = 48
+    assert run("MaxPool", [(1, 3, 4, 4)], [(1, 3, 2, 2)], {"ksize": [1, 1, 2, 2]}).flops == 48
+
+
+def test_resize():
+    # (1, 4, 4, 3) -> (1, 8, 8, 3): 192 output elements
+    assert run("ResizeBilinear", [(1, 4, 4, 3), (2,)], [(1, 8, 8, 3)]).flops == 7 * 192  # 4 mul + 3 add
+    assert run("ResizeBicubic", [(1, 4, 4, 3), (2,)], [(1, 8, 8, 3)]).flops == 31 * 192  # 16 mul + 15 add
+    assert run("ResizeNearestNeighbor", [(1, 4, 4, 3), (2,)], [(1, 8, 8, 3)]).flops == 0
+    # area, (1, 8, 8, 3) -> (1, 4, 4, 3): 192 inputs added + 48 outputs divided
+    assert run("ResizeArea", [(1, 8, 8, 3), (2,)], [(1, 4, 4, 3)]).flops == 192 + 48
+
+
+def test_einsum_batched_matmul_equals_batch_matmul_formula():
+    # bij,bjk->bik on (2, 3, 4) and (2, 4, 5): 2 x 3 x 4 x 5 = 120 products;
+    # BatchMatMul: 2 x k (4) x n(out) (2 x 3 x 5 = 30) = 240.
+    cost = run("Einsum", [(2, 3, 4), (2, 4, 5)], [(2, 3, 5)], {"equation": b"bij,bjk->bik"})
+    assert cost[:2] == (240, 120)
+
+
+def test_einsum_one_operand_sums():
+    # ij->i on (3, 4): 12 terms into 3 sums: 9 adds; ij->ji: a transpose, 0.
+    assert run("Einsum", [(3, 4)], [(3,)], {"equation": b"ij->i"})[:2] == (9, 0)
+    assert run("Einsum", [(3, 4)], [(4, 3)], {"equation": b"ij->ji"})[:2] == (0, 0)
+
+
+def test_einsum_ellipsis():
+    # ...ij,jk->...ik on (2, 3, 4) and (4, 5): 2 x 3 x 4 x 5 = 120 products
+    cost = run("Einsum", [(2, 3, 4), (4, 5)], [(2, 3, 5)], {"equation": b"...ij,jk->...ik"})
+    assert cost[:2] == (240, 120)
+
+
+@st.composite
+def einsum_cases(draw):
+    labels = draw(st.lists(st.sampled_from("abcdef"), min_size=1, max_size=5, unique=True))
+    size = {label: draw(st.integers(1, 4)) for label in labels}
+    n_operands = draw(st.integers(1, 2))
+    ell_dims = draw(st.lists(st.integers(1, 3), max_size=2))
+    use_ellipsis = draw(st.booleans())
+    operands, shapes = [], []
+    for _ in range(n_operands):
+        mine = draw(st.lists(st.sampled_from(labels), unique=True, max_size=len(labels)))
+        dims = [size[label] for label in mine]
+        spec = "".join(mine)
+        if use_ellipsis:
+            # broadcast: this operand's trailing ellipsis dims, some set to 1
+            k = draw(st.integers(0, len(ell_dims)))
+            mine_ell = [d if draw(st.booleans()) else 1 for d in ell_dims[len(ell_dims) - k:]]
+            spec, dims = "..." + spec, mine_ell + dims
+        operands.append(spec)
+        shapes.append(tuple(dims))
+    used = sorted({c for spec in operands for c in spec if c != "."})
+    out = "".join(draw(st.permutations(used))[: draw(st.integers(0, len(used)))])
+    if use_ellipsis:
+        out = "..." + out
+    return ",".join(operands) + "->" + out, shapes
+
+
+@settings(max_examples=200, deadline=None)
+@given(einsum_cases())
+def test_einsum_terms_equal_an_explicit_count(case):
+    equation, shapes = case
+    # Count the products explicitly: einsum over arrays of ones gives each output
+    # element its number of terms; their total is the number of products.
+    explicit = int(np.einsum(equation, *[np.ones(s) for s in shapes]).sum())
+    assert einsum_terms(equation, shapes) == explicit
+    out_shape = np.einsum(equation, *[np.ones(s) for s in shapes]).shape
+    cost = run("Einsum", shapes, [out_shape], {"equation": equation})
+    if len(shapes) == 2:
+        assert cost[:2] == (2 * explicit, explicit)
+    else:
+        assert cost[:2] == (explicit - math.prod(out_shape), 0)
+
+
+def test_user_formula_may_return_cost_with_text():
+    spec = OpSpec("X", "x", ((2,),), ((2,),))
+    assert formulas.apply(lambda op: Cost(4, 1, "my text"), spec) == (4, 1, "my text")
+    assert formulas.apply(lambda op: 3, spec).flops == 3
