@@ -5,6 +5,7 @@
     report.flops, report.macs          # exact ints for one batch
     report.to_dataframe()              # one row per layer
     report.uncounted                   # ops with a cost but no formula
+    keras_flops.summary(model)         # model.summary() with FLOPs and MACs columns
 """
 
 __version__ = "0.1.0"
@@ -22,6 +23,8 @@ from keras_flops.counting import OpCount, UncountedOp
 from keras_flops.formulas import Cost, OpSpec, register_flops, unregister_flops
 from keras_flops.profiling import ProfileError, UncountedOpsWarning, profile
 from keras_flops.report import FlopsReport, LayerRow
+from keras_flops.saved_model import profile_saved_model
+from keras_flops.summary import attach, detach, summary
 from keras_flops.tracing import InputShapeError
 
 __all__ = [
@@ -34,7 +37,11 @@ __all__ = [
     "ProfileError",
     "UncountedOp",
     "UncountedOpsWarning",
+    "attach",
+    "detach",
     "profile",
+    "profile_saved_model",
     "register_flops",
+    "summary",
     "unregister_flops",
 ]

@@ -1,4 +1,14 @@
-"""The ``keras-flops`` command: FLOPs and MACs of a saved model, per layer."""
+"""The ``keras-flops`` command: FLOPs and MACs of a saved model, per layer.
+
+    keras-flops model.keras [--batch-size N] [--input-shape 224,224,3]
+                [--by layer|op] [--format table|csv|json|markdown] [--top N]
+                [--plot out.png] [--counting full|tfprof] [--unsafe] [--debug]
+    keras-flops --example ResNet50
+
+Models load in Keras's safe mode: a file that carries Python code (a Lambda
+layer) is refused and nothing from it runs, unless --unsafe is given. Every
+error is one line on stderr and exit code 2 (--debug shows the traceback).
+"""
 
 from __future__ import annotations
 
@@ -7,58 +17,97 @@ import os
 import sys
 from typing import List, Optional
 
-EXIT_USAGE = 2
+EXIT_ERROR = 2
+
+
+class CliError(Exception):
+    """An error the command reports in one line."""
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="keras-flops",
-        description="FLOPs and MACs of a Keras model, per layer.",
+        description="FLOPs and MACs of a Keras model, per layer. MODEL is a .keras or "
+        ".h5 file or a SavedModel directory.",
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("model", nargs="?", help="a saved model: .keras or .h5 file")
-    src.add_argument(
-        "--example",
-        metavar="NAME",
-        help="profile a keras.applications model built with weights=None "
-        "(no download), e.g. ResNet50, MobileNetV2, VGG16",
+    p.add_argument("model", nargs="?", help="a .keras or .h5 file, or a SavedModel directory")
+    p.add_argument(
+        "--example", metavar="NAME",
+        help="profile a keras.applications model built with weights=None (no download), "
+        "e.g. ResNet50, MobileNetV2, VGG16",
     )
     p.add_argument("--batch-size", type=int, default=1, help="batch to count for (default 1)")
     p.add_argument(
-        "--input-shape",
-        metavar="DIMS",
-        help="shape of one sample without the batch dim, e.g. 224,224,3, "
-        "for models with unknown dims",
+        "--input-shape", metavar="DIMS",
+        help="shape of one sample without the batch dim, e.g. 224,224,3, for models with unknown dims",
     )
     p.add_argument("--by", choices=("layer", "op"), default="layer", help="one row per layer or per op type")
-    p.add_argument("--unsafe", action="store_true", help="allow loading models that carry Python code (Lambda layers)")
+    p.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
+    p.add_argument("--top", type=int, metavar="N", help="only the N rows with the most FLOPs")
+    p.add_argument("--plot", metavar="PNG", help="also draw the top rows as bars into this image")
+    p.add_argument("--counting", choices=("full", "tfprof"), default="full",
+                   help="tfprof: reproduce tf.profiler's numbers exactly")
+    p.add_argument("--unsafe", action="store_true",
+                   help="allow loading a model that carries Python code (Lambda layers); "
+                   "that code runs while the model loads")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if bool(args.model) == bool(args.example):
+        parser.print_usage(sys.stderr)
+        print("keras-flops: error: give a MODEL path or --example NAME (one of them).", file=sys.stderr)
+        return EXIT_ERROR
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        import keras_flops
-
-        model = _example(args.example) if args.example else _load(args.model, args.unsafe)
-        report = keras_flops.profile(
-            model, batch_size=args.batch_size, input_shape=_dims(args.input_shape), warn=False
-        )
+        report = _report(args)
+        print(_render(report, args))
+        if args.plot:
+            report.plot(top=args.top or 10, path=args.plot, by=args.by)
     except Exception as err:  # one clear line, unless --debug
         if args.debug:
             raise
-        hint = " (on the command line: --input-shape, e.g. 224,224,3)" if "input_shape=" in str(err) else ""
-        print(f"keras-flops: error: {err}{hint}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.by == "op":
-        print(report.to_dataframe(by="op").to_string())
-        if report.uncounted:
-            print(report.uncounted_summary(), file=sys.stderr)
-    else:
-        print(report)
+        print(f"keras-flops: error: {_message(err)}", file=sys.stderr)
+        return EXIT_ERROR
+    if report.uncounted and args.format != "json":
+        print(report.uncounted_summary(), file=sys.stderr)
     return 0
+
+
+def _report(args):
+    import keras_flops
+    from keras_flops import saved_model
+
+    if args.batch_size < 1:
+        raise CliError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    shape = _dims(args.input_shape)
+    if args.model and saved_model.is_saved_model(args.model):
+        return saved_model.profile_saved_model(
+            args.model, args.batch_size, shape, counting_mode=args.counting, warn=False
+        )
+    model = _example(args.example) if args.example else _load(args.model, args.unsafe)
+    return keras_flops.profile(
+        model, batch_size=args.batch_size, input_shape=shape, counting=args.counting, warn=False
+    )
+
+
+def _render(report, args) -> str:
+    if args.format == "json":
+        return report.to_json()
+    if args.format == "csv":
+        df = report.to_dataframe(by=args.by)
+        if args.top:
+            df = df.sort_values("flops", ascending=False, kind="stable").head(args.top)
+        return df.to_csv().rstrip("\n")
+    if args.format == "markdown":
+        return report.to_markdown(by=args.by, top=args.top).rstrip("\n")
+    if args.by == "op" or args.top:
+        table = report._readable(report.to_dataframe(by=args.by), args.top, raw=False)
+        return f"{table.to_string()}\n{report.totals_line()}"
+    return str(report)
 
 
 def _example(name: str):
@@ -66,7 +115,7 @@ def _example(name: str):
 
     fn = getattr(keras.applications, name, None)
     if not callable(fn):
-        raise ValueError(f"{name!r} is not a keras.applications model (try ResNet50, MobileNetV2, VGG16).")
+        raise CliError(f"{name!r} is not a keras.applications model (try ResNet50, MobileNetV2, VGG16).")
     return fn(weights=None)
 
 
@@ -74,8 +123,22 @@ def _load(path: str, unsafe: bool):
     import keras
 
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file.")
-    return keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
+        raise CliError(f"{path}: no such file or directory.")
+    if os.path.isdir(path):
+        raise CliError(f"{path}: a directory, but not a SavedModel (no saved_model.pb in it).")
+    if not path.endswith((".keras", ".h5", ".hdf5")):
+        raise CliError(f"{path}: not a model file; give a .keras or .h5 file or a SavedModel directory.")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
+    except ValueError as err:
+        if "safe_mode" in str(err) or "Lambda" in str(err):
+            raise CliError(
+                f"{path} carries Python code (a Lambda layer), which runs when the model "
+                "loads; it was not loaded. If you trust the file, pass --unsafe."
+            ) from err
+        raise CliError(f"{path}: could not load the model: {_first_line(err)}") from err
+    except OSError as err:
+        raise CliError(f"{path}: not a Keras model file ({_first_line(err)}).") from err
 
 
 def _dims(text: Optional[str]):
@@ -84,7 +147,19 @@ def _dims(text: Optional[str]):
     try:
         return tuple(None if d.strip() in ("", "None") else int(d) for d in text.split(","))
     except ValueError:
-        raise ValueError(f"--input-shape {text!r}: give integers separated by commas, e.g. 224,224,3.") from None
+        raise CliError(f"--input-shape {text!r}: give integers separated by commas, e.g. 224,224,3.") from None
+
+
+def _message(err: Exception) -> str:
+    text = _first_line(err)
+    if "input_shape=" in text:
+        text += " On the command line: --input-shape, e.g. 224,224,3."
+    return text
+
+
+def _first_line(err: Exception) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

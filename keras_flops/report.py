@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import json
 from typing import Any, Optional, Tuple
 
 import pandas as pd
@@ -12,6 +13,7 @@ import pandas as pd
 from keras_flops.counting import OpCount, UncountedOp
 
 _UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+SCHEMA_VERSION = 1
 
 
 def format_count(n: float) -> str:
@@ -121,6 +123,122 @@ class FlopsReport:
         table["share"] = table["flops"] / self.flops if self.flops else 0.0
         return table.sort_values(["flops", "count"], ascending=False)
 
+    # ---------------------------------------------------------------- exports
+    def to_dict(self) -> dict:
+        """The report as plain JSON types, in the versioned schema of
+        docs/report.schema.json (``schema_version`` 1)."""
+        layers = self.to_dataframe()
+        ops = self.to_dataframe(by="op")
+        return {
+            "schema": "keras_flops.report",
+            "schema_version": SCHEMA_VERSION,
+            "model": self.model_name,
+            "batch_size": self.batch_size,
+            "counting": self.counting,
+            "inputs": [{"name": n, "shape": list(s)} for n, s in self.input_shapes],
+            "totals": {
+                "flops": self.flops,
+                "macs": self.macs,
+                "params": self.params,
+                "flops_per_sample": self.flops_per_sample,
+                "macs_per_sample": self.macs_per_sample,
+            },
+            "layers": [
+                {
+                    "path": path,
+                    "class": row["class"],
+                    "output_shape": _jsonable(row["output_shape"]),
+                    "params": int(row["params"]),
+                    "calls": int(row["calls"]),
+                    "flops": int(row["flops"]),
+                    "macs": int(row["macs"]),
+                    "share": float(row["share"]),
+                }
+                for path, row in layers.iterrows()
+            ],
+            "ops": [
+                {
+                    "op_type": op_type,
+                    "count": int(row["count"]),
+                    "flops": int(row["flops"]),
+                    "macs": int(row["macs"]),
+                    "share": float(row["share"]),
+                }
+                for op_type, row in ops.iterrows()
+            ],
+            "uncounted": [dataclasses.asdict(u) for u in self.uncounted],
+            "notes": list(self.notes),
+        }
+
+    def to_json(self, indent: Optional[int] = 2) -> str:
+        """``to_dict()`` as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_csv(self, path=None, by: str = "layer") -> Optional[str]:
+        """The per-layer (or per-op) table as CSV, to ``path`` or returned as a string."""
+        return self.to_dataframe(by=by).to_csv(path)
+
+    def to_markdown(self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False) -> str:
+        """The table as Markdown, with the totals below it; ``top`` keeps the
+        N rows with the most FLOPs."""
+        table = self._readable(self.to_dataframe(by=by), top, raw_counts)
+        totals = (
+            f"**Total FLOPs:** {format_count(self.flops)} ({self.flops:,}), "
+            f"**MACs:** {format_count(self.macs)} ({self.macs:,}), for a batch of {self.batch_size}"
+        )
+        return table.to_markdown() + "\n\n" + totals + "\n"
+
+    def _readable(self, df: pd.DataFrame, top: Optional[int], raw: bool) -> pd.DataFrame:
+        if top is not None:
+            df = df.sort_values("flops", ascending=False, kind="stable").head(top)
+        count = (lambda n: f"{n:,}") if raw else format_count
+        out = df.copy()
+        for column in ("flops", "macs", "params", "count"):
+            if column in out:
+                out[column] = [count(v) for v in out[column]]
+        if "output_shape" in out:
+            out["output_shape"] = [_shape_text(s) for s in out["output_shape"]]
+        out["share"] = [f"{v:.1%}" for v in df["share"]]
+        return out
+
+    def plot(self, top: int = 10, path=None, by: str = "layer", ax=None):
+        """Horizontal bars of the ``top`` layers (or op types) by FLOPs, each
+        labelled with its share; shown, or written to ``path`` (a PNG, say).
+
+        Needs matplotlib: ``pip install 'keras-flops[plot]'``. Returns the
+        matplotlib Figure.
+        """
+        try:
+            import matplotlib
+
+            if path is not None and ax is None:
+                matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError as err:
+            raise ImportError(
+                "report.plot() needs matplotlib: pip install 'keras-flops[plot]'."
+            ) from err
+        df = self.to_dataframe(by=by).sort_values("flops", ascending=False, kind="stable").head(top)
+        df = df.iloc[::-1]  # largest at the top
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(8, 0.4 * len(df) + 1.2))
+        else:
+            fig = ax.figure
+        labels = [str(i) for i in df.index]
+        bars = ax.barh(labels, df["flops"], color="tab:blue")
+        for bar, share, flops in zip(bars, df["share"], df["flops"]):
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                    f" {format_count(flops)} ({share:.1%})", va="center", fontsize=8)
+        ax.set_xlabel(f"FLOPs for a batch of {self.batch_size}")
+        ax.set_title(f"{self.model_name}: top {len(df)} {'layers' if by == 'layer' else 'op types'} "
+                     f"of {format_count(self.flops)} FLOPs")
+        ax.margins(x=0.25)
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=120)
+            plt.close(fig)
+        return fig
+
     # ---------------------------------------------------------------- explain
     def explain(self, layer: Optional[str] = None, op_type: Optional[str] = None) -> str:
         """The formula and numbers behind each counted op, one line each.
@@ -174,13 +292,19 @@ class FlopsReport:
         lines = [
             f"Model {self.model_name!r}, a batch of {self.batch_size}, inputs: {inputs}",
             shown.to_string(),
-            f"Total FLOPs: {format_count(self.flops)} ({self.flops:,}) = "
-            f"{format_count(self.macs)} MACs ({self.macs:,}) for a batch of {self.batch_size}",
+            self.totals_line(),
         ]
         lines += list(self.notes)
         if self.uncounted:
             lines.append(self.uncounted_summary())
         return "\n".join(lines)
+
+    def totals_line(self) -> str:
+        """``Total FLOPs: 7.76 G (7,755,299,312) = 3.86 G MACs (3,857,973,248) for a batch of 1``"""
+        return (
+            f"Total FLOPs: {format_count(self.flops)} ({self.flops:,}) = "
+            f"{format_count(self.macs)} MACs ({self.macs:,}) for a batch of {self.batch_size}"
+        )
 
     def __repr__(self) -> str:
         return (
@@ -203,6 +327,14 @@ def _roll_up(df: pd.DataFrame, depth: int) -> pd.DataFrame:
     grouped["output_shape"] = [own["output_shape"].get(g) for g in grouped.index]
     grouped = grouped.reset_index().rename(columns={"group": "layer"})
     return grouped[["layer", "class", "output_shape", "params", "calls", "flops", "macs"]]
+
+
+def _jsonable(shape):
+    if shape is None:
+        return None
+    if isinstance(shape, list):
+        return [_jsonable(s) for s in shape]
+    return list(shape)
 
 
 def _shape_text(shape) -> str:
