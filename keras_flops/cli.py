@@ -58,8 +58,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if bool(args.model) == bool(args.example):
-        parser.print_usage(sys.stderr)
-        print("keras-flops: error: give a MODEL path or --example NAME (one of them).", file=sys.stderr)
+        print("keras-flops: error: give a MODEL path or --example NAME (one of them); "
+              "see keras-flops --help.", file=sys.stderr)
         return EXIT_ERROR
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:

@@ -1,50 +1,158 @@
-"""The keras-flops command on saved models and embedded examples."""
+"""The keras-flops command on saved models, in every format."""
+
+import json
+import pathlib
 
 import keras
+import pytest
 
 from conftest import sequential
 from keras_flops import cli
 
-
-def test_saved_keras_model(tmp_path, capsys):
-    path = tmp_path / "m.keras"
-    sequential((5,), keras.layers.Dense(3, name="d1")).save(path)
-    assert cli.main([str(path), "--batch-size", "2"]) == 0
-    out = capsys.readouterr().out
-    # Dense(5 -> 3), batch 2: 2 x 5 x 6 + 6 = 66 FLOPs, 30 MACs
-    assert "d1" in out
-    assert "Total FLOPs: 66 (66) = 30 MACs (30) for a batch of 2" in out
+# Dense(5 -> 3), batch 2: 2 x 5 x 6 + 6 = 66 FLOPs, 30 MACs;
+# Dense(3 -> 2), batch 2: 2 x 3 x 4 + 4 = 28 FLOPs, 12 MACs.  Total 94 / 42.
+TOTAL = "Total FLOPs: 94 (94) = 42 MACs (42) for a batch of 2"
 
 
-def test_by_op(tmp_path, capsys):
-    path = tmp_path / "m.keras"
-    sequential((5,), keras.layers.Dense(3)).save(path)
-    assert cli.main([str(path), "--by", "op"]) == 0
-    out = capsys.readouterr().out
-    assert "MatMul" in out and "BiasAdd" in out
+def small():
+    return sequential((5,), keras.layers.Dense(3, name="d1"), keras.layers.Dense(2, name="d2"))
 
 
-def test_input_shape_flag(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    model = small()
+    model.save(root / "m.keras")
+    model.save(root / "m.h5")
+    model.export(str(root / "savedmodel"), verbose=False)
+    return root
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.h5"])
+def test_keras_files(saved, capsys, name):
+    code, out, err = run(capsys, saved / name, "--batch-size", 2)
+    assert code == 0, err
+    assert "d1" in out and "d2" in out
+    assert TOTAL in out
+
+
+def test_saved_model_directory(saved, capsys):
+    code, out, err = run(capsys, saved / "savedmodel", "--batch-size", 2, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["totals"]["flops"], data["totals"]["macs"]) == (94, 42)
+    # rows are name scopes in a SavedModel: Keras's scope names carry suffixes
+    assert sorted(row["flops"] for row in data["layers"]) == [28, 66]
+
+
+def test_json_format(saved, capsys):
+    code, out, _ = run(capsys, saved / "m.keras", "--batch-size", 2, "--format", "json")
+    data = json.loads(out)
+    assert data["schema_version"] == 1
+    assert {row["path"]: row["flops"] for row in data["layers"]} == {"d1": 66, "d2": 28}
+
+
+def test_csv_format_by_op(saved, capsys):
+    code, out, _ = run(capsys, saved / "m.keras", "--batch-size", 2, "--format", "csv", "--by", "op")
+    lines = out.splitlines()
+    assert lines[0] == "op_type,count,flops,macs,share"
+    # MatMul: 60 + 24 = 84 FLOPs, 42 MACs; BiasAdd: 6 + 4 = 10
+    assert lines[1].startswith("MatMul,2,84,42,")
+    assert lines[2].startswith("BiasAdd,2,10,0,")
+
+
+def test_markdown_format_top(saved, capsys):
+    code, out, _ = run(capsys, saved / "m.keras", "--batch-size", 2, "--format", "markdown", "--top", "1")
+    assert "| d1 " in out and "| d2 " not in out
+
+
+def test_table_top_and_plot(saved, capsys, tmp_path):
+    png = tmp_path / "bars.png"
+    code, out, _ = run(capsys, saved / "m.keras", "--top", "1", "--plot", png)
+    assert code == 0
+    assert "d1" in out and "d2" not in out
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_tfprof_counting(saved, capsys):
+    code, out, _ = run(capsys, saved / "m.keras", "--counting", "tfprof", "--format", "json")
+    assert json.loads(out)["counting"] == "tfprof"
+
+
+def lambda_model(marker: pathlib.Path):
+    x = keras.Input((3,))
+    # the marker path is a constant of the lambda's code, so it travels with the file
+    touch = eval(f"lambda t: (__import__('pathlib').Path({str(marker)!r}).touch(), t)[1] * 2.0")
+    y = keras.layers.Lambda(touch)(x)
+    return keras.Model(x, y)
+
+
+@pytest.mark.parametrize("name", ["lambda.keras", "lambda.h5"])
+def test_model_with_python_code_is_refused_and_never_runs(tmp_path, capsys, name):
+    marker = tmp_path / "lambda-ran"
+    path = tmp_path / name
+    lambda_model(marker).save(path)
+    marker.unlink()  # building the model ran the lambda once; start clean
+    code, out, err = run(capsys, path)
+    assert code == 2
+    assert err.count("\n") == 1 and "--unsafe" in err and "Lambda" in err
+    assert not marker.exists()  # the lambda's code never ran
+    code, out, err = run(capsys, path, "--unsafe")
+    assert code == 0
+    assert marker.exists()  # with --unsafe it is loaded and run: the check above can fail
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["no/such/model.keras"], "no such file or directory"),
+        (["--example", "NoSuchNet"], "keras.applications"),
+        ([], "give a MODEL path or --example"),
+        (["m.keras", "--input-shape", "a,b"], "--input-shape"),
+        (["m.keras", "--batch-size", "0"], "--batch-size"),
+        (["notes.txt"], "not a model file"),
+        (["not-a-savedmodel"], "not a SavedModel"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(saved, capsys, tmp_path, argv, message, monkeypatch):
+    monkeypatch.chdir(saved)
+    (saved / "notes.txt").write_text("hello")
+    (saved / "not-a-savedmodel").mkdir(exist_ok=True)
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+    assert err.strip().count("\n") <= 1  # usage line at most, then the error
+
+
+def test_unknown_dims_name_the_flag(tmp_path, capsys):
     path = tmp_path / "m.keras"
     sequential((None, 3), keras.layers.Dense(2, use_bias=False)).save(path)
-    assert cli.main([str(path)]) == 2
-    assert "dim 1 is unknown" in capsys.readouterr().err
-    assert cli.main([str(path), "--input-shape", "4,3"]) == 0
+    code, _, err = run(capsys, path)
+    assert code == 2 and "dim 1 is unknown" in err and "--input-shape" in err
+    code, out, _ = run(capsys, path, "--input-shape", "4,3")
     # Dense(3 -> 2) on 4 steps: 2 x 3 x 8 = 48
-    assert "Total FLOPs: 48" in capsys.readouterr().out
+    assert code == 0 and "Total FLOPs: 48" in out
 
 
-def test_missing_file_is_one_line_and_exit_2(capsys):
-    assert cli.main(["no/such/model.keras"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no such file" in err
+def test_corrupt_file(tmp_path, capsys):
+    path = tmp_path / "broken.keras"
+    path.write_bytes(b"not a zip")
+    code, _, err = run(capsys, path)
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_debug_shows_the_traceback(capsys):
+    with pytest.raises(Exception):
+        cli.main(["no/such/model.keras", "--debug"])
 
 
 def test_embedded_example(capsys):
-    assert cli.main(["--example", "MobileNetV2", "--by", "op"]) == 0
-    assert "Conv2D" in capsys.readouterr().out
-
-
-def test_unknown_example(capsys):
-    assert cli.main(["--example", "NoSuchNet"]) == 2
-    assert "keras.applications" in capsys.readouterr().err
+    code, out, _ = run(capsys, "--example", "MobileNetV2", "--by", "op")
+    assert code == 0 and "Conv2D" in out
