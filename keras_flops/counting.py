@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from keras_flops import formulas
 from keras_flops.formulas import tensorflow as tf_formulas
-from keras_flops.tracing import OUTSIDE, Trace
+from keras_flops.tracing import LOSS, OUTSIDE, Trace
 
 MODES = ("full", "tfprof")
 
@@ -41,6 +41,7 @@ class OpCount:
     source: str  # "tensorflow", "keras_flops" or "user"
     formula: str = ""
     repeat: int = 1
+    phase: str = "forward"  # "forward", "loss" or "backward" (training traces)
 
     def explain(self) -> str:
         """``Conv2D conv/convolution: 2 x 1 output x (1x1 kernel x 1 in-channel) = 2 FLOPs = 1 MAC``"""
@@ -76,7 +77,7 @@ def count(
         raise ValueError(f"counting must be one of {MODES}, got {mode!r}.")
     walker = _Walker(trace, formulas_, tfprof=(mode == "tfprof"))
     walker.walk(trace.function.graph, repeat=1, default_layer=OUTSIDE)
-    return walker.counted, walker.uncounted, walker.notes
+    return walker.counted, walker.uncounted, list(trace.notes) + walker.notes
 
 
 class _Walker:
@@ -88,12 +89,20 @@ class _Walker:
         self.uncounted: List[UncountedOp] = []
         self.notes: List[str] = []
 
-    def walk(self, graph, repeat: int, default_layer: str) -> None:
+    def walk(self, graph, repeat: int, default_layer: str, phase: Optional[str] = None) -> None:
+        """Count ``graph``'s ops ``repeat`` times; ``phase`` is the calling op's
+        (None at the top, where each op's own phase is known)."""
         ops = graph.get_operations() if self.tfprof else live_ops(graph)
         for op in ops:
-            layer = self.trace.layer_of(op) or default_layer
+            op_phase = phase or self.trace.phase_of(op)
+            fallback = LOSS if op_phase == "loss" else default_layer
+            layer = self.trace.layer_of(op)
+            if layer is None and op_phase == "backward":
+                # e.g. the AddN summing a shared weight's gradients: its inputs' layer
+                layer = next(filter(None, (self.trace.layer_of(t.op) for t in op.inputs)), None)
+            layer = layer or fallback
             if not self.tfprof and op.type in LOOPS | BRANCHES | CALLS:
-                self._function_op(op, repeat, layer)
+                self._function_op(op, repeat, layer, op_phase)
                 continue
             result = count_op(op, self.formulas, self.tfprof)
             if isinstance(result, str):
@@ -102,10 +111,10 @@ class _Walker:
                 cost, source = result
                 self.counted.append(
                     OpCount(op.name, op.type, layer, cost.flops * repeat, cost.macs * repeat,
-                            source, cost.text, repeat)
+                            source, cost.text, repeat, op_phase)
                 )
 
-    def _function_op(self, op, repeat: int, layer: str) -> None:
+    def _function_op(self, op, repeat: int, layer: str, phase: str) -> None:
         def missing(reason):
             self.uncounted.append(UncountedOp(op.name, op.type, layer, reason))
 
@@ -113,7 +122,7 @@ class _Walker:
             body = function_graph(op, "f")
             if body is None:
                 return missing("the called function's graph is not available")
-            return self.walk(body, repeat, layer)
+            return self.walk(body, repeat, layer, phase)
         if op.type in LOOPS:
             body, cond = function_graph(op, "body"), function_graph(op, "cond")
             if body is None or cond is None:
@@ -129,8 +138,8 @@ class _Walker:
                     f"{op.type} {op.name} (layer {layer!r}): counted {trips} iterations, an "
                     "upper bound; the loop condition may end it sooner."
                 )
-            self.walk(body, repeat * trips, layer)
-            self.walk(cond, repeat * (trips + 1), layer)  # the test runs once more
+            self.walk(body, repeat * trips, layer, phase)
+            self.walk(cond, repeat * (trips + 1), layer, phase)  # the test runs once more
             return None
         # If / Case: count the costlier branch, and say so.
         names = ["then_branch", "else_branch"] if "If" in op.type else None
@@ -140,7 +149,7 @@ class _Walker:
         costs = []
         for label, graph in branches:
             sub = _Walker(self.trace, self.formulas, self.tfprof)
-            sub.walk(graph, repeat, layer)
+            sub.walk(graph, repeat, layer, phase)
             costs.append((sum(c.flops for c in sub.counted), label, sub))
         flops, label, best = max(costs, key=lambda c: c[0])
         self.counted += best.counted
@@ -349,6 +358,8 @@ def static_value(tensor, depth: int = 0):
     if value is not None or depth > 16:
         return value
     op = tensor.op
+    if op.type in LOOPS:
+        return _loop_output_value(tensor, depth)
     args = [static_value(t, depth + 1) for t in op.inputs]
     if any(a is None for a in args):
         return None
@@ -364,3 +375,21 @@ def static_value(tensor, depth: int = 0):
     if op.type in ("Identity", "Cast"):
         return args[0]
     return None
+
+
+def _loop_output_value(tensor, depth: int):
+    """A While output that the graph fixes: a counter's start + step x trips, or
+    an unchanged loop variable. The gradient of a loop runs as many times as
+    the loop, and learns that count from the loop's own counter output."""
+    op = tensor.op
+    body, cond = function_graph(op, "body"), function_graph(op, "cond")
+    if body is None or cond is None:
+        return None
+    i = tensor.value_index
+    if _through_identity(body.outputs[i]) is body.inputs[i]:
+        return static_value(op.inputs[i], depth + 1)
+    step, start = _body_step(body, i), static_value(op.inputs[i], depth + 1)
+    trips, exact = trip_count(op, cond, body)
+    if step is None or start is None or trips is None or not exact:
+        return None
+    return np.asarray(int(start) + step * trips)

@@ -23,6 +23,8 @@ def profile(
     batch_size: int = 1,
     input_shape=None,
     *,
+    training: bool = False,
+    targets=None,
     counting: str = "full",
     formulas: Optional[Mapping] = None,
     warn: bool = True,
@@ -35,6 +37,14 @@ def profile(
       input_shape: shape of one sample, without the batch dim, for models
         whose input has unknown dims or that have no ``Input``: a tuple, or a
         list or dict of tuples for several inputs.
+      training: count one training step instead: the forward pass with
+        ``training=True``, the compiled loss, and the gradients with respect to
+        the trainable weights (not the optimizer's update). ``report.flops``
+        is then the forward pass and loss, ``report.backward_flops`` the
+        gradients, ``report.train_flops`` both, and the per-layer table has
+        backward columns.
+      targets: specs (``tf.TensorSpec``) of the labels for ``training=True``;
+        by default labels shaped for the compiled loss are made in the graph.
       counting: ``"full"`` (default) counts every op with a formula, enters
         loops, branches and called functions, and skips ops that feed no
         output; ``"tfprof"`` reproduces tf.compat.v1.profiler exactly:
@@ -43,8 +53,7 @@ def profile(
         other formula (see ``keras_flops.register_flops``).
       warn: warn once, naming them, when some ops could not be counted.
 
-    The model is traced with ``training=False`` into a TensorFlow graph and
-    left exactly as it was.
+    The model is traced into a TensorFlow graph and left exactly as it was.
     """
     _check_model(model)
     if counting not in counting_.MODES:
@@ -54,7 +63,7 @@ def profile(
         input_shape = tracing.built_input_shape(model)
     specs = tracing.input_specs(model, batch_size, input_shape)
     try:
-        traced = tracing.trace(model, specs, training=False)
+        traced = tracing.trace(model, specs, training=training, targets=_targets(targets, batch_size))
     except Exception as err:
         shapes = ", ".join(str(tuple(s.shape.as_list())) for s in _flat(specs))
         raise ProfileError(
@@ -72,6 +81,7 @@ def profile(
         uncounted=tuple(uncounted),
         notes=tuple(notes),
         counting=counting,
+        training=training,
     )
     if warn and report.uncounted:
         warnings.warn(report.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
@@ -87,6 +97,21 @@ def _rows(model, traced, ops, uncounted):
     if outside or own_params or any(u.layer == tracing.OUTSIDE for u in uncounted):
         rows.append(LayerRow(tracing.OUTSIDE, type(model).__name__, None, own_params, 1))
     return tuple(rows)
+
+
+def _targets(targets, batch_size):
+    """Label specs with the batch dim fixed to ``batch_size``."""
+    if targets is None:
+        return None
+    import tensorflow as tf
+
+    def fix(spec):
+        shape = list(spec.shape)
+        if shape and shape[0] is None:
+            shape[0] = batch_size
+        return tf.TensorSpec(shape, spec.dtype)
+
+    return tf.nest.map_structure(fix, targets)
 
 
 def _flat(specs):

@@ -54,17 +54,46 @@ class FlopsReport:
     uncounted: Tuple[UncountedOp, ...]
     notes: Tuple[str, ...] = ()  # e.g. which branch of an If was counted
     counting: str = "full"
+    training: bool = False  # a training step: forward, loss and backward
 
     # ------------------------------------------------------------------ totals
+    def _sum(self, field: str, phases: Tuple[str, ...]) -> int:
+        return sum(getattr(op, field) for op in self.ops if op.phase in phases)
+
     @functools.cached_property
     def flops(self) -> int:
-        """Forward FLOPs for one batch (a multiply-accumulate counts 2)."""
-        return sum(op.flops for op in self.ops)
+        """Forward FLOPs for one batch (a multiply-accumulate counts 2); in a
+        training report, the forward pass with training=True and the loss."""
+        return self._sum("flops", ("forward", "loss"))
 
     @functools.cached_property
     def macs(self) -> int:
         """Forward multiply-accumulates for one batch (FLOPs / 2 of Conv, MatMul, ...)."""
-        return sum(op.macs for op in self.ops)
+        return self._sum("macs", ("forward", "loss"))
+
+    @property
+    def loss_flops(self) -> int:
+        """FLOPs of the loss (training reports; 0 otherwise)."""
+        return self._sum("flops", ("loss",))
+
+    @property
+    def backward_flops(self) -> int:
+        """FLOPs of the gradients, the loss's included (training reports; 0 otherwise)."""
+        return self._sum("flops", ("backward",))
+
+    @property
+    def backward_macs(self) -> int:
+        return self._sum("macs", ("backward",))
+
+    @property
+    def train_flops(self) -> int:
+        """FLOPs of one training step, forward + loss + backward, without the
+        optimizer's update (training reports; for others, the forward FLOPs)."""
+        return self._sum("flops", ("forward", "loss", "backward"))
+
+    @property
+    def train_macs(self) -> int:
+        return self._sum("macs", ("forward", "loss", "backward"))
 
     @property
     def flops_per_sample(self) -> float:
@@ -94,34 +123,51 @@ class FlopsReport:
             return self._by_op()
         raise ValueError(f"by must be 'layer' or 'op', got {by!r}.")
 
-    def _by_layer(self, depth: Optional[int]) -> pd.DataFrame:
-        flops = collections.Counter()
-        macs = collections.Counter()
+    def _sums(self, key: str) -> dict:
+        """{key value: {column: sum}} over the ops, split forward / backward."""
+        sums: dict = collections.defaultdict(collections.Counter)
         for op in self.ops:
-            flops[op.layer] += op.flops
-            macs[op.layer] += op.macs
+            row = sums[getattr(op, key)]
+            row["count"] += 1
+            if op.phase == "backward":
+                row["backward_flops"] += op.flops
+                row["backward_macs"] += op.macs
+            else:  # the loss counts with the forward pass of its row "(loss)"
+                row["flops"] += op.flops
+                row["macs"] += op.macs
+        return sums
+
+    def _add_columns(self, df: pd.DataFrame, sums: dict, key: str) -> pd.DataFrame:
+        columns = ["flops", "macs"] + (["backward_flops", "backward_macs"] if self.training else [])
+        for column in columns:
+            df[column] = [sums.get(k, {}).get(column, 0) for k in df[key]]
+        return df
+
+    def _finish(self, df: pd.DataFrame) -> pd.DataFrame:
+        df["share"] = df["flops"] / self.flops if self.flops else 0.0
+        if self.training:
+            df["train_flops"] = df["flops"] + df["backward_flops"]
+            df["train_ratio"] = df["train_flops"] / df["flops"].where(df["flops"] > 0)
+        return df
+
+    def _by_layer(self, depth: Optional[int]) -> pd.DataFrame:
+        sums = self._sums("layer")
         rows = [dataclasses.astuple(r) for r in self.layers]
         known = {r.path for r in self.layers}
-        named = list(flops) + [u.layer for u in self.uncounted]
+        named = list(sums) + [u.layer for u in self.uncounted]
         rows += [(p, "", None, 0, 0) for p in dict.fromkeys(named) if p not in known]
         df = pd.DataFrame(rows, columns=["layer", "class", "output_shape", "params", "calls"])
-        df["flops"] = [flops[p] for p in df["layer"]]
-        df["macs"] = [macs[p] for p in df["layer"]]
+        df = self._add_columns(df, sums, "layer")
         if depth is not None:
             df = _roll_up(df, depth)
-        df["share"] = df["flops"] / self.flops if self.flops else 0.0
-        return df.set_index("layer")
+        return self._finish(df).set_index("layer")
 
     def _by_op(self) -> pd.DataFrame:
-        df = pd.DataFrame(
-            [(op.op_type, op.flops, op.macs) for op in self.ops],
-            columns=["op_type", "flops", "macs"],
-        )
-        table = df.groupby("op_type").agg(
-            count=("flops", "size"), flops=("flops", "sum"), macs=("macs", "sum")
-        )
-        table["share"] = table["flops"] / self.flops if self.flops else 0.0
-        return table.sort_values(["flops", "count"], ascending=False)
+        sums = self._sums("op_type")
+        df = pd.DataFrame({"op_type": list(sums), "count": [sums[k]["count"] for k in sums]})
+        df = self._finish(self._add_columns(df, sums, "op_type")).set_index("op_type")
+        order = "train_flops" if self.training else "flops"
+        return df.sort_values([order, "count"], ascending=False)
 
     # ---------------------------------------------------------------- exports
     def to_dict(self) -> dict:
@@ -320,13 +366,15 @@ def _roll_up(df: pd.DataFrame, depth: int) -> pd.DataFrame:
     df = df.copy()
     df["group"] = ["/".join(p.split("/")[:depth]) for p in df["layer"]]
     own = df.set_index("layer")
+    counts = [c for c in df.columns if c == "params" or c.endswith(("flops", "macs"))]
     grouped = df.groupby("group", sort=False).agg(
-        params=("params", "sum"), calls=("calls", "first"), flops=("flops", "sum"), macs=("macs", "sum")
+        calls=("calls", "first"), **{c: (c, "sum") for c in counts}
     )
     grouped["class"] = [own["class"].get(g, "") for g in grouped.index]
     grouped["output_shape"] = [own["output_shape"].get(g) for g in grouped.index]
     grouped = grouped.reset_index().rename(columns={"group": "layer"})
-    return grouped[["layer", "class", "output_shape", "params", "calls", "flops", "macs"]]
+    rest = [c for c in counts if c != "params"]
+    return grouped[["layer", "class", "output_shape", "params", "calls"] + rest]
 
 
 def _jsonable(shape):

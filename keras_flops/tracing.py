@@ -17,6 +17,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import tensorflow as tf
 
 OUTSIDE = "(model)"  # the row for ops created outside every sublayer
+LOSS = "(loss)"  # the row for the loss and its gradient, in a training trace
+GRADIENT_PREFIX = "gradient_tape/"
 
 
 class InputShapeError(ValueError):
@@ -37,16 +39,43 @@ class LayerInfo:
 
 @dataclasses.dataclass(frozen=True)
 class Trace:
-    """The result of tracing: the concrete function and op attribution."""
+    """The result of tracing: the concrete function and op attribution.
+
+    A training trace also knows each top-level op's phase: "forward", "loss"
+    or "backward" (ops created by ``tape.gradient``).
+    """
 
     function: Any  # tf.types.experimental.ConcreteFunction
     op_layers: Dict[Tuple[int, str], str]  # (id(graph), op name) -> layer path
     layers: Tuple[LayerInfo, ...]  # called layers, in first-call order
     input_shapes: Tuple[Tuple[str, Tuple[int, ...]], ...]
+    phases: Dict[str, str] = dataclasses.field(default_factory=dict)  # top-graph op name -> phase
+    notes: Tuple[str, ...] = ()
+    loss_scopes: frozenset = frozenset()  # every name prefix of a loss op
 
     def layer_of(self, op) -> Optional[str]:
-        """Layer path of a graph op, or None if no layer created it."""
-        return self.op_layers.get((id(op.graph), op.name))
+        """Layer path of a graph op, or None if no layer created it.
+
+        A gradient op has no layer of its own; TensorFlow names it
+        "gradient_tape/<forward op name>/...", which leads back to the
+        forward op and so to its layer.
+        """
+        key = (id(op.graph), op.name)
+        if key in self.op_layers:
+            return self.op_layers[key]
+        if op.name.startswith(GRADIENT_PREFIX):
+            parts = op.name[len(GRADIENT_PREFIX):].split("/")
+            for end in range(len(parts), 0, -1):
+                name = "/".join(parts[:end])
+                layer = self.op_layers.get((id(op.graph), name))
+                if layer is not None:
+                    return layer
+                if name in self.loss_scopes:
+                    return LOSS
+        return None
+
+    def phase_of(self, op, default: str = "forward") -> str:
+        return self.phases.get(op.name, default) if op.graph is self.function.graph else default
 
 
 # --------------------------------------------------------------------------
@@ -388,11 +417,25 @@ class LayerRecorder:
         return tuple(sorted(called, key=lambda i: i.order))
 
 
-def trace(model, specs, training: bool = False) -> Trace:
-    """Trace ``model`` on ``specs`` into a concrete function, attributing ops to layers."""
-    fn = tf.function(lambda inputs: model(inputs, training=training))
+def trace(model, specs, training: bool = False, targets=None) -> Trace:
+    """Trace ``model`` on ``specs`` into a concrete function, attributing ops to layers.
+
+    With ``training=True`` the function is one training step without the
+    optimizer: the forward pass with ``training=True``, the compiled loss,
+    and the gradients with respect to the trainable weights. ``targets`` are
+    the labels' specs; without them, labels shaped for the compiled loss are
+    made inside the graph (zeros: their values do not change the count).
+    """
+    phases: Dict[str, str] = {}
+    notes: List[str] = []
+    if training:
+        fn = _training_step(model, targets is not None, phases, notes)
+        args = (specs, targets) if targets is not None else (specs,)
+    else:
+        fn = tf.function(lambda inputs: model(inputs, training=False))
+        args = (specs,)
     with LayerRecorder(model) as recorder:
-        concrete = fn.get_concrete_function(specs)
+        concrete = fn.get_concrete_function(*args)
     shapes = tuple(
         (spec.name or f"input {i}", tuple(spec.shape.as_list()))
         for i, spec in enumerate(tf.nest.flatten(specs))
@@ -402,7 +445,67 @@ def trace(model, specs, training: bool = False) -> Trace:
         op_layers=recorder.op_layers(),
         layers=recorder.called_layers(),
         input_shapes=shapes,
+        phases=phases,
+        notes=tuple(dict.fromkeys(notes)),
+        loss_scopes=frozenset(
+            "/".join(parts[:i])
+            for name, phase in phases.items() if phase == "loss"
+            for parts in [name.split("/")] for i in range(1, len(parts) + 1)
+        ),
     )
+
+
+def _training_step(model, has_targets: bool, phases: Dict[str, str], notes: List[str]):
+    """A tf.function for one forward + loss + backward pass, recording op phases."""
+
+    def step(inputs, targets=None):
+        graph = tf.compat.v1.get_default_graph()
+        mark = [_num_ops(graph)]
+
+        def close(phase):
+            ops = graph.get_operations()
+            for op in ops[mark[0]:]:
+                phases[op.name] = phase
+            mark[0] = len(ops)
+
+        with tf.GradientTape() as tape:
+            y_pred = model(inputs, training=True)
+            close("forward")
+            loss = _loss(model, inputs, targets, y_pred, notes)
+            close("loss")
+        gradients = tape.gradient(loss, model.trainable_weights)
+        close("backward")
+        return loss, gradients
+
+    if has_targets:
+        return tf.function(lambda inputs, targets: step(inputs, targets))
+    return tf.function(lambda inputs: step(inputs))
+
+
+def _loss(model, x, y, y_pred, notes: List[str]):
+    compiled = getattr(model, "compiled", False) or getattr(model, "_is_compiled", False)
+    if not compiled or getattr(model, "loss", None) is None:
+        notes.append(
+            "The model is not compiled with a loss: gradients are of the sum of its outputs."
+        )
+        return tf.add_n([tf.reduce_sum(t) for t in tf.nest.flatten(y_pred)])
+    if y is None:
+        y = _made_targets(model, y_pred)
+    return model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+
+
+def _made_targets(model, y_pred):
+    """Zero labels shaped for the compiled loss: class ids for sparse losses."""
+    loss = model.loss
+    names = [getattr(l, "__name__", None) or getattr(l, "name", None) or str(l) for l in tf.nest.flatten(loss)]
+    sparse = any("sparse" in str(n).lower() for n in names)
+
+    def make(t):
+        if sparse:
+            return tf.zeros(tf.shape(t)[:-1], tf.int32)
+        return tf.zeros_like(t)
+
+    return tf.nest.map_structure(make, y_pred)
 
 
 def own_variable_params(model) -> int:

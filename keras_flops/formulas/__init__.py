@@ -133,7 +133,7 @@ ZERO_COST_OPS = frozenset(
         "ConcatV2", "Concat", "Pack", "Unpack", "Split", "SplitV", "Slice",
         "StridedSlice", "StridedSliceGrad", "Gather", "GatherV2", "GatherNd",
         "ResourceGather", "Tile", "Pad", "PadV2", "MirrorPad", "ReverseV2",
-        "Fill", "ZerosLike", "OnesLike", "Range", "OneHot", "Where",
+        "Fill", "OnesLike", "Range", "OneHot", "Where",
         "Select", "SelectV2", "DepthToSpace", "SpaceToDepth", "SpaceToBatchND",
         "BatchToSpaceND",
         # type conversion and bit moves
@@ -144,7 +144,14 @@ ZERO_COST_OPS = frozenset(
         "TensorListReserve", "TensorListFromTensor", "TensorListGetItem",
         "TensorListSetItem", "TensorListStack", "TensorListLength",
         "TensorListElementShape", "TensorListPushBack", "TensorListPopBack",
-        "TensorListConcatV2", "TensorListSplit", "TensorListResize",
+        "TensorListConcatV2", "TensorListSplit", "TensorListResize", "EmptyTensorList",
+        "VariableShape", "InvertPermutation", "ZerosLike",
+        # random numbers: integer work, no floating-point arithmetic of the model
+        "RandomUniform", "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal",
+        "StatelessRandomUniform", "StatelessRandomNormal", "StatelessRandomUniformV2",
+        "StatelessRandomNormalV2", "StatelessRandomUniformIntV2", "StatelessTruncatedNormalV2",
+        "StatelessRandomGetKeyCounter", "StatelessRandomGetAlg", "StatelessRandomGetKeyCounterAlg",
+        "RngReadAndSkip", "RngSkip",
     }
 )
 

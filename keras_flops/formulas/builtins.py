@@ -268,3 +268,113 @@ def _broadcast(shapes: List[Tuple[int, ...]]) -> Tuple[int, ...]:
             out[i] = max(out[i], d)
     return tuple(out)
 
+
+
+# --------------------------------------------------------------------------
+# Training: gradients of activations, convolutions, pooling and normalization
+
+
+# op type: (FLOPs per element of the incoming gradient, the formula)
+ACTIVATION_GRADIENTS = {
+    "ReluGrad": (1, "dy where x > 0"),
+    "Relu6Grad": (2, "dy where 0 < x < 6"),
+    "LeakyReluGrad": (2, "dy or alpha * dy by the sign of x"),
+    "EluGrad": (2, "dy * (y + 1) where x < 0"),
+    "SeluGrad": (3, "dy * (y + scale * alpha) where x < 0, else dy * scale"),
+    "SoftplusGrad": (3, "dy * sigmoid(x): exp, add, divide"),
+    "SoftsignGrad": (4, "dy / (1 + |x|)^2"),
+    "TanhGrad": (3, "dy * (1 - y^2)"),
+    "SigmoidGrad": (3, "dy * y * (1 - y)"),
+    "SqrtGrad": (2, "dy * 0.5 / y"),
+    "ReciprocalGrad": (3, "-dy * y^2"),
+}
+
+for _name, (_k, _text) in ACTIVATION_GRADIENTS.items():
+    builtin(_name)(_unary(_k, _text))
+
+
+@builtin("DepthwiseConv2dNativeBackpropInput")
+def depthwise_backprop_input(op: OpSpec) -> Cost:
+    """2 x n(dy) x kh x kw: each output gradient spreads over its kernel window, as the forward pass."""
+    dy = _elements(op.inputs[2], "output gradient")
+    kh, kw = op.inputs[1][0], op.inputs[1][1]
+    flops = 2 * dy * kh * kw
+    return Cost(flops, flops // 2, f"2 x {dy} output-gradient elements x {kh}x{kw} kernel")
+
+
+@builtin("DepthwiseConv2dNativeBackpropFilter")
+def depthwise_backprop_filter(op: OpSpec) -> Cost:
+    """2 x n(dy) x kh x kw: each output gradient meets its kernel window's inputs."""
+    dy = _elements(op.inputs[2], "output gradient")
+    kh, kw = op.outputs[0][0], op.outputs[0][1]
+    flops = 2 * dy * kh * kw
+    return Cost(flops, flops // 2, f"2 x {dy} output-gradient elements x {kh}x{kw} kernel")
+
+
+@builtin("Conv3DBackpropFilterV2")
+def conv3d_backprop_filter(op: OpSpec) -> Cost:
+    """2 x n(dy) x kd x kh x kw x Cin: the forward convolution's multiply-adds."""
+    dy = _elements(op.inputs[2], "output gradient")
+    kernel = op.outputs[0]
+    per = math.prod(kernel[:-1])
+    flops = 2 * dy * per
+    return Cost(flops, flops // 2, f"2 x {dy} output-gradient elements x {per} (kernel x in-channels)")
+
+
+@builtin("MaxPool3DGrad")
+def max_pool3d_grad(op: OpSpec) -> Cost:
+    """window x n(orig out) + n(orig out), TensorFlow's MaxPoolGrad formula in 3-D."""
+    window = math.prod(op.attrs["ksize"])
+    n = _elements(op.inputs[1], "original output")
+    return Cost(window * n + n, 0, f"{window} window x {n} outputs + {n}")
+
+
+@builtin("AvgPool3DGrad")
+def avg_pool3d_grad(op: OpSpec) -> Cost:
+    """2 x window x n(dy), TensorFlow's AvgPoolGrad formula in 3-D."""
+    window = math.prod(op.attrs["ksize"])
+    n = _elements(op.inputs[1], "output gradient")
+    return Cost(2 * window * n, 0, f"2 x {window} window x {n} gradient elements")
+
+
+@builtin("FusedBatchNormGrad", "FusedBatchNormGradV2", "FusedBatchNormGradV3")
+def fused_batch_norm_grad(op: OpSpec) -> Cost:
+    """Training: 9N + 4C: x-hat (2N), dgamma = sum(dy x-hat) (2N), dbeta = sum(dy)
+    (N), dx = scale * (dy - mean(dy) - x-hat mean(dy x-hat)) (4N), per-channel
+    means and scale (4C). Inference statistics: 5N + 4C (no mean terms in dx)."""
+    n = _elements(op.inputs[1], "input")
+    fmt = op.attrs.get("data_format", b"NHWC")
+    channels = op.inputs[1][1] if fmt in (b"NCHW", b"NCDHW", "NCHW", "NCDHW") else op.inputs[1][-1]
+    per_element = 9 if op.attrs.get("is_training", True) else 5
+    return Cost(per_element * n + 4 * channels, 0,
+                f"{per_element} x {n} elements + 4 x {channels} channels")
+
+
+# --------------------------------------------------------------------------
+# Losses, and sums into variables
+
+
+@builtin("SparseSoftmaxCrossEntropyWithLogits")
+def sparse_softmax_cross_entropy(op: OpSpec) -> Cost:
+    """6n + rows: softmax (5 per logit, as TensorFlow's Softmax), minus the log of
+    the label's probability per row, and the gradient, probabilities - one hot (n)."""
+    n = _elements(op.inputs[0], "logits")
+    rows = n // op.inputs[0][-1]
+    return Cost(6 * n + rows, 0, f"6 x {n} logits + {rows} rows")
+
+
+@builtin("SoftmaxCrossEntropyWithLogits")
+def softmax_cross_entropy(op: OpSpec) -> Cost:
+    """8n - rows: log softmax (5n), labels x log p (n), the sum per row (n - rows),
+    and the gradient, softmax - labels (n)."""
+    n = _elements(op.inputs[0], "logits")
+    rows = n // op.inputs[0][-1]
+    return Cost(8 * n - rows, 0, f"8 x {n} logits - {rows} rows")
+
+
+@builtin("UnsortedSegmentSum", "AssignAddVariableOp", "AssignSubVariableOp")
+def add_into(op: OpSpec) -> Cost:
+    """n(values): every element added into its target."""
+    index = 1 if op.type.startswith("Assign") else 0
+    n = _elements(op.inputs[index], "values")
+    return Cost(n, 0, f"{n} elements added")

@@ -54,6 +54,16 @@ def explain(op) -> str:
             return f"{_n(op.inputs[0])} input elements x 1 (sum, then divide)"
         if t in _REDUCE:
             return f"{_n(op.inputs[0])} in - {_n(op.outputs[0])} out"
+        if t == "Conv2DBackpropInput":
+            out, kernel = op.outputs[0].shape.as_list(), op.inputs[1].shape.as_list()
+            strides = op.get_attr("strides")
+            return (f"2 x {_n(op.outputs[0])} outputs x {math.prod(kernel)} kernel elements / "
+                    f"({out[-1]} channels x {strides[1] * strides[2]} stride product)")
+        if t == "Conv2DBackpropFilter":
+            image, kernel = op.inputs[0].shape.as_list(), op.outputs[0].shape.as_list()
+            strides = op.get_attr("strides")
+            return (f"2 x {_n(op.inputs[0])} input elements x {math.prod(kernel)} kernel elements / "
+                    f"({image[-1]} in-channels x {strides[1] * strides[2]} stride product)")
         if t == "AddN":
             return f"{_n(op.inputs[0])} elements x ({len(op.inputs)} inputs - 1)"
     except (ValueError, TypeError):
