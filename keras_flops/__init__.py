@@ -19,6 +19,7 @@ except ImportError as _err:  # pragma: no cover - depends on the environment
         "(tensorflow, with GPU support)."
     ) from _err
 
+from keras_flops.callback import FlopsCallback
 from keras_flops.counting import OpCount, UncountedOp
 from keras_flops.formulas import Cost, OpSpec, register_flops, unregister_flops
 from keras_flops.profiling import ProfileError, UncountedOpsWarning, profile
@@ -29,6 +30,7 @@ from keras_flops.tracing import InputShapeError
 
 __all__ = [
     "Cost",
+    "FlopsCallback",
     "FlopsReport",
     "InputShapeError",
     "LayerRow",

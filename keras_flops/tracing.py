@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
@@ -491,7 +492,22 @@ def _loss(model, x, y, y_pred, notes: List[str]):
         return tf.add_n([tf.reduce_sum(t) for t in tf.nest.flatten(y_pred)])
     if y is None:
         y = _made_targets(model, y_pred)
-    return model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+    if "training" in inspect.signature(model.compute_loss).parameters:  # Keras 3
+        return model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+    return _tf_keras_loss(model, y, y_pred)
+
+
+def _tf_keras_loss(model, y, y_pred):
+    """tf_keras's compiled loss without the metric updates of compute_loss
+    (they need a replica context under a distribution strategy)."""
+    losses = model.loss
+    outputs, targets = tf.nest.flatten(y_pred), tf.nest.flatten(y)
+    if isinstance(losses, dict):
+        losses = [losses[name] for name in model.output_names]
+    fns = list(losses) if isinstance(losses, (list, tuple)) else [losses] * len(outputs)
+    terms = [tf.keras.losses.get(fn)(t, p) for fn, t, p in zip(fns, targets, outputs)]
+    terms = [tf.reduce_mean(t) for t in terms] + list(model.losses)
+    return tf.add_n(terms)
 
 
 def _made_targets(model, y_pred):
