@@ -181,6 +181,7 @@ class FlopsReport:
             "model": self.model_name,
             "batch_size": self.batch_size,
             "counting": self.counting,
+            "training": self.training,
             "inputs": [{"name": n, "shape": list(s)} for n, s in self.input_shapes],
             "totals": {
                 "flops": self.flops,
@@ -188,6 +189,9 @@ class FlopsReport:
                 "params": self.params,
                 "flops_per_sample": self.flops_per_sample,
                 "macs_per_sample": self.macs_per_sample,
+                **({"backward_flops": self.backward_flops, "backward_macs": self.backward_macs,
+                    "train_flops": self.train_flops, "train_macs": self.train_macs}
+                   if self.training else {}),
             },
             "layers": [
                 {
@@ -199,6 +203,9 @@ class FlopsReport:
                     "flops": int(row["flops"]),
                     "macs": int(row["macs"]),
                     "share": float(row["share"]),
+                    **({"backward_flops": int(row["backward_flops"]),
+                        "backward_macs": int(row["backward_macs"]),
+                        "train_flops": int(row["train_flops"])} if self.training else {}),
                 }
                 for path, row in layers.iterrows()
             ],

@@ -1,0 +1,118 @@
+"""profile(training=True): one training step, forward + loss + backward, per layer.
+
+Backward formulas (TensorFlow's): for y = x @ W + b with x (B, n), W (n, m),
+dW = x^T @ dy is 2 x B x (n x m) FLOPs, dx = dy @ W^T is 2 x m x (B x n), and
+BiasAddGrad sums dy over the batch: B x m - m. The first layer's dx feeds
+nothing (the input needs no gradient) and is pruned.
+"""
+
+import json
+import pathlib
+
+import jsonschema
+import keras
+import pytest
+import tensorflow as tf
+
+import keras_flops
+from conftest import sequential
+
+SCHEMA = json.loads((pathlib.Path(__file__).parents[1] / "docs" / "report.schema.json").read_text())
+
+
+def dense_model(loss="mse"):
+    model = sequential((5,), keras.layers.Dense(3, name="d1"), keras.layers.Dense(2, name="d2"))
+    model.compile(optimizer="sgd", loss=loss)
+    return model
+
+
+def test_dense_forward_and_backward_per_layer():
+    report = keras_flops.profile(dense_model(), batch_size=4, training=True)
+    df = report.to_dataframe()
+    # d1, 5 -> 3, B = 4. forward: 2 x 5 x 12 + 12 = 132.
+    # backward: dW 2 x 4 x 15 = 120, BiasAddGrad 12 - 3 = 9; no dx: 129.
+    assert (df.loc["d1", "flops"], df.loc["d1", "backward_flops"]) == (132, 120 + 9)
+    # d2, 3 -> 2. forward: 2 x 3 x 8 + 8 = 56.
+    # backward: dW 2 x 4 x 6 = 48, dx 2 x 2 x 12 = 48, BiasAddGrad 8 - 2 = 6: 102.
+    assert (df.loc["d2", "flops"], df.loc["d2", "backward_flops"]) == (56, 48 + 48 + 6)
+    assert df.loc["d2", "backward_macs"] == (48 + 48) // 2
+    assert df.loc["d2", "train_flops"] == 56 + 102
+    assert df.loc["d2", "train_ratio"] == pytest.approx(158 / 56)
+    # every column sums to its total; the loss has a row of its own
+    assert df["flops"].sum() == report.flops
+    assert df["backward_flops"].sum() == report.backward_flops
+    assert df["train_flops"].sum() == report.train_flops == report.flops + report.backward_flops
+    assert df.loc["(loss)", "flops"] == report.loss_flops > 0
+
+
+def test_conv2d_forward_and_backward():
+    model = sequential(
+        (6, 6, 2),
+        keras.layers.Conv2D(3, 3, padding="same", name="conv"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(2, name="fc"),
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    df = keras_flops.profile(model, batch_size=2, training=True).to_dataframe()
+    # conv, B = 2: 2 x 6 x 6 x 3 = 216 outputs of 3 x 3 x 2 = 18 products.
+    # forward: 2 x 216 x 18 = 7776, bias 216.
+    # backward: Conv2DBackpropFilter 2 x 216 x 18 = 7776 (TensorFlow's formula,
+    # 2 x n(input) 144 x n(kernel) 54 / (2 in-channels x stride 1), the same for
+    # "same" padding), BiasAddGrad 216 - 3 = 213; no input gradient.
+    assert (df.loc["conv", "flops"], df.loc["conv", "backward_flops"]) == (7776 + 216, 7776 + 213)
+    assert df.loc["conv", "backward_macs"] == 7776 // 2
+    # fc, 108 -> 2: forward 2 x 108 x 4 + 4 = 868;
+    # backward dW 2 x 2 x 216 = 864, dx 2 x 2 x 216 = 864, BiasAddGrad 4 - 2 = 2.
+    assert (df.loc["fc", "flops"], df.loc["fc", "backward_flops"]) == (868, 864 + 864 + 2)
+
+
+def test_training_step_scales_with_batch():
+    one = keras_flops.profile(dense_model(), batch_size=2, training=True)
+    two = keras_flops.profile(dense_model(), batch_size=4, training=True)
+    # the MatMuls are all per sample: twice the batch, twice their FLOPs
+    matmuls = lambda r: sum(op.flops for op in r.ops if op.op_type == "MatMul")  # noqa: E731
+    assert matmuls(two) == 2 * matmuls(one)
+
+
+def test_sparse_labels_given_or_made_count_the_same():
+    model = dense_model("sparse_categorical_crossentropy")
+    made = keras_flops.profile(model, batch_size=4, training=True)
+    given = keras_flops.profile(
+        model, batch_size=4, training=True, targets=tf.TensorSpec((None,), tf.int32)
+    )
+    assert made.train_flops == given.train_flops
+    assert made.uncounted == ()
+
+
+def test_lstm_backward_runs_every_step():
+    model = sequential((5, 3), keras.layers.LSTM(4, name="lstm"))
+    model.compile(optimizer="sgd", loss="mse")
+    report = keras_flops.profile(model, batch_size=2, training=True)
+    assert report.uncounted == ()
+    lstm = report.to_dataframe(depth=1).loc["lstm"]
+    # forward MACs: 5 steps x 2 samples x 16 x (3 + 4) = 1120;
+    # backward: dW for both kernels, 1120 again, and dh = dz @ U^T: 5 x 2 x 16 x 4 = 640
+    assert lstm["macs"] == 1120
+    assert lstm["backward_macs"] == 1120 + 640
+
+
+def test_uncompiled_model_uses_the_sum_of_outputs():
+    model = sequential((5,), keras.layers.Dense(3, name="d"))
+    report = keras_flops.profile(model, batch_size=4, training=True)
+    assert any("not compiled" in note for note in report.notes)
+    # dW 2 x 4 x 15 = 120, BiasAddGrad 12 - 3 = 9
+    assert report.to_dataframe().loc["d", "backward_flops"] == 129
+
+
+def test_training_report_schema():
+    data = keras_flops.profile(dense_model(), batch_size=4, training=True).to_dict()
+    jsonschema.validate(data, SCHEMA)
+    assert data["training"] is True
+    assert data["totals"]["train_flops"] == data["totals"]["flops"] + data["totals"]["backward_flops"]
+    assert {row["path"]: row["backward_flops"] for row in data["layers"]}["d2"] == 102
+
+
+def test_inference_report_has_no_training_columns():
+    report = keras_flops.profile(dense_model(), batch_size=4)
+    assert "backward_flops" not in report.to_dataframe()
+    assert report.train_flops == report.flops and report.backward_flops == 0
