@@ -98,8 +98,7 @@ class _Walker:
             fallback = LOSS if op_phase == "loss" else default_layer
             layer = self.trace.layer_of(op)
             if layer is None and op_phase == "backward":
-                # e.g. the AddN summing a shared weight's gradients: its inputs' layer
-                layer = next(filter(None, (self.trace.layer_of(t.op) for t in op.inputs)), None)
+                layer = self._backward_owner(op)
             layer = layer or fallback
             if not self.tfprof and op.type in LOOPS | BRANCHES | CALLS:
                 self._function_op(op, repeat, layer, op_phase)
@@ -113,6 +112,15 @@ class _Walker:
                     OpCount(op.name, op.type, layer, cost.flops * repeat, cost.macs * repeat,
                             source, cost.text, repeat, op_phase)
                 )
+
+    def _backward_owner(self, op) -> Optional[str]:
+        """A gradient op with no forward name to go by (the AddN summing a
+        shared weight's gradients, a loss's gradient at the root scope): the
+        loss's if the loss or the labels feed it, else its inputs' layer."""
+        sources = [t.op for t in op.inputs]
+        if any(self.trace.phase_of(s, "") == "loss" for s in sources):
+            return LOSS
+        return next(filter(None, (self.trace.layer_of(s) for s in sources)), None)
 
     def _function_op(self, op, repeat: int, layer: str, phase: str) -> None:
         def missing(reason):
@@ -167,6 +175,8 @@ def count_op(op, formulas_: Optional[Mapping] = None, tfprof: bool = False):
     """Cost of one op: ``(Cost, source)``, ``None`` for a zero-cost op, or the
     reason (a string) it could not be counted."""
     resolution = formulas.resolve(op.type, formulas_, tfprof=tfprof)
+    if not tfprof and formulas.on_strings(op) and (resolution is None or resolution.source != "user"):
+        return None
     if resolution is None:
         if tfprof and formulas.resolve(op.type, formulas_) is not None:
             return "tf.profiler has no formula for it (counting='tfprof')"

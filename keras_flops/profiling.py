@@ -79,7 +79,7 @@ def profile(
         layers=_rows(model, traced, ops, uncounted),
         ops=tuple(ops),
         uncounted=tuple(uncounted),
-        notes=tuple(notes),
+        notes=tuple(tracing.input_notes(model) + notes),
         counting=counting,
         training=training,
     )

@@ -54,16 +54,21 @@ def summary(
     """
     if report is None:
         report = profile(model, batch_size=batch_size, input_shape=input_shape)
+    paths = {id(layer): path for path, layer in tracing.layer_tree(model)}
+
+    def cells(layers):
+        counts = [_inclusive(report, paths.get(id(layer))) for layer in layers]
+        return [(layer.name, _fmt(f, raw_counts), _fmt(m, raw_counts)) for layer, (f, m) in zip(layers, counts)]
+
     if not _is_keras3(model):
-        model.summary(print_fn=print_fn)
-        (print_fn or print)(str(report))
+        _tf_keras_summary(model, cells, _footer(report, raw_counts), print_fn=print_fn,
+                          line_length=line_length, positions=positions,
+                          expand_nested=expand_nested, show_trainable=show_trainable,
+                          layer_range=layer_range)
         return report
     from keras.src.utils import summary_utils
 
-    layers = _rows(model, expand_nested, layer_range)
-    paths = {id(layer): path for path, layer in tracing.layer_tree(model)}
-    counts = [_inclusive(report, paths.get(id(layer))) for layer in layers]
-    cells = [(layer.name, _fmt(f, raw_counts), _fmt(m, raw_counts)) for layer, (f, m) in zip(layers, counts)]
+    cells = cells(_rows(model, expand_nested, layer_range))
     with _extended(summary_utils, cells, _footer(report, raw_counts)):
         summary_utils.print_summary(
             model,
@@ -145,6 +150,43 @@ def _rows(model, expand_nested: bool, layer_range) -> List:
                 yield from visit(inner)
 
     return [row for layer in layers[lo:hi] for row in visit(layer)]
+
+
+def _tf_keras_summary(model, cells, footer, print_fn=None, expand_nested=False, **options):
+    """tf_keras prints its summary as plain lines through print_fn: add the
+    FLOPs and MACs columns to the header, each layer's first line and the
+    rules, and the footer after the parameter counts."""
+    print_fn = print_fn or print
+
+    def visit(layer):
+        yield layer
+        if expand_nested and getattr(layer, "layers", None):
+            for inner in layer.layers:
+                yield from visit(inner)
+
+    rows = [row for layer in model.layers for row in visit(layer)]
+    expected = iter(zip(rows, cells(rows)))
+    pending = next(expected, None)
+    width = _COLUMN_WIDTH + 2
+
+    def emit(line, *args, **kwargs):
+        nonlocal pending
+        text = str(line)
+        core = text.strip().lstrip("|").strip()
+        if "Layer (type)" in text:
+            text += "FLOPs".rjust(width) + "MACs".rjust(width)
+        elif text and set(text.strip()) <= set("_=¯|") and text.strip():
+            text += text.strip()[-1] * (2 * width) if text.strip()[-1] != "|" else ""
+        elif pending is not None and core.startswith(f"{pending[0].name} ({type(pending[0]).__name__})"):
+            _, flops, macs = pending[1]
+            text += flops.rjust(width) + macs.rjust(width)
+            pending = next(expected, None)
+        print_fn(text)
+        if text.startswith("Non-trainable params"):
+            for extra in footer:
+                print_fn(extra.strip())
+
+    model.summary(print_fn=emit, expand_nested=expand_nested, **options)
 
 
 def _inclusive(report: FlopsReport, path: Optional[str]) -> Tuple[int, int]:

@@ -107,8 +107,26 @@ def input_specs(model, batch_size: int, input_shape=None):
     specs = []
     for i, (kt, shape) in enumerate(zip(flat, given)):
         name = _input_name(kt, i)
+        if getattr(kt, "ragged", False):
+            raise InputShapeError(
+                f"Input {name!r} is ragged: its FLOPs depend on each row's length, so they "
+                "cannot be counted from shapes. Profile the model on dense inputs (a model "
+                "that takes the padded tensor, e.g. after .to_tensor()), with input_shape= "
+                "giving the padded length."
+            )
         specs.append(_one_spec(name, tuple(kt.shape), shape, batch_size, _dtype(kt)))
     return tf.nest.pack_sequence_as(struct, specs)
+
+
+def input_notes(model) -> List[str]:
+    """What the report should say about the model's inputs (sparse ones)."""
+    struct = _model_inputs(model)
+    flat = tf.nest.flatten(struct) if struct is not None else []
+    return [
+        f"Input {_input_name(kt, i)!r} is sparse: it was counted as a dense tensor of its "
+        "shape, an upper bound (sparse kernels' FLOPs depend on the number of nonzeros)."
+        for i, kt in enumerate(flat) if getattr(kt, "sparse", False)
+    ]
 
 
 def _input_name(keras_tensor, index: int) -> str:
@@ -462,6 +480,8 @@ def _training_step(model, has_targets: bool, phases: Dict[str, str], notes: List
     def step(inputs, targets=None):
         graph = tf.compat.v1.get_default_graph()
         mark = [_num_ops(graph)]
+        for label in tf.nest.flatten(targets) if targets is not None else ():
+            phases[label.op.name] = "loss"  # the labels feed only the loss
 
         def close(phase):
             ops = graph.get_operations()

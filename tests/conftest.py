@@ -43,3 +43,7 @@ def resnet50():
 @pytest.fixture(scope="session")
 def mobilenet_v2():
     return keras.applications.MobileNetV2(weights=None)
+
+# tests/tf_keras_suite runs in its own process with TF_USE_LEGACY_KERAS=1
+# (tests/test_tf_keras.py starts it): tf.keras must be tf_keras from the start.
+collect_ignore = ["tf_keras_suite"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
+from tensorflow.python.framework import dtypes as _tf_dtypes
 from tensorflow.python.framework import ops as _tf_ops
 
 try:  # TensorFlow's flops statistics are registered when this module loads.
@@ -152,6 +153,10 @@ ZERO_COST_OPS = frozenset(
         "StatelessRandomNormalV2", "StatelessRandomUniformIntV2", "StatelessTruncatedNormalV2",
         "StatelessRandomGetKeyCounter", "StatelessRandomGetAlg", "StatelessRandomGetKeyCounterAlg",
         "RngReadAndSkip", "RngSkip",
+        # hash-table lookups (StringLookup, IntegerLookup) and ragged plumbing
+        "LookupTableFindV2", "LookupTableSizeV2", "LookupTableImportV2", "HashTableV2",
+        "MutableHashTableV2", "RaggedTensorToTensor", "RaggedTensorToSparse", "RaggedGather",
+        "RaggedRange", "RaggedTensorFromVariant", "RaggedTensorToVariant",
     }
 )
 
@@ -234,6 +239,12 @@ class Resolution(NamedTuple):
 
     source: str
     formula: Optional[Formula]
+
+
+def on_strings(op) -> bool:
+    """Whether an op works on strings, which is text processing (TextVectorization,
+    StringLookup), not floating-point arithmetic: such ops count 0."""
+    return any(t.dtype == _tf_dtypes.string for t in op.inputs)
 
 
 def resolve(
