@@ -334,8 +334,10 @@ def _size(weight) -> int:
 
 
 def _num_ops(graph) -> int:
-    nodes = getattr(graph, "_nodes_by_id", None)
-    return len(nodes) if nodes is not None else len(graph.get_operations())
+    """How many ops the graph has: their positions in get_operations() grow
+    by one per op. num_operations() asks the C++ graph, in constant time."""
+    count = getattr(graph, "num_operations", None)
+    return count() if callable(count) else len(graph.get_operations())
 
 
 def _shapes_of(outputs):
@@ -422,10 +424,10 @@ class LayerRecorder:
         keeping the first claim gives the innermost layer.
         """
         owner: Dict[Tuple[int, str], str] = {}
-        ops_cache: Dict[int, list] = {}
+        ops_cache: Dict[int, list] = {}  # the trace is over: each graph's ops, once
         for path, graph, start, end in self._calls:
             ops = ops_cache.get(id(graph))
-            if ops is None or len(ops) < end:
+            if ops is None:
                 ops = ops_cache[id(graph)] = graph.get_operations()
             for op in ops[start:end]:
                 owner.setdefault((id(graph), op.name), path)
