@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Mapping, Optional
 
@@ -68,8 +69,8 @@ def profile(
         shapes = ", ".join(str(tuple(s.shape.as_list())) for s in _flat(specs))
         raise ProfileError(
             f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
-            f"failed: {type(err).__name__}: {err}. Check that the model runs on such a "
-            "batch (model(x) in eager mode), or pass input_shape= / batch_size=."
+            f"failed: {_reason(err)} Check that the model runs on such a batch "
+            "(model(x) in eager mode), or pass input_shape= / batch_size=."
         ) from err
     ops, uncounted, notes = counting_.count(traced, formulas, mode=counting)
     report = FlopsReport(
@@ -112,6 +113,28 @@ def _targets(targets, batch_size):
         return tf.TensorSpec(shape, spec.dtype)
 
     return tf.nest.map_structure(fix, targets)
+
+
+def _reason(err: Exception) -> str:
+    """The error's own words, without AutoGraph's staged traceback, Keras's
+    argument listing or terminal colours."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    kept, in_code = [], False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("File ") or stripped == "in user code:":
+            in_code = stripped.startswith("File ")
+            continue
+        if in_code and line.startswith("        "):  # the source line under a File line
+            continue
+        in_code = False
+        if not stripped or stripped.startswith(("Arguments received", "•")):
+            continue
+        kept.append(stripped)
+    reason = " ".join(kept) or type(err).__name__
+    if not reason.startswith(type(err).__name__):
+        reason = f"{type(err).__name__}: {reason}"
+    return reason if reason.endswith(".") else reason + "."
 
 
 def _flat(specs):
