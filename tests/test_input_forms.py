@@ -92,3 +92,10 @@ def test_a_model_that_fails_on_the_batch():
     with pytest.raises(keras_flops.ProfileError, match=r"inputs of shape \(1, 3\).*Picky wants batches of 4"):
         keras_flops.profile(model)
     assert keras_flops.profile(model, batch_size=4).flops == 0
+
+
+def test_input_shape_naming_inputs_the_model_lacks():
+    a, b = keras.Input((None,), name="a"), keras.Input((4,), name="b")
+    model = keras.Model({"a": a, "b": b}, keras.layers.Concatenate()([a, b]))
+    with pytest.raises(keras_flops.InputShapeError, match=r"\['c'\].*inputs are \['a', 'b'\]"):
+        keras_flops.profile(model, input_shape={"c": (3,)})
