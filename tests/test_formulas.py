@@ -183,3 +183,55 @@ def test_user_formula_may_return_cost_with_text():
     spec = OpSpec("X", "x", ((2,),), ((2,),))
     assert formulas.apply(lambda op: Cost(4, 1, "my text"), spec) == (4, 1, "my text")
     assert formulas.apply(lambda op: 3, spec).flops == 3
+
+
+# ---------------------------------------------------------------- training ops
+
+
+@pytest.mark.parametrize(
+    "op_type, per_element",
+    [("ReluGrad", 1), ("Relu6Grad", 2), ("TanhGrad", 3), ("SigmoidGrad", 3), ("SoftsignGrad", 4)],
+)
+def test_activation_gradients(op_type, per_element):
+    # (2, 3) gradient: 6 elements x the steps of each derivative
+    assert run(op_type, [(2, 3), (2, 3)], [(2, 3)]).flops == 6 * per_element
+
+
+def test_depthwise_backprops():
+    # dy (1, 4, 4, 2) = 32 elements, 3x3 kernel: 2 x 32 x 9 = 576, as the forward pass
+    by_input = run("DepthwiseConv2dNativeBackpropInput", [(4,), (3, 3, 2, 1), (1, 4, 4, 2)], [(1, 6, 6, 2)])
+    by_filter = run("DepthwiseConv2dNativeBackpropFilter", [(1, 6, 6, 2), (4,), (1, 4, 4, 2)], [(3, 3, 2, 1)])
+    assert by_input[:2] == by_filter[:2] == (576, 288)
+
+
+def test_conv3d_backprop_filter():
+    # dy (1, 3, 3, 3, 2) = 54 elements, kernel 3x3x3 x 1 in-channel: 2 x 54 x 27 = 2916
+    cost = run("Conv3DBackpropFilterV2", [(1, 5, 5, 5, 1), (5,), (1, 3, 3, 3, 2)], [(3, 3, 3, 1, 2)])
+    assert cost[:2] == (2916, 1458)
+
+
+def test_pool3d_gradients():
+    ksize = {"ksize": [1, 2, 2, 2, 1]}
+    # max: window 8 x 24 original outputs + 24 = 216; avg: 2 x 8 x 24 = 384
+    assert run("MaxPool3DGrad", [(1, 4, 4, 4, 3), (1, 2, 2, 2, 3), (1, 2, 2, 2, 3)], [(1, 4, 4, 4, 3)],
+               ksize).flops == 8 * 24 + 24
+    assert run("AvgPool3DGrad", [(5,), (1, 2, 2, 2, 3)], [(1, 4, 4, 4, 3)], ksize).flops == 2 * 8 * 24
+
+
+def test_fused_batch_norm_gradient():
+    shapes = [(1, 4, 4, 3), (1, 4, 4, 3), (3,), (3,), (3,), (3,)]
+    # N = 48, C = 3: batch statistics 9 x 48 + 4 x 3 = 444; moving ones 5 x 48 + 12 = 252
+    assert run("FusedBatchNormGradV3", shapes, [(1, 4, 4, 3)], {"is_training": True}).flops == 444
+    assert run("FusedBatchNormGradV3", shapes, [(1, 4, 4, 3)], {"is_training": False}).flops == 252
+
+
+def test_softmax_cross_entropy_losses():
+    # logits (4, 10): n = 40, 4 rows
+    assert run("SparseSoftmaxCrossEntropyWithLogits", [(4, 10), (4,)], [(4,), (4, 10)]).flops == 6 * 40 + 4
+    assert run("SoftmaxCrossEntropyWithLogits", [(4, 10), (4, 10)], [(4,), (4, 10)]).flops == 8 * 40 - 4
+
+
+def test_sums_into_targets():
+    # 12 values added into their segments or into a variable
+    assert run("UnsortedSegmentSum", [(12, 2), (12,), ()], [(5, 2)]).flops == 24
+    assert run("AssignAddVariableOp", [(), (12,)], []).flops == 12

@@ -293,20 +293,13 @@ for _name, (_k, _text) in ACTIVATION_GRADIENTS.items():
     builtin(_name)(_unary(_k, _text))
 
 
-@builtin("DepthwiseConv2dNativeBackpropInput")
-def depthwise_backprop_input(op: OpSpec) -> Cost:
-    """2 x n(dy) x kh x kw: each output gradient spreads over its kernel window, as the forward pass."""
+@builtin("DepthwiseConv2dNativeBackpropInput", "DepthwiseConv2dNativeBackpropFilter")
+def depthwise_backprop(op: OpSpec) -> Cost:
+    """2 x n(dy) x kh x kw: each output gradient meets its kernel window, as in the forward pass."""
     dy = _elements(op.inputs[2], "output gradient")
-    kh, kw = op.inputs[1][0], op.inputs[1][1]
-    flops = 2 * dy * kh * kw
-    return Cost(flops, flops // 2, f"2 x {dy} output-gradient elements x {kh}x{kw} kernel")
-
-
-@builtin("DepthwiseConv2dNativeBackpropFilter")
-def depthwise_backprop_filter(op: OpSpec) -> Cost:
-    """2 x n(dy) x kh x kw: each output gradient meets its kernel window's inputs."""
-    dy = _elements(op.inputs[2], "output gradient")
-    kh, kw = op.outputs[0][0], op.outputs[0][1]
+    # the kernel is the filter input of BackpropInput, the output of BackpropFilter
+    kernel = op.inputs[1] if op.type.endswith("Input") else op.outputs[0]
+    kh, kw = kernel[0], kernel[1]
     flops = 2 * dy * kh * kw
     return Cost(flops, flops // 2, f"2 x {dy} output-gradient elements x {kh}x{kw} kernel")
 
