@@ -37,7 +37,8 @@ def profile(
       batch_size: the batch the counts are for; counts scale linearly with it.
       input_shape: shape of one sample, without the batch dim, for models
         whose input has unknown dims or that have no ``Input``: a tuple, or a
-        list or dict of tuples for several inputs.
+        list or dict of tuples for several inputs. A model that was never
+        built is built on it, as its first call would build it.
       training: count one training step instead: the forward pass with
         ``training=True``, the compiled loss, and the gradients with respect to
         the trainable weights (not the optimizer's update). ``report.flops``
