@@ -105,7 +105,7 @@ def _render(report, args) -> str:
     if args.format == "markdown":
         return report.to_markdown(by=args.by, top=args.top).rstrip("\n")
     if args.by == "op" or args.top:
-        table = report._readable(report.to_dataframe(by=args.by), args.top, raw=False)
+        table = report.readable(by=args.by, top=args.top)
         return f"{table.to_string()}\n{report.totals_line()}"
     return str(report)
 

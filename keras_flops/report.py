@@ -234,14 +234,19 @@ class FlopsReport:
     def to_markdown(self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False) -> str:
         """The table as Markdown, with the totals below it; ``top`` keeps the
         N rows with the most FLOPs."""
-        table = self._readable(self.to_dataframe(by=by), top, raw_counts)
+        table = self.readable(by=by, top=top, raw_counts=raw_counts)
         totals = (
             f"**Total FLOPs:** {format_count(self.flops)} ({self.flops:,}), "
             f"**MACs:** {format_count(self.macs)} ({self.macs:,}), for a batch of {self.batch_size}"
         )
         return table.to_markdown() + "\n\n" + totals + "\n"
 
-    def _readable(self, df: pd.DataFrame, top: Optional[int], raw: bool) -> pd.DataFrame:
+    def readable(self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False) -> pd.DataFrame:
+        """``to_dataframe(by)`` for reading: counts in K, M, G, T (or exact with
+        ``raw_counts``), shares in percent; ``top`` keeps the N rows with the
+        most FLOPs."""
+        df = self.to_dataframe(by=by)
+        raw = raw_counts
         if top is not None:
             df = df.sort_values("flops", ascending=False, kind="stable").head(top)
         count = (lambda n: f"{n:,}") if raw else format_count
