@@ -203,10 +203,9 @@ class FlopsCallback(tf.keras.callbacks.Callback):
         shape = _sample_shape(x_spec)
         self.report = profile(self.model, batch_size=batch, input_shape=shape, warn=False)
         if self.training_flops:
-            targets = _with_batch(y_spec, batch)
             self.train_report = profile(
                 self.model, batch_size=batch, input_shape=shape, training=True,
-                targets=targets, warn=False,
+                targets=_usable_targets(y_spec), warn=False,
             )
             self._step_flops = self.train_report.train_flops * self._replicas
         self._peak = self._find_peak()
@@ -403,20 +402,13 @@ def _sample_shape(spec):
     return shape if all(d is not None for d in shape) else None
 
 
-def _with_batch(spec, batch: int):
-    if spec is None:
+def _usable_targets(spec):
+    """The label specs Keras traced with, if every one is known (profile()
+    fixes their batch dim), else None: labels are then made for the loss."""
+    flat = tf.nest.flatten(spec) if spec is not None else [None]
+    if any(s is None or s.shape.rank is None for s in flat):
         return None
-
-    def fix(s):
-        if s is None or s.shape.rank is None:
-            return s
-        shape = s.shape.as_list()
-        if shape and shape[0] is None:
-            shape[0] = batch
-        return tf.TensorSpec(shape, s.dtype)
-
-    fixed = tf.nest.map_structure(fix, spec)
-    return None if any(s is None for s in tf.nest.flatten(fixed)) else fixed
+    return spec
 
 
 def _samples_seen(model) -> Optional[int]:
