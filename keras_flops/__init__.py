@@ -6,44 +6,55 @@
     report.to_dataframe()              # one row per layer
     report.uncounted                   # ops with a cost but no formula
     keras_flops.summary(model)         # model.summary() with FLOPs and MACs columns
+
+The public names load on first use, so ``import keras_flops`` is instant and
+imports no TensorFlow (the command line sets TensorFlow's log level first).
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
-try:
-    import tensorflow as _tf  # noqa: F401
-except ImportError as _err:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "keras_flops needs TensorFlow. Install it with the package: "
-        "pip install 'keras-flops[cpu]' (tensorflow-cpu) or 'keras-flops[tensorflow]' "
-        "(tensorflow, with GPU support)."
-    ) from _err
+_EXPORTS = {
+    "Cost": "keras_flops.formulas",
+    "OpSpec": "keras_flops.formulas",
+    "register_flops": "keras_flops.formulas",
+    "unregister_flops": "keras_flops.formulas",
+    "FlopsCallback": "keras_flops.callback",
+    "FlopsReport": "keras_flops.report",
+    "InputShapeError": "keras_flops.inputs",
+    "LayerRow": "keras_flops.records",
+    "OpCount": "keras_flops.records",
+    "UncountedOp": "keras_flops.records",
+    "ProfileError": "keras_flops.profiling",
+    "UncountedOpsWarning": "keras_flops.profiling",
+    "profile": "keras_flops.profiling",
+    "profile_saved_model": "keras_flops.saved_model",
+    "attach": "keras_flops.model_summary",
+    "detach": "keras_flops.model_summary",
+    "summary": "keras_flops.model_summary",
+}
 
-from keras_flops.callback import FlopsCallback
-from keras_flops.counting import OpCount, UncountedOp
-from keras_flops.formulas import Cost, OpSpec, register_flops, unregister_flops
-from keras_flops.profiling import ProfileError, UncountedOpsWarning, profile
-from keras_flops.report import FlopsReport, LayerRow
-from keras_flops.saved_model import profile_saved_model
-from keras_flops.summary import attach, detach, summary
-from keras_flops.tracing import InputShapeError
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "Cost",
-    "FlopsCallback",
-    "FlopsReport",
-    "InputShapeError",
-    "LayerRow",
-    "OpCount",
-    "OpSpec",
-    "ProfileError",
-    "UncountedOp",
-    "UncountedOpsWarning",
-    "attach",
-    "detach",
-    "profile",
-    "profile_saved_model",
-    "register_flops",
-    "summary",
-    "unregister_flops",
-]
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keras_flops' has no attribute {name!r}")
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] != "tensorflow":
+            raise
+        raise ImportError(
+            "keras_flops needs TensorFlow. Install it with the package: "
+            "pip install 'keras-flops[cpu]' (tensorflow-cpu) or 'keras-flops[tensorflow]' "
+            "(tensorflow, with GPU support)."
+        ) from err
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -61,7 +61,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("keras-flops: error: give a MODEL path or --example NAME (one of them); "
               "see keras-flops --help.", file=sys.stderr)
         return EXIT_ERROR
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not args.debug:
+        _quiet_tensorflow()
     try:
         report = _report(args)
         print(_render(report, args))
@@ -77,6 +78,34 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow without its start-up lines. Some are written by its
+    C++ logging before any log level applies, so standard error is pointed
+    at /dev/null for the length of the import; later messages follow
+    TF_CPP_MIN_LOG_LEVEL (3 unless set). keras_flops itself imports
+    TensorFlow lazily, so this runs first."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+                import keras  # noqa: F401
+            except ImportError:
+                pass  # reported, with its reason, where keras_flops needs it
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def _report(args):
     import keras_flops
     from keras_flops import saved_model
@@ -86,7 +115,7 @@ def _report(args):
     shape = _dims(args.input_shape)
     if args.model and saved_model.is_saved_model(args.model):
         return saved_model.profile_saved_model(
-            args.model, args.batch_size, shape, counting_mode=args.counting, warn=False
+            args.model, args.batch_size, shape, counting=args.counting, warn=False
         )
     model = _example(args.example) if args.example else _load(args.model, args.unsafe)
     return keras_flops.profile(
@@ -98,10 +127,9 @@ def _render(report, args) -> str:
     if args.format == "json":
         return report.to_json()
     if args.format == "csv":
-        df = report.to_dataframe(by=args.by)
-        if args.top:
-            df = df.sort_values("flops", ascending=False, kind="stable").head(args.top)
-        return df.to_csv().rstrip("\n")
+        from keras_flops.render.text import top_rows
+
+        return top_rows(report.to_dataframe(by=args.by), args.top).to_csv().rstrip("\n")
     if args.format == "markdown":
         return report.to_markdown(by=args.by, top=args.top).rstrip("\n")
     if args.by == "op" or args.top:

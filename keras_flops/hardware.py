@@ -9,7 +9,7 @@ later), "tensorfloat32" applies.
 from __future__ import annotations
 
 import re
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 # name pattern (searched in the device name), then peaks by dtype
 PEAK_TFLOPS: Tuple[Tuple[str, Dict[str, float]], ...] = (
@@ -46,13 +46,21 @@ def local_gpu_names() -> Tuple[str, ...]:
     return tuple(names)
 
 
-def detect_peak_tflops(dtype: str) -> Tuple[Optional[float], str]:
-    """(peak TFLOP/s per device, device name) for the first local GPU, if known."""
+class Peak(NamedTuple):
+    """A device's peak TFLOP/s, and where it came from (the device's name)."""
+
+    tflops: float
+    source: str
+
+
+def detect_peak(dtype: str) -> Optional[Peak]:
+    """The peak TFLOP/s per device of the first local GPU whose peak is known
+    for ``dtype``, with that GPU's name; None when none is."""
     for name in local_gpu_names():
         peak = peak_tflops(name, dtype)
         if peak is not None:
-            return peak, name
-    return None, ""
+            return Peak(peak, name)
+    return None
 
 
 def _tf32_enabled() -> bool:

@@ -1,14 +1,18 @@
-"""``profile``: trace a model, count its ops, and build a FlopsReport."""
+"""``profile``: check the model, resolve its inputs, trace, count, report."""
 
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from typing import Mapping, Optional
 
-from keras_flops import counting as counting_
-from keras_flops import tracing
-from keras_flops.report import FlopsReport, LayerRow
+import tensorflow as tf
+
+from keras_flops import _compat, inputs, tracing
+from keras_flops.counting import MODES, count
+from keras_flops.records import OUTSIDE, LayerRow
+from keras_flops.report import FlopsReport
 
 
 class UncountedOpsWarning(UserWarning):
@@ -58,30 +62,28 @@ def profile(
     The model is traced into a TensorFlow graph and left exactly as it was.
     """
     _check_model(model)
-    if counting not in counting_.MODES:
-        raise ValueError(f"counting must be one of {counting_.MODES}, got {counting!r}.")
-    tracing.build_if_needed(model, input_shape)
-    if input_shape is None and tracing._model_inputs(model) is None:
-        input_shape = tracing.built_input_shape(model)
-    specs = tracing.input_specs(model, batch_size, input_shape)
+    if counting not in MODES:
+        raise ValueError(f"counting must be one of {MODES}, got {counting!r}.")
+    given = inputs.resolve(model, batch_size, input_shape)
     try:
-        traced = tracing.trace(model, specs, training=training, targets=_targets(targets, batch_size))
+        traced = tracing.trace(model, given.specs, training=training,
+                               targets=inputs.fix_batch(targets, given.batch_size))
     except Exception as err:
-        shapes = ", ".join(str(tuple(s.shape.as_list())) for s in _flat(specs))
+        shapes = ", ".join(str(shape) for _, shape in given.shapes)
         raise ProfileError(
             f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
             f"failed: {_reason(err)} Check that the model runs on such a batch "
             "(model(x) in eager mode), or pass input_shape= / batch_size=."
         ) from err
-    ops, uncounted, notes = counting_.count(traced, formulas, mode=counting)
+    counted = count(traced, counting, formulas)
     report = FlopsReport(
         model_name=model.name,
-        batch_size=batch_size,
-        input_shapes=traced.input_shapes,
-        layers=_rows(model, traced, ops, uncounted),
-        ops=tuple(ops),
-        uncounted=tuple(uncounted),
-        notes=tuple(tracing.input_notes(model) + notes),
+        batch_size=given.batch_size,
+        input_shapes=given.shapes,
+        layers=_layer_rows(model, traced.layers, counted),
+        ops=counted.ops,
+        uncounted=counted.uncounted,
+        notes=given.notes + traced.notes + counted.notes,
         counting=counting,
         training=training,
     )
@@ -90,30 +92,14 @@ def profile(
     return report
 
 
-def _rows(model, traced, ops, uncounted):
-    rows = [
-        LayerRow(i.path, i.class_name, i.output_shape, i.params, i.calls) for i in traced.layers
-    ]
-    own_params = tracing.own_variable_params(model)
-    outside = [op for op in ops if op.layer == tracing.OUTSIDE and op.flops]
-    if outside or own_params or any(u.layer == tracing.OUTSIDE for u in uncounted):
-        rows.append(LayerRow(tracing.OUTSIDE, type(model).__name__, None, own_params, 1))
-    return tuple(rows)
-
-
-def _targets(targets, batch_size):
-    """Label specs with the batch dim fixed to ``batch_size``."""
-    if targets is None:
-        return None
-    import tensorflow as tf
-
-    def fix(spec):
-        shape = list(spec.shape)
-        if shape and shape[0] is None:
-            shape[0] = batch_size
-        return tf.TensorSpec(shape, spec.dtype)
-
-    return tf.nest.map_structure(fix, targets)
+def _layer_rows(model, layers, counted) -> tuple:
+    """The called layers, and a "(model)" row when ops or weights belong to
+    the model itself rather than any layer."""
+    own = tracing.own_params(model)
+    outside = any(op.layer == OUTSIDE and op.flops for op in counted.ops)
+    if outside or own or any(u.layer == OUTSIDE for u in counted.uncounted):
+        layers = layers + (LayerRow(OUTSIDE, type(model).__name__, None, own, 1),)
+    return layers
 
 
 def _reason(err: Exception) -> str:
@@ -138,20 +124,23 @@ def _reason(err: Exception) -> str:
     return reason if reason.endswith(".") else reason + "."
 
 
-def _flat(specs):
-    import tensorflow as tf
+def _layer_classes() -> tuple:
+    import keras
 
-    return tf.nest.flatten(specs)
+    classes = [keras.layers.Layer, tf.keras.layers.Layer]
+    legacy = sys.modules.get("tf_keras")
+    if legacy is not None:
+        classes.append(legacy.layers.Layer)
+    return tuple(classes)
 
 
 def _check_model(model) -> None:
-    if not (hasattr(model, "_flatten_layers") and callable(getattr(model, "call", None))):
+    if not isinstance(model, _layer_classes()):
         raise TypeError(
             f"keras_flops.profile expects a Keras model or layer, got {type(model).__name__}. "
             "Build one with keras.Model, keras.Sequential or a keras.layers.Layer subclass."
         )
-    module = type(model).__module__
-    if module.startswith("keras"):
+    if not _compat.is_tf_keras(model):
         import keras
 
         backend = keras.backend.backend()

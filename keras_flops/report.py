@@ -1,4 +1,8 @@
-"""FlopsReport: the immutable result of profiling, its totals and its views."""
+"""FlopsReport: the immutable result of profiling, its totals and aggregations.
+
+Rendering (text, Markdown, plots, the summary) lives in :mod:`keras_flops.render`;
+the report's methods for it are thin doors into that package.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +10,16 @@ import collections
 import dataclasses
 import functools
 import json
-from typing import Any, Optional, Tuple
+import math
+from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
-from keras_flops.counting import OpCount, UncountedOp
+from keras_flops.records import LayerRow, OpCount, UncountedOp, ancestor, within
 
-_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
 SCHEMA_VERSION = 1
-
-
-def format_count(n: float) -> str:
-    """A count in readable units with 3 significant digits: 7755299312 -> '7.76 G'."""
-    for scale, unit in _UNITS:
-        if abs(n) >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n:.3g}" if isinstance(n, float) and n != int(n) else str(int(n))
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerRow:
-    """A layer of the profiled model that was called while tracing."""
-
-    path: str  # relative to the model: "backbone/block1_conv"
-    class_name: str
-    output_shape: Any
-    params: int  # weights the layer holds itself, not through sublayers
-    calls: int
+_LAYER_COLUMNS = ["layer", "class", "output_shape", "params", "calls"]
+_BACKWARD = ("backward_flops", "backward_macs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,23 +94,17 @@ class FlopsReport:
     def params(self) -> int:
         return sum(row.params for row in self.layers)
 
-    # ------------------------------------------------------------------ tables
-    def to_dataframe(self, by: str = "layer", depth: Optional[int] = None) -> pd.DataFrame:
-        """A pandas table: one row per layer (``by="layer"``) or per op type (``by="op"``).
+    def inclusive(self, path: str) -> Tuple[int, int]:
+        """Forward ``(flops, macs)`` of a layer and everything nested in it."""
+        flops = macs = 0
+        for op in self.ops:
+            if op.phase != "backward" and within(op.layer, path):
+                flops += op.flops
+                macs += op.macs
+        return flops, macs
 
-        By layer, the index is the layer path and the columns are ``class``,
-        ``output_shape``, ``params``, ``calls``, ``flops``, ``macs`` and
-        ``share`` (of total FLOPs); ``depth=1`` sums nested layers into their
-        top-level ancestor. By op, the index is the TensorFlow op type and the
-        columns are ``count``, ``flops``, ``macs`` and ``share``.
-        """
-        if by == "layer":
-            return self._by_layer(depth)
-        if by == "op":
-            return self._by_op()
-        raise ValueError(f"by must be 'layer' or 'op', got {by!r}.")
-
-    def _sums(self, key: str) -> dict:
+    # ------------------------------------------------------------ aggregations
+    def _sums(self, key: str) -> Dict[str, collections.Counter]:
         """{key value: {column: sum}} over the ops, split forward / backward."""
         sums: dict = collections.defaultdict(collections.Counter)
         for op in self.ops:
@@ -137,44 +118,72 @@ class FlopsReport:
                 row["macs"] += op.macs
         return sums
 
-    def _add_columns(self, df: pd.DataFrame, sums: dict, key: str) -> pd.DataFrame:
-        columns = ["flops", "macs"] + (["backward_flops", "backward_macs"] if self.training else [])
-        for column in columns:
-            df[column] = [sums.get(k, {}).get(column, 0) for k in df[key]]
-        return df
+    def _count_columns(self) -> List[str]:
+        return ["flops", "macs"] + (list(_BACKWARD) if self.training else [])
 
-    def _finish(self, df: pd.DataFrame) -> pd.DataFrame:
-        df["share"] = df["flops"] / self.flops if self.flops else 0.0
-        if self.training:
-            df["train_flops"] = df["flops"] + df["backward_flops"]
-            df["train_ratio"] = df["train_flops"] / df["flops"].where(df["flops"] > 0)
-        return df
+    def _finish(self, rows: List[dict]) -> List[dict]:
+        """Add ``share`` of total FLOPs and, for training, the train columns."""
+        for row in rows:
+            row["share"] = row["flops"] / self.flops if self.flops else 0.0
+            if self.training:
+                row["train_flops"] = row["flops"] + row["backward_flops"]
+                row["train_ratio"] = row["train_flops"] / row["flops"] if row["flops"] > 0 else math.nan
+        return rows
 
-    def _by_layer(self, depth: Optional[int]) -> pd.DataFrame:
+    def layer_table(self, depth: Optional[int] = None) -> List[dict]:
+        """One dict per layer, in call order: the columns of ``to_dataframe()``."""
         sums = self._sums("layer")
-        rows = [dataclasses.astuple(r) for r in self.layers]
+        counts = self._count_columns()
+        rows = [dict(zip(_LAYER_COLUMNS, dataclasses.astuple(r))) for r in self.layers]
         known = {r.path for r in self.layers}
         named = list(sums) + [u.layer for u in self.uncounted]
-        rows += [(p, "", None, 0, 0) for p in dict.fromkeys(named) if p not in known]
-        df = pd.DataFrame(rows, columns=["layer", "class", "output_shape", "params", "calls"])
-        df = self._add_columns(df, sums, "layer")
+        rows += [dict(zip(_LAYER_COLUMNS, (p, "", None, 0, 0))) for p in dict.fromkeys(named) if p not in known]
+        for row in rows:
+            row.update({c: sums.get(row["layer"], {}).get(c, 0) for c in counts})
         if depth is not None:
-            df = _roll_up(df, depth)
-        return self._finish(df).set_index("layer")
+            rows = _roll_up(rows, depth, counts)
+        return self._finish(rows)
 
-    def _by_op(self) -> pd.DataFrame:
+    def op_table(self) -> List[dict]:
+        """One dict per op type, costliest first: the columns of ``to_dataframe(by="op")``."""
         sums = self._sums("op_type")
-        df = pd.DataFrame({"op_type": list(sums), "count": [sums[k]["count"] for k in sums]})
-        df = self._finish(self._add_columns(df, sums, "op_type")).set_index("op_type")
+        rows = [
+            {"op_type": t, "count": s["count"], **{c: s.get(c, 0) for c in self._count_columns()}}
+            for t, s in sums.items()
+        ]
+        rows = self._finish(rows)
         order = "train_flops" if self.training else "flops"
-        return df.sort_values([order, "count"], ascending=False)
+        return sorted(rows, key=lambda r: (r[order], r["count"]), reverse=True)
+
+    def to_dataframe(self, by: str = "layer", depth: Optional[int] = None) -> pd.DataFrame:
+        """A pandas table: one row per layer (``by="layer"``) or per op type (``by="op"``).
+
+        By layer, the index is the layer path and the columns are ``class``,
+        ``output_shape``, ``params``, ``calls``, ``flops``, ``macs`` and
+        ``share`` (of total FLOPs); ``depth=1`` sums nested layers into their
+        top-level ancestor. By op, the index is the TensorFlow op type and the
+        columns are ``count``, ``flops``, ``macs`` and ``share``. Training
+        reports add ``backward_flops``, ``backward_macs``, ``train_flops`` and
+        ``train_ratio``.
+        """
+        if by == "layer":
+            rows, index = self.layer_table(depth), "layer"
+            columns = _LAYER_COLUMNS + self._count_columns()
+        elif by == "op":
+            rows, index = self.op_table(), "op_type"
+            columns = ["op_type", "count"] + self._count_columns()
+        else:
+            raise ValueError(f"by must be 'layer' or 'op', got {by!r}.")
+        columns += ["share"] + (["train_flops", "train_ratio"] if self.training else [])
+        return pd.DataFrame.from_records(rows, columns=columns).set_index(index)
 
     # ---------------------------------------------------------------- exports
     def to_dict(self) -> dict:
         """The report as plain JSON types, in the versioned schema of
         docs/report.schema.json (``schema_version`` 1)."""
-        layers = self.to_dataframe()
-        ops = self.to_dataframe(by="op")
+        layer_keys = ["flops", "macs", "share"] + (
+            ["backward_flops", "backward_macs", "train_flops"] if self.training else []
+        )
         return {
             "schema": "keras_flops.report",
             "schema_version": SCHEMA_VERSION,
@@ -195,29 +204,18 @@ class FlopsReport:
             },
             "layers": [
                 {
-                    "path": path,
+                    "path": row["layer"],
                     "class": row["class"],
                     "output_shape": _jsonable(row["output_shape"]),
-                    "params": int(row["params"]),
-                    "calls": int(row["calls"]),
-                    "flops": int(row["flops"]),
-                    "macs": int(row["macs"]),
-                    "share": float(row["share"]),
-                    **({"backward_flops": int(row["backward_flops"]),
-                        "backward_macs": int(row["backward_macs"]),
-                        "train_flops": int(row["train_flops"])} if self.training else {}),
+                    "params": row["params"],
+                    "calls": row["calls"],
+                    **{k: row[k] for k in layer_keys},
                 }
-                for path, row in layers.iterrows()
+                for row in self.layer_table()
             ],
             "ops": [
-                {
-                    "op_type": op_type,
-                    "count": int(row["count"]),
-                    "flops": int(row["flops"]),
-                    "macs": int(row["macs"]),
-                    "share": float(row["share"]),
-                }
-                for op_type, row in ops.iterrows()
+                {k: row[k] for k in ("op_type", "count", "flops", "macs", "share")}
+                for row in self.op_table()
             ],
             "uncounted": [dataclasses.asdict(u) for u in self.uncounted],
             "notes": list(self.notes),
@@ -231,73 +229,7 @@ class FlopsReport:
         """The per-layer (or per-op) table as CSV, to ``path`` or returned as a string."""
         return self.to_dataframe(by=by).to_csv(path)
 
-    def to_markdown(self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False) -> str:
-        """The table as Markdown, with the totals below it; ``top`` keeps the
-        N rows with the most FLOPs."""
-        table = self.readable(by=by, top=top, raw_counts=raw_counts)
-        totals = (
-            f"**Total FLOPs:** {format_count(self.flops)} ({self.flops:,}), "
-            f"**MACs:** {format_count(self.macs)} ({self.macs:,}), for a batch of {self.batch_size}"
-        )
-        return table.to_markdown() + "\n\n" + totals + "\n"
-
-    def readable(self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False) -> pd.DataFrame:
-        """``to_dataframe(by)`` for reading: counts in K, M, G, T (or exact with
-        ``raw_counts``), shares in percent; ``top`` keeps the N rows with the
-        most FLOPs."""
-        df = self.to_dataframe(by=by)
-        raw = raw_counts
-        if top is not None:
-            df = df.sort_values("flops", ascending=False, kind="stable").head(top)
-        count = (lambda n: f"{n:,}") if raw else format_count
-        out = df.copy()
-        for column in ("flops", "macs", "params", "count"):
-            if column in out:
-                out[column] = [count(v) for v in out[column]]
-        if "output_shape" in out:
-            out["output_shape"] = [_shape_text(s) for s in out["output_shape"]]
-        out["share"] = [f"{v:.1%}" for v in df["share"]]
-        return out
-
-    def plot(self, top: int = 10, path=None, by: str = "layer", ax=None):
-        """Horizontal bars of the ``top`` layers (or op types) by FLOPs, each
-        labelled with its share; shown, or written to ``path`` (a PNG, say).
-
-        Needs matplotlib: ``pip install 'keras-flops[plot]'``. Returns the
-        matplotlib Figure.
-        """
-        try:
-            import matplotlib
-
-            if path is not None and ax is None:
-                matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
-        except ImportError as err:
-            raise ImportError(
-                "report.plot() needs matplotlib: pip install 'keras-flops[plot]'."
-            ) from err
-        df = self.to_dataframe(by=by).sort_values("flops", ascending=False, kind="stable").head(top)
-        df = df.iloc[::-1]  # largest at the top
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(8, 0.4 * len(df) + 1.2))
-        else:
-            fig = ax.figure
-        labels = [str(i) for i in df.index]
-        bars = ax.barh(labels, df["flops"], color="tab:blue")
-        for bar, share, flops in zip(bars, df["share"], df["flops"]):
-            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
-                    f" {format_count(flops)} ({share:.1%})", va="center", fontsize=8)
-        ax.set_xlabel(f"FLOPs for a batch of {self.batch_size}")
-        ax.set_title(f"{self.model_name}: top {len(df)} {'layers' if by == 'layer' else 'op types'} "
-                     f"of {format_count(self.flops)} FLOPs")
-        ax.margins(x=0.25)
-        fig.tight_layout()
-        if path is not None:
-            fig.savefig(path, dpi=120)
-            plt.close(fig)
-        return fig
-
-    # ---------------------------------------------------------------- explain
+    # ---------------------------------------------------------------- queries
     def explain(self, layer: Optional[str] = None, op_type: Optional[str] = None) -> str:
         """The formula and numbers behind each counted op, one line each.
 
@@ -306,8 +238,7 @@ class FlopsReport:
         """
 
         def selected(item) -> bool:
-            in_layer = layer is None or item.layer == layer or item.layer.startswith(layer + "/")
-            return in_layer and (op_type is None or item.op_type == op_type)
+            return within(item.layer, layer) and (op_type is None or item.op_type == op_type)
 
         lines = [op.explain() for op in self.ops if selected(op)]
         lines += [f"{u.op_type} {u.node}: not counted: {u.reason}" for u in self.uncounted if selected(u)]
@@ -318,51 +249,49 @@ class FlopsReport:
             )
         return "\n".join(lines)
 
-    # ---------------------------------------------------------------- messages
+    # ------------------------------------------------------- rendering doors
+    def readable(self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False) -> pd.DataFrame:
+        """``to_dataframe(by)`` for reading: counts in K, M, G, T (or exact with
+        ``raw_counts``), shares in percent; ``top`` keeps the N rows with the
+        most FLOPs."""
+        from keras_flops.render import text
+
+        return text.readable(self, by=by, top=top, raw_counts=raw_counts)
+
+    def to_markdown(self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False) -> str:
+        """The table as Markdown, with the totals below it; ``top`` keeps the
+        N rows with the most FLOPs."""
+        from keras_flops.render import text
+
+        return text.markdown(self, by=by, top=top, raw_counts=raw_counts)
+
+    def plot(self, top: int = 10, path=None, by: str = "layer", ax=None):
+        """Horizontal bars of the ``top`` layers (or op types) by FLOPs, each
+        labelled with its share; shown, or written to ``path`` (a PNG, say).
+
+        Needs matplotlib: ``pip install 'keras-flops[plot]'``. Returns the
+        matplotlib Figure.
+        """
+        from keras_flops.render import plot
+
+        return plot.bars(self, top=top, path=path, by=by, ax=ax)
+
     def uncounted_summary(self) -> str:
         """One paragraph naming the uncounted op types, or "" when there are none."""
-        if not self.uncounted:
-            return ""
-        by_type = collections.Counter(u.op_type for u in self.uncounted)
-        parts = ", ".join(f"{t} x{n}" for t, n in by_type.most_common())
-        first = self.uncounted[0]
-        return (
-            f"keras_flops: {len(self.uncounted)} op(s) in {self.model_name!r} may cost "
-            f"FLOPs but were not counted ({parts}); e.g. {first.node} in layer "
-            f"{first.layer!r}: {first.reason}. They are listed in report.uncounted; "
-            "keras_flops.register_flops(op_type) adds a formula."
-        )
+        from keras_flops.render import text
 
-    def __str__(self) -> str:
-        df = self.to_dataframe()
-        shown = pd.DataFrame(
-            {
-                "Class": df["class"],
-                "Output shape": [_shape_text(s) for s in df["output_shape"]],
-                "Params": [f"{p:,}" for p in df["params"]],
-                "FLOPs": [f"{f:,}" for f in df["flops"]],
-                "MACs": [f"{m:,}" for m in df["macs"]],
-                "Share": [f"{s:.1%}" for s in df["share"]],
-            },
-            index=df.index.rename("Layer"),
-        )
-        inputs = ", ".join(f"{name} {shape}" for name, shape in self.input_shapes)
-        lines = [
-            f"Model {self.model_name!r}, a batch of {self.batch_size}, inputs: {inputs}",
-            shown.to_string(),
-            self.totals_line(),
-        ]
-        lines += list(self.notes)
-        if self.uncounted:
-            lines.append(self.uncounted_summary())
-        return "\n".join(lines)
+        return text.uncounted_summary(self)
 
     def totals_line(self) -> str:
         """``Total FLOPs: 7.76 G (7,755,299,312) = 3.86 G MACs (3,857,973,248) for a batch of 1``"""
-        return (
-            f"Total FLOPs: {format_count(self.flops)} ({self.flops:,}) = "
-            f"{format_count(self.macs)} MACs ({self.macs:,}) for a batch of {self.batch_size}"
-        )
+        from keras_flops.render import text
+
+        return text.totals(self, style="line")
+
+    def __str__(self) -> str:
+        from keras_flops.render import text
+
+        return text.report_text(self)
 
     def __repr__(self) -> str:
         return (
@@ -372,21 +301,28 @@ class FlopsReport:
         )
 
 
-def _roll_up(df: pd.DataFrame, depth: int) -> pd.DataFrame:
+def _roll_up(rows: List[dict], depth: int, counts: List[str]) -> List[dict]:
+    """Rows summed into their ancestor at ``depth``, in first-appearance order:
+    params and counts add up, calls is the first row's, class and shape the
+    ancestor's own row's (if it has one)."""
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}.")
-    df = df.copy()
-    df["group"] = ["/".join(p.split("/")[:depth]) for p in df["layer"]]
-    own = df.set_index("layer")
-    counts = [c for c in df.columns if c == "params" or c.endswith(("flops", "macs"))]
-    grouped = df.groupby("group", sort=False).agg(
-        calls=("calls", "first"), **{c: (c, "sum") for c in counts}
-    )
-    grouped["class"] = [own["class"].get(g, "") for g in grouped.index]
-    grouped["output_shape"] = [own["output_shape"].get(g) for g in grouped.index]
-    grouped = grouped.reset_index().rename(columns={"group": "layer"})
-    rest = [c for c in counts if c != "params"]
-    return grouped[["layer", "class", "output_shape", "params", "calls"] + rest]
+    own = {row["layer"]: row for row in rows}
+    groups: Dict[str, dict] = {}
+    for row in rows:
+        path = ancestor(row["layer"], depth)
+        group = groups.get(path)
+        if group is None:
+            mine = own.get(path, {})
+            groups[path] = dict(
+                layer=path, **{"class": mine.get("class", "")}, output_shape=mine.get("output_shape"),
+                params=row["params"], calls=row["calls"], **{c: row[c] for c in counts},
+            )
+        else:
+            group["params"] += row["params"]
+            for c in counts:
+                group[c] += row[c]
+    return list(groups.values())
 
 
 def _jsonable(shape):
@@ -395,11 +331,3 @@ def _jsonable(shape):
     if isinstance(shape, list):
         return [_jsonable(s) for s in shape]
     return list(shape)
-
-
-def _shape_text(shape) -> str:
-    if shape is None:
-        return ""
-    if isinstance(shape, list):
-        return ", ".join(_shape_text(s) for s in shape)
-    return str(tuple(shape))

@@ -15,9 +15,11 @@ import warnings
 
 import tensorflow as tf
 
-from keras_flops import counting, tracing
+from keras_flops import _compat, inputs, tracing
+from keras_flops.counting import MODES, count
 from keras_flops.profiling import UncountedOpsWarning
-from keras_flops.report import FlopsReport, LayerRow
+from keras_flops.records import OUTSIDE, LayerRow
+from keras_flops.report import FlopsReport
 
 _CALL_PREFIXES = ("StatefulPartitionedCall", "PartitionedCall")
 
@@ -31,11 +33,17 @@ def is_saved_model(path) -> bool:
 
 def profile_saved_model(
     path, batch_size: int = 1, input_shape=None, signature: str = "serving_default",
-    counting_mode: str = "full", warn: bool = True,
+    counting: str = "full", warn: bool = True,
 ) -> FlopsReport:
-    """FLOPs and MACs of a SavedModel's serving signature, per name scope."""
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    """FLOPs and MACs of a SavedModel's serving signature, per name scope.
 
+    ``input_shape`` fills unknown dims: one shape for a one-input signature,
+    or a list (in sorted name order) or a dict by input name; ``counting``
+    is ``profile``'s.
+    """
+    if counting not in MODES:
+        raise ValueError(f"counting must be one of {MODES}, got {counting!r}.")
+    batch_size = inputs.check_batch_size(batch_size)
     loaded = tf.saved_model.load(path)
     if signature not in loaded.signatures:
         raise ValueError(
@@ -43,50 +51,34 @@ def profile_saved_model(
         )
     fn = loaded.signatures[signature]
     _, kwargs = fn.structured_input_signature
-    given = _given_shapes(input_shape, kwargs)
+    names = sorted(kwargs)
+    given = dict(zip(names, inputs.align_shapes(input_shape, len(names), names)))
     specs = {
-        name: tracing._one_spec(name, tuple(spec.shape.as_list()), given.get(name), batch_size, spec.dtype)
-        for name, spec in kwargs.items()
+        name: inputs.one_spec(name, tuple(kwargs[name].shape.as_list()), given[name], batch_size,
+                              kwargs[name].dtype)
+        for name in names
     }
     specs = {name: tf.TensorSpec(s.shape, s.dtype, name=name) for name, s in specs.items()}
     concrete = tf.function(lambda **kw: fn(**kw)).get_concrete_function(**specs)
-    frozen = convert_variables_to_constants_v2(concrete)
+    frozen = _compat.freeze(concrete)
     graph = frozen.graph
-    op_layers = {(id(graph), op.name): _scope(op.name) for op in graph.get_operations()}
-    op_layers = {k: v for k, v in op_layers.items() if v}
-    trace = tracing.Trace(
-        function=frozen,
-        op_layers=op_layers,
-        layers=(),
-        input_shapes=tuple((n, tuple(s.shape.as_list())) for n, s in specs.items()),
-    )
-    ops, uncounted, notes = counting.count(trace, mode=counting_mode)
-    scopes = dict.fromkeys(op.layer for op in ops if op.layer != tracing.OUTSIDE)
+    scopes = {(id(graph), op.name): _scope(op.name) for op in graph.get_operations()}
+    trace = tracing.Trace(frozen, tracing.attribute(graph, {k: v for k, v in scopes.items() if v}))
+    counted = count(trace, counting)
+    layers = dict.fromkeys(op.layer for op in counted.ops if op.layer != OUTSIDE)
     report = FlopsReport(
         model_name=os.path.basename(os.path.normpath(path)),
         batch_size=batch_size,
-        input_shapes=trace.input_shapes,
-        layers=tuple(LayerRow(s, "(name scope)", None, 0, 1) for s in scopes),
-        ops=tuple(ops),
-        uncounted=tuple(uncounted),
-        notes=tuple(notes),
-        counting=counting_mode,
+        input_shapes=inputs.Inputs(specs, batch_size).shapes,
+        layers=tuple(LayerRow(s, "(name scope)", None, 0, 1) for s in layers),
+        ops=counted.ops,
+        uncounted=counted.uncounted,
+        notes=counted.notes,
+        counting=counting,
     )
     if warn and report.uncounted:
         warnings.warn(report.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
     return report
-
-
-def _given_shapes(input_shape, kwargs) -> dict:
-    if input_shape is None:
-        return {}
-    if isinstance(input_shape, dict):
-        return {k: tuple(v) for k, v in input_shape.items()}
-    if len(kwargs) != 1:
-        raise tracing.InputShapeError(
-            f"The signature has inputs {sorted(kwargs)}; pass input_shape= as a dict by name."
-        )
-    return {next(iter(kwargs)): tuple(input_shape)}
 
 
 def _scope(name: str) -> str:

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 import keras_flops
 from conftest import sequential, tfprof
-from keras_flops import tracing
+from keras_flops import inputs, tracing
 
 T, D, U = 20, 3, 4  # time steps, input features, units
 
@@ -59,7 +59,7 @@ def test_tfprof_mode_reproduces_tf_profiler():
     # to learn shapes: one step's MatMuls, 2 x (3 x 16 + 4 x 16) = 224 FLOPs.
     model = sequential((T, D), keras.layers.LSTM(U))
     report = keras_flops.profile(model, counting="tfprof", warn=False)
-    graph = tracing.trace(model, tracing.input_specs(model, 1)).function.graph
+    graph = tracing.trace(model, inputs.resolve(model, 1).specs).function.graph
     total, by_type = tfprof(graph)
     assert report.flops == total
     assert by_type["MatMul"] == 224

@@ -5,7 +5,7 @@ import pytest
 
 import keras_flops
 from conftest import sequential, tfprof
-from keras_flops import tracing
+from keras_flops import inputs, tracing
 
 
 def tensorflow_counted(report):
@@ -18,7 +18,7 @@ def tensorflow_counted(report):
 
 
 def graph_of(model, batch_size=1):
-    specs = tracing.input_specs(model, batch_size)
+    specs = inputs.resolve(model, batch_size).specs
     return tracing.trace(model, specs).function.graph
 
 

@@ -1,237 +1,51 @@
-"""The formula registry: what each TensorFlow op costs.
+"""What each TensorFlow op costs: one resolution chain over every formula.
 
 An op's cost is looked up in this order, first match wins:
 
 1. a formula passed to one ``profile(..., formulas={...})`` call;
 2. a formula registered with :func:`register_flops`;
 3. TensorFlow's own registered ``"flops"`` statistic, the function that
-   ``tf.compat.v1.profiler``'s ``float_operation()`` calls;
-4. a formula built into keras_flops;
+   ``tf.compat.v1.profiler``'s ``float_operation()`` calls (when it fails,
+   on an NCHW pooling say, keras_flops' formula for the op takes over);
+4. a formula of keras_flops' own (:mod:`keras_flops.formulas.ours`);
 5. :data:`ZERO_COST_OPS`, op types that do no arithmetic;
 6. otherwise the op is *uncounted*: it goes to ``report.uncounted`` and into a
    warning, never silently into the total as 0.
 
-Nothing here writes into TensorFlow's global statistics registry, so
-importing keras_flops beside code that does is safe.
+``Chain(tensorflow_only=True)`` is tf.profiler's chain: TensorFlow's formulas
+and the zero list only. Nothing here writes into TensorFlow's global
+statistics registry, so importing keras_flops beside code that does is safe.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Mapping, NamedTuple, Optional, Tuple, Union
 
-from tensorflow.python.framework import dtypes as _tf_dtypes
-from tensorflow.python.framework import ops as _tf_ops
+import tensorflow as tf
 
-try:  # TensorFlow's flops statistics are registered when this module loads.
-    from tensorflow.python.profiler.internal import flops_registry as _unused  # noqa: F401
-except ImportError:  # pragma: no cover - very old or stripped TensorFlow
-    pass
-
-Shape = Optional[Tuple[Optional[int], ...]]
-
-
-class Cost(NamedTuple):
-    """FLOPs and multiply-accumulates of one op, and optionally the arithmetic
-    that gives them (``"2 x 5 inner dim x 6 outputs"``) for ``report.explain``."""
-
-    flops: int
-    macs: int
-    text: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class OpSpec:
-    """What a formula sees of one op: its type, name, shapes and attributes.
-
-    Shapes are tuples of ints (``None`` for an unknown dim, ``None`` for an
-    unknown rank). ``attrs`` maps attribute names to decoded values
-    (``bytes`` for strings, lists for list attributes). ``values`` holds the
-    constant value of each small integer input (an axis, a size), else None.
-    """
-
-    type: str
-    name: str
-    inputs: Tuple[Shape, ...]
-    outputs: Tuple[Shape, ...]
-    attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    values: Tuple[Any, ...] = ()
-
-    @classmethod
-    def from_op(cls, op) -> "OpSpec":
-        """Describe a ``tf.Operation``."""
-        attrs = {}
-        for key in op.node_def.attr:
-            try:
-                attrs[key] = op.get_attr(key)
-            except (ValueError, TypeError):  # pragma: no cover - exotic attr kinds
-                continue
-        return cls(
-            type=op.type,
-            name=op.name,
-            inputs=tuple(_shape_tuple(t.shape) for t in op.inputs),
-            outputs=tuple(_shape_tuple(t.shape) for t in op.outputs),
-            attrs=attrs,
-            values=tuple(_small_constant(t) for t in op.inputs),
-        )
-
-
-def _small_constant(tensor):
-    """The constant value of a small integer tensor (an axis, a size), else None."""
-    if not tensor.dtype.is_integer or tensor.shape.num_elements() not in range(0, 65):
-        return None
-    import tensorflow as tf
-
-    value = tf.get_static_value(tensor)
-    return None if value is None else value.tolist()
-
-
-def _shape_tuple(shape) -> Shape:
-    if shape.rank is None:
-        return None
-    return tuple(shape.as_list())
-
-
-Formula = Callable[[OpSpec], Union[int, Cost, Tuple[int, int]]]
-
-# Op types whose FLOPs are all multiply-accumulates: MACs = FLOPs / 2.
-MAC_OPS = frozenset(
-    {
-        "MatMul",
-        "BatchMatMul",
-        "BatchMatMulV2",
-        "BatchMatMulV3",
-        "Einsum",
-        "Conv2D",
-        "Conv3D",
-        "Conv2DBackpropInput",
-        "Conv2DBackpropFilter",
-        "Conv3DBackpropInputV2",
-        "Conv3DBackpropFilterV2",
-        "DepthwiseConv2dNative",
-        "DepthwiseConv2dNativeBackpropInput",
-        "DepthwiseConv2dNativeBackpropFilter",
-    }
+from keras_flops.formulas import ours as _ours  # noqa: F401  (registers them)
+from keras_flops.formulas import tensorflow as tf_formulas
+from keras_flops.formulas.registry import (
+    _BUILTIN,
+    _USER,
+    MAC_OPS,
+    ZERO_COST_OPS,
+    Cost,
+    Formula,
+    OpSpec,
+    apply,
+    register_flops,
+    unregister_flops,
+    with_macs,
 )
 
-# Op types that do no floating-point arithmetic: they read, move, reshape,
-# select or convert data, or only describe the graph. They count 0 by design,
-# which is different from "no formula known" (see report.uncounted).
-ZERO_COST_OPS = frozenset(
-    {
-        # graph plumbing
-        "Placeholder", "PlaceholderWithDefault", "Const", "Identity", "IdentityN",
-        "NoOp", "StopGradient", "PreventGradient", "Snapshot", "CheckNumerics",
-        "EnsureShape", "Assert", "Print", "PrintV2", "StringFormat",
-        # variables
-        "ReadVariableOp", "VarHandleOp", "VariableV2", "VarIsInitializedOp",
-        "AssignVariableOp", "DestroyResourceOp",
-        # shapes and layout
-        "Shape", "ShapeN", "Size", "Rank", "Reshape", "Squeeze", "ExpandDims",
-        "Transpose", "ConjugateTranspose", "BroadcastTo", "BroadcastArgs",
-        "BroadcastGradientArgs",
-        # copying, slicing, joining
-        "ConcatV2", "Concat", "Pack", "Unpack", "Split", "SplitV", "Slice",
-        "StridedSlice", "StridedSliceGrad", "Gather", "GatherV2", "GatherNd",
-        "ResourceGather", "Tile", "Pad", "PadV2", "MirrorPad", "ReverseV2",
-        "Fill", "OnesLike", "Range", "OneHot", "Where",
-        "Select", "SelectV2", "DepthToSpace", "SpaceToDepth", "SpaceToBatchND",
-        "BatchToSpaceND",
-        # type conversion and bit moves
-        "Cast", "Bitcast",
-        # logic on booleans
-        "LogicalAnd", "LogicalOr", "LogicalNot", "All", "Any",
-        # tensor lists and arrays (loop plumbing)
-        "TensorListReserve", "TensorListFromTensor", "TensorListGetItem",
-        "TensorListSetItem", "TensorListStack", "TensorListLength",
-        "TensorListElementShape", "TensorListPushBack", "TensorListPopBack",
-        "TensorListConcatV2", "TensorListSplit", "TensorListResize", "EmptyTensorList",
-        "VariableShape", "InvertPermutation", "ZerosLike",
-        # random numbers: integer work, no floating-point arithmetic of the model
-        "RandomUniform", "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal",
-        "StatelessRandomUniform", "StatelessRandomNormal", "StatelessRandomUniformV2",
-        "StatelessRandomNormalV2", "StatelessRandomUniformIntV2", "StatelessTruncatedNormalV2",
-        "StatelessRandomGetKeyCounter", "StatelessRandomGetAlg", "StatelessRandomGetKeyCounterAlg",
-        "RngReadAndSkip", "RngSkip",
-        # hash-table lookups (StringLookup, IntegerLookup) and ragged plumbing
-        "LookupTableFindV2", "LookupTableSizeV2", "LookupTableImportV2", "HashTableV2",
-        "MutableHashTableV2", "RaggedTensorToTensor", "RaggedTensorToSparse", "RaggedGather",
-        "RaggedRange", "RaggedTensorFromVariant", "RaggedTensorToVariant",
-    }
-)
+TF_COUNTED_OPS = tf_formulas.COUNTED_OPS
 
-_TF_REGISTRY = _tf_ops._stats_registry  # read only, never written
-_BUILTIN: dict = {}
-_USER: dict = {}
-
-
-def _tf_flops_types() -> frozenset:
-    """Op types TensorFlow registers a "flops" statistic for."""
-    return frozenset(
-        key.rsplit(",", 1)[0] for key in _TF_REGISTRY.list() if key.endswith(",flops")
-    )
-
-
-TF_COUNTED_OPS = _tf_flops_types()
-
-
-def register_flops(op_type: str, *more_types: str) -> Callable[[Formula], Formula]:
-    """Register a formula for one or more op types; it wins over every built-in.
-
-    The formula takes an :class:`OpSpec` and returns its FLOPs as an int, or a
-    :class:`Cost` ``(flops, macs)``. When it returns an int, MACs are FLOPs / 2
-    for the multiply-accumulate op types (:data:`MAC_OPS`) and 0 otherwise::
-
-        @keras_flops.register_flops("MyFusedOp")
-        def my_fused_op(op):
-            "2 FLOPs per output element."
-            return 2 * math.prod(op.outputs[0])
-
-    Registering a second, different function for an op type is an error; use
-    :func:`unregister_flops` first. Redefining the same function (a notebook
-    cell run again) replaces it. TensorFlow's own registry is never touched.
-    """
-    types = (op_type,) + more_types
-
-    def decorate(fn: Formula) -> Formula:
-        for name in types:
-            old = _USER.get(name)
-            if old is not None and _qualname(old) != _qualname(fn):
-                raise ValueError(
-                    f"keras_flops already has a user formula for {name!r} "
-                    f"({_qualname(old)}); call keras_flops.unregister_flops({name!r}) "
-                    "before registering another one."
-                )
-        for name in types:
-            _USER[name] = fn
-        return fn
-
-    return decorate
-
-
-def unregister_flops(op_type: str) -> None:
-    """Remove the user formula for ``op_type`` (no error if there is none)."""
-    _USER.pop(op_type, None)
-
-
-def _qualname(fn) -> str:
-    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
-
-
-def builtin(*types: str) -> Callable[[Formula], Formula]:
-    """Register one of keras_flops' own formulas (a duplicate is a bug here).
-
-    A built-in formula returns a :class:`Cost` whose text shows its arithmetic.
-    """
-
-    def decorate(fn: Formula) -> Formula:
-        for name in types:
-            if name in _BUILTIN:
-                raise RuntimeError(f"two built-in formulas for {name!r}")
-            _BUILTIN[name] = fn
-        return fn
-
-    return decorate
+__all__ = [
+    "Chain", "Cost", "Formula", "MAC_OPS", "OpSpec", "Resolution", "TF_COUNTED_OPS",
+    "ZERO_COST_OPS", "apply", "builtin_formula", "register_flops", "unregister_flops",
+    "with_macs",
+]
 
 
 class Resolution(NamedTuple):
@@ -241,71 +55,71 @@ class Resolution(NamedTuple):
     formula: Optional[Formula]
 
 
-def on_strings(op) -> bool:
-    """Whether an op works on strings, which is text processing (TextVectorization,
-    StringLookup), not floating-point arithmetic: such ops count 0."""
-    return any(t.dtype == _tf_dtypes.string for t in op.inputs)
+Priced = Union[Tuple[Cost, str], str, None]
 
 
-def resolve(
-    op_type: str, per_call: Optional[Mapping[str, Formula]] = None, tfprof: bool = False
-) -> Optional[Resolution]:
-    """Find the formula for an op type, or ``None`` if it has none.
+class Chain:
+    """The resolution chain of one profile call.
 
-    With ``tfprof=True`` only TensorFlow's formulas and the zero list apply,
-    as in tf.profiler.
+    ``price(op)`` gives ``(Cost, source)``, ``None`` for an op that costs
+    nothing, or the reason (a string) it could not be counted.
     """
-    if tfprof:
+
+    def __init__(self, per_call: Optional[Mapping[str, Formula]] = None, tensorflow_only: bool = False):
+        self.per_call = dict(per_call or {})
+        self.tensorflow_only = tensorflow_only
+
+    def resolve(self, op_type: str) -> Optional[Resolution]:
+        """The formula for an op type, or ``None`` if it has none."""
+        if self.tensorflow_only:
+            if op_type in TF_COUNTED_OPS:
+                return Resolution("tensorflow", None)
+            return Resolution("zero", None) if op_type in ZERO_COST_OPS else None
+        if op_type in self.per_call:
+            return Resolution("user", self.per_call[op_type])
+        if op_type in _USER:
+            return Resolution("user", _USER[op_type])
         if op_type in TF_COUNTED_OPS:
             return Resolution("tensorflow", None)
-        return Resolution("zero", None) if op_type in ZERO_COST_OPS else None
-    if per_call and op_type in per_call:
-        return Resolution("user", per_call[op_type])
-    if op_type in _USER:
-        return Resolution("user", _USER[op_type])
-    if op_type in TF_COUNTED_OPS:
-        return Resolution("tensorflow", None)
-    if op_type in _BUILTIN:
-        return Resolution("keras_flops", _BUILTIN[op_type])
-    if op_type in ZERO_COST_OPS:
-        return Resolution("zero", None)
-    return None
+        if op_type in _BUILTIN:
+            return Resolution("keras_flops", _BUILTIN[op_type])
+        if op_type in ZERO_COST_OPS:
+            return Resolution("zero", None)
+        return None
+
+    def price(self, op) -> Priced:
+        resolution = self.resolve(op.type)
+        if not self.tensorflow_only and _on_strings(op) and (resolution is None or resolution.source != "user"):
+            return None
+        if resolution is None:
+            if self.tensorflow_only and Chain(self.per_call).resolve(op.type) is not None:
+                return "tf.profiler has no formula for it (counting='tfprof')"
+            return f"no formula for op type {op.type}"
+        if resolution.source == "zero":
+            return None
+        if resolution.source == "tensorflow":
+            try:
+                flops = tf_formulas.count(op)
+            except ValueError as err:
+                fallback = None if self.tensorflow_only else _BUILTIN.get(op.type)
+                if fallback is None:
+                    return f"TensorFlow's {op.type} formula failed: {err}"
+                resolution = Resolution("keras_flops", fallback)
+            else:
+                return with_macs(op.type, flops, tf_formulas.explain(op)), "tensorflow"
+        try:
+            cost = apply(resolution.formula, OpSpec.from_op(op))
+        except Exception as err:  # a formula's failure is reported, never fatal
+            return f"{resolution.source} formula for {op.type} failed: {type(err).__name__}: {err}"
+        return cost, resolution.source
 
 
-def apply(formula: Formula, spec: OpSpec) -> Cost:
-    """Run a keras_flops or user formula and normalise its result to a Cost."""
-    result = formula(spec)
-    if isinstance(result, Cost):
-        return Cost(int(result.flops), int(result.macs), result.text or _doc_line(formula))
-    if isinstance(result, tuple):
-        flops, macs = result
-        return Cost(int(flops), int(macs), _doc_line(formula))
-    return with_macs(spec.type, int(result), _doc_line(formula))
-
-
-def with_macs(op_type: str, flops: int, text: str = "") -> Cost:
-    """Attach MACs to a FLOP count by the convention in :data:`MAC_OPS`."""
-    return Cost(flops, flops // 2 if op_type in MAC_OPS else 0, text)
-
-
-def _doc_line(fn) -> str:
-    doc = (getattr(fn, "__doc__", None) or "").strip()
-    return doc.splitlines()[0] if doc else f"formula {getattr(fn, '__name__', 'lambda')}"
-
-
-def num_elements(shape: Sequence[Optional[int]]) -> int:
-    """Number of elements of a fully known shape; ValueError on an unknown dim."""
-    if shape is None or any(d is None for d in shape):
-        raise ValueError(f"shape {shape} is not fully known")
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+def _on_strings(op) -> bool:
+    """Whether an op works on strings, which is text processing (TextVectorization,
+    StringLookup), not floating-point arithmetic: such ops count 0."""
+    return any(t.dtype == tf.string for t in op.inputs)
 
 
 def builtin_formula(op_type: str) -> Optional[Formula]:
     """keras_flops' own formula for an op type, if it has one."""
     return _BUILTIN.get(op_type)
-
-
-from keras_flops.formulas import builtins as _builtins  # noqa: E402,F401  (registers them)

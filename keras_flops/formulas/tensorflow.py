@@ -7,10 +7,10 @@ the op's numbers, for ``report.explain``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 
-from tensorflow.python.framework import ops as _tf_ops
+from keras_flops import _compat
+from keras_flops.records import num_elements
 
 _BINARY = {
     "Add": 1, "AddV2": 1, "Sub": 1, "Mul": 1, "RealDiv": 1, "Maximum": 1, "Minimum": 1,
@@ -23,6 +23,8 @@ _UNARY = {
 }
 _REDUCE = ("Sum", "ArgMax", "ArgMin", "BiasAddGrad")
 
+COUNTED_OPS = _compat.tf_flops_op_types()  # op types with a registered "flops" statistic
+
 
 def count(op) -> int:
     """FLOPs of ``op`` by TensorFlow's registered statistic, as tf.profiler counts them.
@@ -30,9 +32,7 @@ def count(op) -> int:
     Raises ValueError where TensorFlow's formula does (an unknown dim, NCHW
     pooling), which the caller reports instead of counting 0.
     """
-    with _quiet_deprecations():
-        stats = _tf_ops.get_stats_for_node_def(op.graph, op.node_def, "flops")
-    return int(stats.value) if stats.value else 0
+    return _compat.tf_flops(op)
 
 
 def explain(op) -> str:
@@ -88,23 +88,8 @@ def _conv(op) -> str:
 
 
 def _n(tensor) -> int:
-    dims = tensor.shape.as_list()
-    if any(d is None for d in dims):
-        raise ValueError("unknown dim")
-    return math.prod(dims)
+    return num_elements(tensor.shape.as_list() if tensor.shape.rank is not None else None)
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-@contextlib.contextmanager
-def _quiet_deprecations():
-    """TensorFlow's formulas call a deprecated helper that logs on first use."""
-    try:
-        from tensorflow.python.util import deprecation
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    with deprecation.silence():
-        yield

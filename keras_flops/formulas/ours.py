@@ -13,7 +13,14 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from keras_flops.formulas import Cost, OpSpec, builtin, num_elements
+from keras_flops.formulas.registry import Cost, OpSpec, builtin
+from keras_flops.records import num_elements
+
+def _channels_first(op: OpSpec) -> bool:
+    fmt = op.attrs.get("data_format", b"NHWC")
+    fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+    return fmt.startswith("NC")
+
 
 # --------------------------------------------------------------------------
 # Elementwise
@@ -61,16 +68,9 @@ BINARY = ("FloorDiv", "FloorMod", "Mod", "TruncateDiv", "TruncateMod", "DivNoNan
           "Xdivy", "Xlogy", "MulNoNan")
 
 
-def _elements(shape, what: str) -> int:
-    try:
-        return num_elements(shape)
-    except ValueError:
-        raise ValueError(f"the {what} shape {shape} has an unknown dim") from None
-
-
 def _unary(per_element: int, formula: str):
     def cost(op: OpSpec) -> Cost:
-        n = _elements(op.inputs[0], "input")
+        n = num_elements(op.inputs[0], "input")
         return Cost(n * per_element, 0, f"{n} elements x {per_element} ({formula})")
 
     cost.__doc__ = f"{per_element} FLOP(s) per element: {formula}."
@@ -84,7 +84,7 @@ for _name, (_k, _text) in UNARY.items():
 @builtin(*BINARY)
 def binary_elementwise(op: OpSpec) -> Cost:
     """1 FLOP per output element."""
-    n = _elements(op.outputs[0], "output")
+    n = num_elements(op.outputs[0], "output")
     return Cost(n, 0, f"{n} output elements x 1")
 
 
@@ -95,14 +95,14 @@ def binary_elementwise(op: OpSpec) -> Cost:
 @builtin("Max", "Min", "Prod")
 def reduction(op: OpSpec) -> Cost:
     """n(in) - n(out): one comparison or multiply per element folded in, as TensorFlow's Sum."""
-    n_in, n_out = _elements(op.inputs[0], "input"), _elements(op.outputs[0], "output")
+    n_in, n_out = num_elements(op.inputs[0], "input"), num_elements(op.outputs[0], "output")
     return Cost(n_in - n_out, 0, f"{n_in} in - {n_out} out")
 
 
 @builtin("Cumsum", "Cumprod")
 def scan(op: OpSpec) -> Cost:
     """(L - 1) adds per scan of length L, (L - 2) when exclusive; n(in) / L scans."""
-    n = _elements(op.inputs[0], "input")
+    n = num_elements(op.inputs[0], "input")
     axis = _static_axis(op)
     length = op.inputs[0][axis]
     if length is None or length == 0:
@@ -132,9 +132,8 @@ def fused_batch_norm(op: OpSpec) -> Cost:
     variance (3N: subtract, square, add): 6N + 6C, and 6C more when the op
     also updates moving averages (exponential_avg_factor != 1)."""
     x = op.inputs[0]
-    n = _elements(x, "input")
-    fmt = op.attrs.get("data_format", b"NHWC")
-    channels = x[1] if fmt in (b"NCHW", b"NCDHW", "NCHW", "NCDHW") else x[-1]
+    n = num_elements(x, "input")
+    channels = x[1] if _channels_first(op) else x[-1]
     if not op.attrs.get("is_training", False):
         return Cost(2 * n + 6 * channels, 0, f"2 x {n} elements + 6 x {channels} channels")
     extra = 6 * channels if op.attrs.get("exponential_avg_factor", 1.0) != 1.0 else 0
@@ -148,20 +147,14 @@ def fused_batch_norm(op: OpSpec) -> Cost:
 # Convolution and pooling forms TensorFlow does not cover
 
 
-def _channels_first(op: OpSpec) -> bool:
-    fmt = op.attrs.get("data_format", b"NHWC")
-    fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
-    return fmt.startswith("NC")
-
-
 @builtin("Conv2DBackpropInput", "Conv3DBackpropInputV2")
 def conv_backprop_input(op: OpSpec) -> Cost:
     """Transposed convolution, TensorFlow's Conv2DBackpropInput formula in any
     layout: 2 x n(out) x n(kernel) / (out channels x product of strides)."""
     out = op.outputs[0]
     kernel = op.inputs[1]
-    n_out = _elements(out, "output")
-    n_kernel = _elements(kernel, "kernel")
+    n_out = num_elements(out, "output")
+    n_kernel = num_elements(kernel, "kernel")
     channels = out[1] if _channels_first(op) else out[-1]
     strides = list(op.attrs.get("strides", [1] * len(out)))
     spatial = strides[2:] if _channels_first(op) else strides[1:-1]
@@ -176,7 +169,7 @@ def conv_backprop_input(op: OpSpec) -> Cost:
 def pool(op: OpSpec) -> Cost:
     """Window size x n(out), TensorFlow's pooling formula in any layout and rank."""
     window = math.prod(op.attrs["ksize"])
-    n_out = _elements(op.outputs[0], "output")
+    n_out = num_elements(op.outputs[0], "output")
     shape = "x".join(str(k) for k in op.attrs["ksize"])
     return Cost(window * n_out, 0, f"({shape}) window x {n_out} outputs")
 
@@ -188,21 +181,21 @@ def pool(op: OpSpec) -> Cost:
 @builtin("ResizeBilinear")
 def resize_bilinear(op: OpSpec) -> Cost:
     """7 FLOPs per output element: 4 neighbours weighted (4 multiplies) and summed (3 adds)."""
-    n = _elements(op.outputs[0], "output")
+    n = num_elements(op.outputs[0], "output")
     return Cost(7 * n, 0, f"{n} output elements x 7 (4 weighted neighbours)")
 
 
 @builtin("ResizeBicubic")
 def resize_bicubic(op: OpSpec) -> Cost:
     """31 FLOPs per output element: 16 neighbours weighted (16 multiplies) and summed (15 adds)."""
-    n = _elements(op.outputs[0], "output")
+    n = num_elements(op.outputs[0], "output")
     return Cost(31 * n, 0, f"{n} output elements x 31 (16 weighted neighbours)")
 
 
 @builtin("ResizeArea")
 def resize_area(op: OpSpec) -> Cost:
     """n(in) + n(out): every input element added into its output, every output divided once."""
-    n_in, n_out = _elements(op.inputs[0], "input"), _elements(op.outputs[0], "output")
+    n_in, n_out = num_elements(op.inputs[0], "input"), num_elements(op.outputs[0], "output")
     return Cost(n_in + n_out, 0, f"{n_in} in + {n_out} out")
 
 
@@ -225,7 +218,7 @@ def einsum(op: OpSpec) -> Cost:
     equation = equation.decode() if isinstance(equation, bytes) else equation
     terms = einsum_terms(equation, op.inputs)
     if len(op.inputs) == 1:
-        n_out = _elements(op.outputs[0], "output")
+        n_out = num_elements(op.outputs[0], "output")
         return Cost(terms - n_out, 0, f"{terms} terms - {n_out} out ({equation})")
     if len(op.inputs) != 2:
         raise ValueError(f"Einsum with {len(op.inputs)} operands")
@@ -296,7 +289,7 @@ for _name, (_k, _text) in ACTIVATION_GRADIENTS.items():
 @builtin("DepthwiseConv2dNativeBackpropInput", "DepthwiseConv2dNativeBackpropFilter")
 def depthwise_backprop(op: OpSpec) -> Cost:
     """2 x n(dy) x kh x kw: each output gradient meets its kernel window, as in the forward pass."""
-    dy = _elements(op.inputs[2], "output gradient")
+    dy = num_elements(op.inputs[2], "output gradient")
     # the kernel is the filter input of BackpropInput, the output of BackpropFilter
     kernel = op.inputs[1] if op.type.endswith("Input") else op.outputs[0]
     kh, kw = kernel[0], kernel[1]
@@ -307,7 +300,7 @@ def depthwise_backprop(op: OpSpec) -> Cost:
 @builtin("Conv3DBackpropFilterV2")
 def conv3d_backprop_filter(op: OpSpec) -> Cost:
     """2 x n(dy) x kd x kh x kw x Cin: the forward convolution's multiply-adds."""
-    dy = _elements(op.inputs[2], "output gradient")
+    dy = num_elements(op.inputs[2], "output gradient")
     kernel = op.outputs[0]
     per = math.prod(kernel[:-1])
     flops = 2 * dy * per
@@ -318,7 +311,7 @@ def conv3d_backprop_filter(op: OpSpec) -> Cost:
 def max_pool3d_grad(op: OpSpec) -> Cost:
     """window x n(orig out) + n(orig out), TensorFlow's MaxPoolGrad formula in 3-D."""
     window = math.prod(op.attrs["ksize"])
-    n = _elements(op.inputs[1], "original output")
+    n = num_elements(op.inputs[1], "original output")
     return Cost(window * n + n, 0, f"{window} window x {n} outputs + {n}")
 
 
@@ -326,7 +319,7 @@ def max_pool3d_grad(op: OpSpec) -> Cost:
 def avg_pool3d_grad(op: OpSpec) -> Cost:
     """2 x window x n(dy), TensorFlow's AvgPoolGrad formula in 3-D."""
     window = math.prod(op.attrs["ksize"])
-    n = _elements(op.inputs[1], "output gradient")
+    n = num_elements(op.inputs[1], "output gradient")
     return Cost(2 * window * n, 0, f"2 x {window} window x {n} gradient elements")
 
 
@@ -335,9 +328,8 @@ def fused_batch_norm_grad(op: OpSpec) -> Cost:
     """Training: 9N + 4C: x-hat (2N), dgamma = sum(dy x-hat) (2N), dbeta = sum(dy)
     (N), dx = scale * (dy - mean(dy) - x-hat mean(dy x-hat)) (4N), per-channel
     means and scale (4C). Inference statistics: 5N + 4C (no mean terms in dx)."""
-    n = _elements(op.inputs[1], "input")
-    fmt = op.attrs.get("data_format", b"NHWC")
-    channels = op.inputs[1][1] if fmt in (b"NCHW", b"NCDHW", "NCHW", "NCDHW") else op.inputs[1][-1]
+    n = num_elements(op.inputs[1], "input")
+    channels = op.inputs[1][1] if _channels_first(op) else op.inputs[1][-1]
     per_element = 9 if op.attrs.get("is_training", True) else 5
     return Cost(per_element * n + 4 * channels, 0,
                 f"{per_element} x {n} elements + 4 x {channels} channels")
@@ -351,7 +343,7 @@ def fused_batch_norm_grad(op: OpSpec) -> Cost:
 def sparse_softmax_cross_entropy(op: OpSpec) -> Cost:
     """6n + rows: softmax (5 per logit, as TensorFlow's Softmax), minus the log of
     the label's probability per row, and the gradient, probabilities - one hot (n)."""
-    n = _elements(op.inputs[0], "logits")
+    n = num_elements(op.inputs[0], "logits")
     rows = n // op.inputs[0][-1]
     return Cost(6 * n + rows, 0, f"6 x {n} logits + {rows} rows")
 
@@ -360,7 +352,7 @@ def sparse_softmax_cross_entropy(op: OpSpec) -> Cost:
 def softmax_cross_entropy(op: OpSpec) -> Cost:
     """8n - rows: log softmax (5n), labels x log p (n), the sum per row (n - rows),
     and the gradient, softmax - labels (n)."""
-    n = _elements(op.inputs[0], "logits")
+    n = num_elements(op.inputs[0], "logits")
     rows = n // op.inputs[0][-1]
     return Cost(8 * n - rows, 0, f"8 x {n} logits - {rows} rows")
 
@@ -369,5 +361,5 @@ def softmax_cross_entropy(op: OpSpec) -> Cost:
 def add_into(op: OpSpec) -> Cost:
     """n(values): every element added into its target."""
     index = 1 if op.type.startswith("Assign") else 0
-    n = _elements(op.inputs[index], "values")
+    n = num_elements(op.inputs[index], "values")
     return Cost(n, 0, f"{n} elements added")

@@ -1,0 +1,358 @@
+"""Every access to a private Keras, tf_keras or TensorFlow name, in one place.
+
+Each function reads one private thing, says what and from which versions,
+and has a test in tests/test_compat.py that fails loudly when a new release
+renames or removes it. Nothing else in keras_flops imports ``keras.src`` or
+``tensorflow.python``, reads another object's private attribute, inspects
+frames, or assigns into a Keras module.
+
+Checked on Keras 3.0-3.15, tf_keras 2.16-2.21 and TensorFlow 2.16-2.21.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any, Dict, List, Optional
+
+
+class CompatError(RuntimeError):
+    """A private name keras_flops relies on is missing from this Keras or TensorFlow."""
+
+
+def _missing(what: str, where: str) -> CompatError:
+    return CompatError(
+        f"keras_flops could not read {what} ({where}) from this Keras/TensorFlow; "
+        "this release may have renamed it. Please report it with your versions."
+    )
+
+
+# --------------------------------------------------------------------------
+# Layers and models
+
+
+def sublayers(layer) -> List[Any]:
+    """A layer's direct sublayers, in tracking order.
+
+    Keras 3 and tf_keras: ``Layer._flatten_layers(include_self=False,
+    recursive=False)``, the walk that ``layer.layers`` and ``weights`` use.
+    """
+    flatten = getattr(layer, "_flatten_layers", None)
+    if flatten is None:
+        return []
+    return list(flatten(include_self=False, recursive=False))
+
+
+def functional_operations(model) -> List[Any]:
+    """The Keras operations a functional model applies (its layers and ops
+    such as ``keras.ops.add``), in graph order; [] for other models.
+
+    Keras 3: ``Functional._operations`` (tf_keras has no such list).
+    """
+    return list(getattr(model, "_operations", None) or ())
+
+
+def is_functional(model) -> bool:
+    """Whether a Keras 3 model is functional (``keras.Model(inputs, outputs)``),
+    Sequential excluded. Keras 3: ``keras.src.models.Functional``."""
+    try:
+        from keras.src.models import Functional, Sequential
+    except ImportError:  # pragma: no cover - not Keras 3
+        return False
+    return isinstance(model, Functional) and not isinstance(model, Sequential)
+
+
+def is_tf_keras(model) -> bool:
+    """Whether the object comes from tf_keras (Keras 2) rather than Keras 3."""
+    return any(c.__module__.split(".")[0] == "tf_keras" for c in type(model).__mro__)
+
+
+def inputs_struct(model):
+    """The model's symbolic inputs as the user passed them (one, a list or a
+    dict), or None when it has none.
+
+    Keras 3: ``Functional._inputs_struct``; a Sequential with an ``Input``
+    keeps its functional model in ``Sequential._functional``. tf_keras and
+    older forms fall back to the public ``model.inputs``.
+    """
+    struct = getattr(model, "_inputs_struct", None)
+    if struct is None:
+        struct = getattr(getattr(model, "_functional", None), "_inputs_struct", None)
+    if struct is None:
+        try:
+            inputs = model.inputs
+        except (AttributeError, ValueError):
+            inputs = None
+        if inputs:
+            struct = inputs[0] if len(inputs) == 1 else list(inputs)
+    return struct
+
+
+def keras_tensor_layer_name(keras_tensor) -> Optional[str]:
+    """Name of the layer (the ``Input``) that made a symbolic tensor.
+
+    Keras 3: ``KerasTensor._keras_history.operation``; tf_keras: ``.layer``.
+    """
+    history = getattr(keras_tensor, "_keras_history", None)
+    layer = getattr(history, "operation", None) or getattr(history, "layer", None)
+    return getattr(layer, "name", None)
+
+
+def build_shapes(model) -> Dict[str, Any]:
+    """The shapes a built layer was built on, by ``build`` argument name.
+
+    Keras 3: ``Layer._build_shapes_dict`` (tf_keras: none, returns {}).
+    """
+    shapes = getattr(model, "_build_shapes_dict", None)
+    return dict(shapes) if isinstance(shapes, dict) else {}
+
+
+def is_compiled(model) -> bool:
+    """Whether ``compile()`` was called. Keras 3: ``model.compiled``;
+    tf_keras: ``model._is_compiled``."""
+    return bool(getattr(model, "compiled", False) or getattr(model, "_is_compiled", False))
+
+
+# --------------------------------------------------------------------------
+# model.summary(): what Keras prints per row
+
+
+def summary_layers(model) -> List[Any]:
+    """The layers (and ops) ``model.summary()`` prints a row for, in its order.
+
+    Keras 3: a functional model's ``_operations`` (its InputLayers and Keras
+    ops included), ``model.layers`` otherwise; tf_keras: ``model.layers``.
+    """
+    if not is_tf_keras(model) and is_functional(model):
+        return functional_operations(model)
+    return list(model.layers)
+
+
+def _graph_nodes(model) -> Optional[List[Any]]:
+    """Keras 3 / tf_keras: ``model._nodes_by_depth``, as one list; None when
+    the model is not a graph network."""
+    by_depth = getattr(model, "_nodes_by_depth", None)
+    if by_depth is None:
+        return None
+    return [node for nodes in by_depth.values() for node in nodes]
+
+
+def _node_inputs(node) -> list:
+    """Keras 3: ``Node.input_tensors``; tf_keras: ``Node.keras_inputs``."""
+    inputs = getattr(node, "input_tensors", None)
+    return list(inputs if inputs is not None else getattr(node, "keras_inputs", []))
+
+
+def _inbound_nodes(layer) -> list:
+    """Keras 3 and tf_keras: ``Layer._inbound_nodes``, the calls on symbolic tensors."""
+    return list(getattr(layer, "_inbound_nodes", None) or ())
+
+
+def is_sequential_like(model) -> bool:
+    """Whether ``model.summary()`` prints the three-column form (no
+    "Connected to"): every depth of the graph has one node with one input,
+    and no layer is reused. The rule of both Keras 3's and tf_keras's
+    ``print_summary``."""
+    import tensorflow as tf
+
+    if type(model).__name__ == "Sequential":
+        return True
+    if is_tf_keras(model) and not getattr(model, "_is_graph_network", False):
+        return True
+    if not is_tf_keras(model) and not is_functional(model):
+        return True
+    by_depth = getattr(model, "_nodes_by_depth", None) or {}
+    nodes = []
+    for level in by_depth.values():
+        if len(level) > 1 or (len(level) == 1 and len(tf.nest.flatten(_node_inputs(level[0]))) > 1):
+            return False
+        nodes += level
+    for layer in model.layers:
+        if sum(1 for node in _inbound_nodes(layer) if node in nodes) > 1:
+            return False
+    return True
+
+
+def connections(model, layer) -> List[str]:
+    """The "Connected to" cells of a layer: ``name[node][tensor]`` per input.
+
+    Keras 3: ``Node.input_tensors`` and ``KerasTensor._keras_history``
+    (operation, node_index, tensor_index); tf_keras: ``Node.iterate_inbound()``.
+    """
+    relevant = _graph_nodes(model) or []
+    out = []
+    for node in _inbound_nodes(layer):
+        if relevant and node not in relevant:
+            continue
+        if hasattr(node, "iterate_inbound"):  # tf_keras
+            for inbound, node_index, tensor_index, _ in node.iterate_inbound():
+                out.append(f"{inbound.name}[{node_index}][{tensor_index}]")
+            continue
+        for kt in _node_inputs(node):
+            history = kt._keras_history
+            out.append(f"{history.operation.name}[{history.node_index}][{history.tensor_index}]")
+    return out
+
+
+def output_shapes(layer, fmt):
+    """The output shape(s) ``model.summary()`` shows for a Keras 3 layer, each
+    shape turned into text by ``fmt``: a string or a structure of strings, or
+    None where Keras prints "?".
+
+    Keras 3: the last inbound node's ``output_tensors``, else
+    ``compute_output_shape(**layer._build_shapes_dict)``.
+    """
+    import tensorflow as tf
+
+    nodes = _inbound_nodes(layer)
+    if nodes:
+        return tf.nest.map_structure(lambda t: fmt(tuple(t.shape)), nodes[-1].output_tensors)
+    built_on = build_shapes(layer)
+    if not built_on:
+        return None
+    try:
+        if hasattr(layer, "output_shape"):
+            return fmt(layer.output_shape)
+        return _map_shapes(fmt, layer.compute_output_shape(**built_on))
+    except NotImplementedError:
+        return None
+
+
+def _map_shapes(fn, structure):
+    """``fn`` applied to every shape (a tuple of ints and Nones) in a structure."""
+    if isinstance(structure, (tuple, list)) and all(d is None or isinstance(d, int) for d in structure):
+        return fn(tuple(structure))
+    if isinstance(structure, dict):
+        return {k: _map_shapes(fn, v) for k, v in structure.items()}
+    return type(structure)(_map_shapes(fn, v) for v in structure)
+
+
+def optimizer_weights(model) -> list:
+    """The optimizer's variables, counted by Keras 3's summary once the
+    optimizer is built; [] otherwise."""
+    optimizer = getattr(model, "optimizer", None)
+    if not is_compiled(model) or optimizer is None or not getattr(optimizer, "built", False):
+        return []
+    return list(optimizer.variables)
+
+
+def dtype_bits(dtype) -> int:
+    """Bits per element as Keras's summary counts them (bool is 1 bit).
+
+    Keras 3: ``keras.src.utils.dtype_utils.dtype_size``.
+    """
+    from keras.src.backend import standardize_dtype
+    from keras.src.utils import dtype_utils
+
+    return dtype_utils.dtype_size(standardize_dtype(dtype))
+
+
+# --------------------------------------------------------------------------
+# Training
+
+
+def loss_sample_count(model) -> Optional[int]:
+    """Samples the compiled loss has been averaged over since the fit began
+    (all replicas), or None if unknown. One read, one device sync.
+
+    Keras 3: ``Trainer._loss_tracker`` (a Mean metric); tf_keras:
+    ``compiled_loss._total_loss_mean``. Both count samples in ``count``.
+    """
+    tracker = getattr(model, "_loss_tracker", None)
+    if tracker is None:
+        tracker = getattr(getattr(model, "compiled_loss", None), "_total_loss_mean", None)
+    count = getattr(tracker, "count", None)
+    if count is None:
+        return None
+    try:
+        return int(count.numpy() if hasattr(count, "numpy") else count)
+    except Exception:  # pragma: no cover - a strategy's mirrored value, say
+        return None
+
+
+def calling_callbacks(depth: int = 2) -> list:
+    """The callbacks of the CallbackList that is calling the caller's hook.
+
+    Keras gives a callback no handle on its siblings; the CallbackList calling
+    ``on_train_begin`` is that frame's ``self`` (Keras 3 and tf_keras).
+    ``depth`` counts frames up from this function.
+    """
+    frame = sys._getframe(depth)
+    callback_list = frame.f_locals.get("self") if frame is not None else None
+    return list(getattr(callback_list, "callbacks", None) or ())
+
+
+# --------------------------------------------------------------------------
+# TensorFlow graphs
+
+
+def function_graph(graph, name: str):
+    """The FuncGraph of a function a graph's op calls by name, looked up in
+    the graph and the graphs enclosing it; None when it is not at hand.
+
+    TensorFlow 2.x: ``FuncGraph._functions`` (name -> AtomicFunction /
+    _EagerDefinedFunction, whose ``graph`` is the body).
+    """
+    while graph is not None:
+        fn = getattr(graph, "_functions", {}).get(name)
+        if fn is not None:
+            return getattr(fn, "graph", None)
+        graph = getattr(graph, "outer_graph", None)
+    return None
+
+
+def _stats_registry():
+    """TensorFlow's statistics registry, read only: ``ops._stats_registry``.
+    Importing ``flops_registry`` registers the "flops" statistics."""
+    from tensorflow.python.framework import ops
+
+    try:
+        from tensorflow.python.profiler.internal import flops_registry  # noqa: F401
+    except ImportError:  # pragma: no cover - stripped TensorFlow
+        pass
+    return ops
+
+
+def tf_flops_op_types() -> frozenset:
+    """Op types TensorFlow registers a "flops" statistic for."""
+    registry = _stats_registry()._stats_registry
+    return frozenset(key.rsplit(",", 1)[0] for key in registry.list() if key.endswith(",flops"))
+
+
+def tf_flops_keys() -> frozenset:
+    """Every key of TensorFlow's statistics registry (to show it is never written)."""
+    return frozenset(_stats_registry()._stats_registry.list())
+
+
+def tf_flops(op) -> int:
+    """FLOPs of a graph op by TensorFlow's registered statistic, what
+    tf.compat.v1.profiler counts: ``ops.get_stats_for_node_def``. Raises
+    ValueError where TensorFlow's formula does."""
+    ops = _stats_registry()
+    with _silenced_deprecations():
+        stats = ops.get_stats_for_node_def(op.graph, op.node_def, "flops")
+    return int(stats.value) if stats.value else 0
+
+
+@contextlib.contextmanager
+def _silenced_deprecations():
+    """TensorFlow's formulas call a deprecated helper that logs on first use:
+    ``tensorflow.python.util.deprecation.silence``."""
+    try:
+        from tensorflow.python.util import deprecation
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    with deprecation.silence():
+        yield
+
+
+def freeze(concrete_function):
+    """A concrete function with its variables turned into constants and its
+    called functions inlined, so every shape is known:
+    ``convert_to_constants.convert_variables_to_constants_v2``."""
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    return convert_variables_to_constants_v2(concrete_function)

@@ -1,0 +1,264 @@
+"""FlopsCallback: FLOPs in the training logs and TensorBoard, measured training
+FLOPs, throughput and model FLOPs utilization, on one device or many.
+
+It derives from ``tf.keras.callbacks.Callback``: Keras 3's Callback, or
+tf_keras's when ``TF_USE_LEGACY_KERAS=1``, so it fits either kind of model.
+
+The callback profiles the live model once per fit, with the batch training
+really uses: the forward pass (``gflops``, ``gmacs`` per sample) and one
+training step, traced and counted (forward with ``training=True``, the
+compiled loss, the gradients). After that it only reads a clock at batch ends.
+If anything about profiling fails it warns once and training goes on without
+its keys: it never stops training. The pieces beside it: the batch it trains
+on (:mod:`.batch`), the clock (:mod:`.timing`), TensorBoard (:mod:`.tensorboard`).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from typing import Optional
+
+import tensorflow as tf
+
+from keras_flops import _compat, hardware
+from keras_flops.callback import batch as _batch
+from keras_flops.callback.tensorboard import TensorBoardSink
+from keras_flops.callback.timing import Throughput
+from keras_flops.profiling import profile
+from keras_flops.render.text import format_count
+from keras_flops.report import FlopsReport
+
+
+class FlopsCallback(tf.keras.callbacks.Callback):
+    """Log FLOPs, MACs, achieved TFLOP/s and MFU while a model trains.
+
+    At every epoch end the logs (so History and the progress bar) get:
+
+    - ``gflops``: forward GFLOPs per sample;
+    - ``gmacs``: forward GMACs (multiply-accumulates) per sample;
+    - ``tflops_per_sec``: achieved TFLOP/s, the measured FLOPs of one training
+      step (forward, loss and gradients, on all replicas) x the steps timed /
+      their wall time; the first step of a fit, which traces the step, is not
+      timed;
+    - ``mfu``: ``tflops_per_sec`` / peak, where the peak (TFLOP/s per device,
+      times the devices in sync) is ``peak_tflops`` or known for the local GPU
+      and the model's compute dtype.
+
+    Args:
+      peak_tflops: peak TFLOP/s of one device, for ``mfu``; by default detected
+        for known GPUs (H100, H200, A100, V100, L4, T4).
+      log_dir: write the values as TensorBoard scalars here (and the per-layer
+        table as text). With a ``keras.callbacks.TensorBoard`` in the same fit
+        and no ``log_dir``, they go into its ``train`` directory.
+      update_freq: ``"epoch"``, or N to also write ``tflops_per_sec`` every N
+        batches.
+      batch_size: the global batch size, if the data does not say it; then the
+        model is profiled at train begin.
+      training_flops: also count one training step (needed for
+        ``tflops_per_sec`` and ``mfu``).
+      attach: make ``model.summary()`` show the FLOPs columns afterwards.
+      verbose: print one line with the counts when the profile is made.
+    """
+
+    # Batch hooks only read a clock: Keras 3 may run them in its callback
+    # thread, and tf_keras need not turn the batch logs into numbers for them
+    # (tf_keras reads this attribute of ours).
+    async_safe = True
+    _supports_tf_logs = True
+
+    def __init__(
+        self,
+        peak_tflops: Optional[float] = None,
+        log_dir: Optional[str] = None,
+        update_freq="epoch",
+        batch_size: Optional[int] = None,
+        training_flops: bool = True,
+        attach: bool = True,
+        verbose: int = 1,
+    ):
+        super().__init__()
+        if update_freq != "epoch" and not (isinstance(update_freq, int) and update_freq > 0):
+            raise ValueError(f"update_freq must be 'epoch' or a positive int, got {update_freq!r}.")
+        self.peak_tflops = peak_tflops
+        self.log_dir = log_dir
+        self.update_freq = update_freq
+        self.batch_size = batch_size
+        self.training_flops = training_flops
+        self.attach = attach
+        self.verbose = verbose
+        self.report: Optional[FlopsReport] = None  # forward, per replica batch
+        self.train_report: Optional[FlopsReport] = None  # one training step, per replica
+        self._reset()
+
+    def _reset(self):
+        self._done = False  # profiled, or gave up
+        self._spy = _batch.LossSpy()
+        self._clock = Throughput()
+        self._sink = TensorBoardSink(None)
+        self._step_flops = None  # one training step, all replicas
+        self._replicas = 1
+        self._peak = None  # TFLOP/s per device
+        self._peak_device = ""  # the GPU whose peak it is, when detected
+        self._epoch = 0
+
+    @property
+    def _strategy(self):
+        return getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
+
+    # ------------------------------------------------------------------ hooks
+    def on_train_begin(self, logs=None):
+        self._reset()
+        try:
+            siblings = _compat.calling_callbacks(depth=2)
+            tensorboard = next((c for c in siblings if isinstance(c, tf.keras.callbacks.TensorBoard)), None)
+            self._sink = TensorBoardSink(self.log_dir, tensorboard, self._strategy)
+            self._replicas = int(self._strategy.num_replicas_in_sync)
+            self._spy.install(self.model)
+            if self.batch_size is not None and self.model.built:
+                self._profile()
+        except Exception as err:  # never stop training
+            self._give_up(err)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # The first step of a fit traces the training function: profile after
+        # it, and time from the next one.
+        if not self._done and batch >= 1:
+            self._profile()
+        if self._done and self._clock.started is None and (batch >= 1 or self._epoch > 0):
+            self._clock.start(batch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        # may run in Keras's callback thread, after the next batch has begun
+        if self._clock.step_end(batch) and self.update_freq != "epoch":
+            if self._clock.steps % self.update_freq == 0:
+                rate = self._clock.window_rate(self._step_flops)
+                if rate is not None:
+                    self._sink.scalars({"tflops_per_sec": rate}, step=self._clock.steps, prefix="batch_")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._clock.reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._done:
+            self._profile()  # an epoch of one batch
+        if logs is None or self.report is None:
+            return
+        values = self._values()
+        logs.update(values)
+        self._sink.scalars(values, step=epoch)
+
+    def on_train_end(self, logs=None):
+        self._spy.remove()
+        self._sink.flush()
+
+    # ------------------------------------------------------------- profiling
+    def _profile(self):
+        self._done = True
+        self._spy.remove()
+        try:
+            _outside_strategy_scope(self._measure)
+            self._announce()
+            self._sink.text("keras_flops/layers", (self.train_report or self.report).to_markdown())
+        except Exception as err:  # never stop training
+            self._give_up(err)
+
+    def _measure(self):
+        """Profile the forward pass and one training step at the replica batch."""
+        x_spec, y_spec = self._spy.specs or (None, None)
+        batch = _batch.replica_batch(self.model, x_spec, self._replicas, self.batch_size)
+        shape = _batch.sample_shape(x_spec)
+        self.report = profile(self.model, batch_size=batch, input_shape=shape, warn=False)
+        if self.training_flops:
+            self.train_report = profile(
+                self.model, batch_size=batch, input_shape=shape, training=True,
+                targets=_batch.usable_targets(y_spec), warn=False,
+            )
+            self._step_flops = self.train_report.train_flops * self._replicas
+        peak = self._find_peak()
+        self._peak, self._peak_device = (peak.tflops, peak.source) if peak else (None, "")
+        if self.attach:
+            from keras_flops.model_summary import attach
+
+            attach(self.model, batch_size=batch, report=self.report)
+
+    def _find_peak(self) -> Optional[hardware.Peak]:
+        if self.peak_tflops is not None:
+            return hardware.Peak(float(self.peak_tflops), "")
+        policy = getattr(self.model, "dtype_policy", None)
+        dtype = getattr(policy, "compute_dtype", None) or "float32"
+        return hardware.detect_peak(str(dtype))
+
+    def _give_up(self, err: Exception):
+        self._done = True
+        self.report = self.train_report = None
+        self._spy.remove()
+        warnings.warn(
+            f"FlopsCallback: profiling {self.model.name!r} failed, so its FLOPs are not logged; "
+            f"training goes on. {type(err).__name__}: {err}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+    def _announce(self):
+        if not self.verbose:
+            return
+        r = self.report
+        line = (
+            f"FlopsCallback: forward {_amount(r.flops_per_sample, 'FLOPs')} = "
+            f"{_amount(r.macs_per_sample, 'MACs')} per sample"
+        )
+        if self._step_flops is not None:
+            line += (
+                f"; training {_amount(self._step_flops, 'FLOPs')} per step "
+                f"({self.train_report.train_flops / max(self.train_report.flops, 1):.2f}x forward, "
+                f"batch {r.batch_size} per replica x {self._replicas})"
+            )
+        if self._peak_device:
+            line += f"; MFU against {self._peak_device}'s {self._peak:g} TFLOP/s"
+        # Keras's progress bar (verbose=1) keeps its line open between steps:
+        # start a line of our own rather than glue onto it.
+        progress_bar_open = (self.params or {}).get("verbose") == 1
+        print(("\n" if progress_bar_open else "") + line, flush=True)
+
+    # ---------------------------------------------------------------- values
+    def _values(self) -> dict:
+        values = {
+            "gflops": self.report.flops_per_sample / 1e9,
+            "gmacs": self.report.macs_per_sample / 1e9,
+        }
+        rate = self._clock.rate(self._step_flops)
+        if rate is not None:
+            values["tflops_per_sec"] = rate
+            if self._peak:
+                values["mfu"] = rate / (self._peak * self._replicas)
+        return values
+
+
+def _outside_strategy_scope(fn):
+    """Run ``fn`` where no distribution strategy's scope is entered: tf_keras
+    calls callbacks inside the scope, where a gradient tape cannot read
+    distributed variables. A scope is per thread, so a fresh thread has none."""
+    if not tf.distribute.has_strategy():
+        return fn()
+    result = {}
+
+    def run():
+        try:
+            result["value"] = fn()
+        except BaseException as err:  # re-raised in the caller's thread
+            result["error"] = err
+
+    thread = threading.Thread(target=run, name="keras_flops-profile")
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+def _amount(n: float, unit: str) -> str:
+    """``4.09 GFLOPs``, ``660 FLOPs``."""
+    text = format_count(n)
+    return f"{text}{unit}" if text[-1].isalpha() else f"{text} {unit}"

@@ -1,0 +1,98 @@
+"""The batch a fit really trains on: seen in the specs Keras traces its
+training step with, or counted by the compiled loss after the first step."""
+
+from __future__ import annotations
+
+import functools
+from typing import Optional
+
+import tensorflow as tf
+
+from keras_flops import _compat
+
+
+class LossSpy:
+    """Wraps one model's ``compute_loss`` (an instance attribute, removed
+    again) to see the x and y specs Keras traces the training step with."""
+
+    def __init__(self):
+        self.specs = None  # (x specs, y specs)
+        self._model = None
+
+    def install(self, model) -> None:
+        bound = model.compute_loss
+        spy = self
+
+        @functools.wraps(bound)
+        def compute_loss(*args, **kwargs):
+            if spy.specs is None:
+                x = kwargs.get("x", args[0] if args else None)
+                y = kwargs.get("y", args[1] if len(args) > 1 else None)
+                spy.specs = (spec_of(x), spec_of(y))
+            return bound(*args, **kwargs)
+
+        self._had_own = "compute_loss" in vars(model)
+        self._own = vars(model).get("compute_loss")
+        object.__setattr__(model, "compute_loss", compute_loss)
+        self._model = model
+
+    def remove(self) -> None:
+        if self._model is None:
+            return
+        if self._had_own:
+            object.__setattr__(self._model, "compute_loss", self._own)
+        else:
+            vars(self._model).pop("compute_loss", None)
+        self._model = None
+
+
+def replica_batch(model, x_spec, replicas: int, given: Optional[int]) -> int:
+    """The per-replica batch: ``given`` (global) split over the replicas, the
+    traced specs' static batch, or the samples the loss averaged in its first step."""
+    if given is not None:
+        return max(1, given // replicas)
+    static = _static_batch(x_spec)
+    if static:
+        return static
+    counted = _compat.loss_sample_count(model)
+    if counted:
+        per_call = getattr(model, "steps_per_execution", 1)  # a variable in tf_keras
+        per_call = int(per_call.numpy() if hasattr(per_call, "numpy") else per_call or 1)
+        return max(1, counted // per_call // replicas)
+    raise ValueError("could not tell the batch size from the data; pass FlopsCallback(batch_size=...)")
+
+
+def spec_of(value):
+    if value is None:
+        return None
+    return tf.nest.map_structure(
+        lambda t: tf.TensorSpec(t.shape, t.dtype) if hasattr(t, "shape") and hasattr(t, "dtype") else None,
+        value,
+    )
+
+
+def _static_batch(spec) -> Optional[int]:
+    for s in tf.nest.flatten(spec) if spec is not None else ():
+        if s is not None and s.shape.rank and s.shape[0] is not None:
+            return int(s.shape[0])
+    return None
+
+
+def sample_shape(spec):
+    """Per-sample shape of a single traced input, if fully known (for models with unknown dims)."""
+    if spec is None:
+        return None
+    flat = [s for s in tf.nest.flatten(spec) if s is not None]
+    if len(flat) != 1 or flat[0].shape.rank is None:
+        return None
+    shape = tuple(flat[0].shape.as_list()[1:])
+    return shape if all(d is not None for d in shape) else None
+
+
+def usable_targets(spec):
+    """The label specs Keras traced with, if every one is known (profile()
+    fixes their batch dim), else None: labels are then made for the loss."""
+    flat = tf.nest.flatten(spec) if spec is not None else [None]
+    if any(s is None or s.shape.rank is None for s in flat):
+        return None
+    return spec

@@ -1,0 +1,241 @@
+"""Input specs: the ``tf.TensorSpec`` structure a model is traced on.
+
+Shared by every entry point (``profile``, SavedModels, the callback):
+``input_shape`` follows ``keras.Input(shape=...)`` (no batch dim; a tuple for
+one input, a list or a dict by name for several) and fills in the dims the
+model leaves unknown; ``batch_size`` fixes the batch dim.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import List, Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+from keras_flops import _compat
+
+
+class InputShapeError(ValueError):
+    """An input's shape cannot be made fully known for tracing."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """What a model is traced on: ``specs`` in the model's input structure,
+    and notes for the report (sparse inputs counted as dense)."""
+
+    specs: object
+    batch_size: int
+    notes: Tuple[str, ...] = ()
+
+    @property
+    def shapes(self) -> Tuple[Tuple[str, Tuple[int, ...]], ...]:
+        """``((name, shape), ...)`` of every input, batch dim included."""
+        return tuple(
+            (spec.name or f"input {i}", tuple(spec.shape.as_list()))
+            for i, spec in enumerate(tf.nest.flatten(self.specs))
+        )
+
+
+def check_batch_size(batch_size) -> int:
+    """``batch_size`` as an int: any positive integer (numpy's too), not a bool."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    return int(batch_size)
+
+
+def resolve(model, batch_size, input_shape=None) -> Inputs:
+    """The specs to trace ``model`` on, building an unbuilt model on
+    ``input_shape`` as its first call would."""
+    batch_size = check_batch_size(batch_size)
+    _build_if_needed(model, input_shape)
+    struct = _compat.inputs_struct(model)
+    if struct is None:
+        if input_shape is None:
+            input_shape = _built_input_shape(model)
+        if input_shape is None:
+            raise InputShapeError(
+                f"Cannot tell the input shape of {describe(model)}: it has no "
+                "Input and was never built. Pass input_shape=, the shape of one "
+                "sample without the batch dim, e.g. keras_flops.profile(model, "
+                "input_shape=(224, 224, 3))."
+            )
+        return Inputs(_specs_from_shapes(input_shape, batch_size), batch_size)
+    flat = tf.nest.flatten(struct)
+    names = [_input_name(kt, i) for i, kt in enumerate(flat)]
+    keys = sorted(struct) if isinstance(struct, dict) else None
+    given = align_shapes(input_shape, len(flat), keys)
+    specs = []
+    for name, kt, shape in zip(names, flat, given):
+        if getattr(kt, "ragged", False):
+            raise InputShapeError(
+                f"Input {name!r} is ragged: its FLOPs depend on each row's length, so they "
+                "cannot be counted from shapes. Profile the model on dense inputs (a model "
+                "that takes the padded tensor, e.g. after .to_tensor()), with input_shape= "
+                "giving the padded length."
+            )
+        specs.append(one_spec(name, tuple(kt.shape), shape, batch_size, _dtype(kt)))
+    notes = tuple(
+        f"Input {name!r} is sparse: it was counted as a dense tensor of its "
+        "shape, an upper bound (sparse kernels' FLOPs depend on the number of nonzeros)."
+        for name, kt in zip(names, flat) if getattr(kt, "sparse", False)
+    )
+    return Inputs(tf.nest.pack_sequence_as(struct, specs), batch_size, notes)
+
+
+def _input_name(keras_tensor, index: int) -> str:
+    return (
+        _compat.keras_tensor_layer_name(keras_tensor)
+        or getattr(keras_tensor, "name", None)
+        or f"input {index}"
+    )
+
+
+def align_shapes(input_shape, n_inputs: int, keys: Optional[Sequence[str]] = None) -> List[Optional[tuple]]:
+    """``input_shape`` as one shape (or None) per input, in flattened order.
+
+    ``keys`` are the input names when the inputs are a dict (tf.nest flattens
+    a dict in sorted key order); a dict ``input_shape`` needs them.
+    """
+    if input_shape is None:
+        return [None] * n_inputs
+    if isinstance(input_shape, dict):
+        if keys is None:
+            raise InputShapeError("input_shape is a dict but the model's inputs are not named in a dict.")
+        unknown = set(input_shape) - set(keys)
+        if unknown:
+            raise InputShapeError(
+                f"input_shape names {sorted(unknown)}, which are not inputs of the model; "
+                f"its inputs are {sorted(keys)}."
+            )
+        return [_as_shape(input_shape.get(k)) for k in sorted(keys)]
+    if is_shape(input_shape):
+        if n_inputs != 1:
+            raise InputShapeError(
+                f"The model has {n_inputs} inputs; pass input_shape= as a list "
+                "(or a dict by input name) with one shape per input."
+            )
+        return [_as_shape(input_shape)]
+    shapes = list(input_shape)
+    if len(shapes) != n_inputs:
+        raise InputShapeError(
+            f"input_shape has {len(shapes)} shapes but the model has {n_inputs} inputs."
+        )
+    return [_as_shape(s) for s in shapes]
+
+
+def is_shape(value) -> bool:
+    return isinstance(value, (tuple, list, tf.TensorShape)) and all(
+        d is None or isinstance(d, numbers.Integral) for d in value
+    )
+
+
+def _as_shape(value) -> Optional[tuple]:
+    if value is None:
+        return None
+    if not is_shape(value):
+        raise InputShapeError(f"input_shape entry {value!r} is not a shape (a tuple of ints).")
+    return tuple(None if d is None else int(d) for d in value)
+
+
+def one_spec(name, model_shape, given, batch_size, dtype) -> tf.TensorSpec:
+    """The spec of one input: the model's shape with ``given`` filling its
+    unknown dims and ``batch_size`` its batch dim; every dim must end known."""
+    sample = tuple(model_shape[1:])
+    if given is not None:
+        if len(given) != len(sample):
+            raise InputShapeError(
+                f"input_shape {given} for input {name!r} has {len(given)} dims, but the "
+                f"model's input {name!r} has shape {model_shape}, {len(sample)} dims without "
+                "the batch dim. Give the shape of one sample, without the batch dim."
+            )
+        merged = []
+        for i, (m, g) in enumerate(zip(sample, given)):
+            if m is not None and g is not None and m != g:
+                raise InputShapeError(
+                    f"input_shape {given} disagrees with the model's input {name!r} "
+                    f"{model_shape} at dim {i + 1}: {g} != {m}."
+                )
+            merged.append(m if g is None else g)
+        sample = tuple(merged)
+    for i, d in enumerate(sample):
+        if d is None:
+            example = ", ".join(
+                f"<dim {j + 1}>" if x is None else str(x) for j, x in enumerate(sample)
+            )
+            raise InputShapeError(
+                f"Input {name!r} has shape {model_shape}: dim {i + 1} is unknown, so its "
+                "FLOPs cannot be counted. Pass input_shape= with every unknown dim fixed "
+                f"and without the batch dim: input_shape=({example})."
+            )
+    batch = model_shape[0] if model_shape else None
+    if batch is not None and batch != batch_size:
+        raise InputShapeError(
+            f"Input {name!r} has a fixed batch size of {batch}; pass batch_size={batch}."
+        )
+    return tf.TensorSpec((batch_size,) + tuple(sample), dtype, name=_spec_name(name))
+
+
+def _specs_from_shapes(input_shape, batch_size):
+    if is_shape(input_shape):
+        return one_spec("input", (None,) + _as_shape(input_shape), None, batch_size, tf.float32)
+    if isinstance(input_shape, dict):
+        return {
+            k: one_spec(k, (None,) + _as_shape(v), None, batch_size, tf.float32)
+            for k, v in input_shape.items()
+        }
+    return [
+        one_spec(f"input {i}", (None,) + _as_shape(s), None, batch_size, tf.float32)
+        for i, s in enumerate(input_shape)
+    ]
+
+
+def _dtype(keras_tensor):
+    dtype = getattr(keras_tensor, "dtype", None) or "float32"
+    return tf.as_dtype(getattr(dtype, "name", dtype))
+
+
+def _spec_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "_." else "_" for c in name) or "input"
+
+
+def describe(model) -> str:
+    return f"{type(model).__name__} {getattr(model, 'name', '')!r}".strip()
+
+
+def _build_if_needed(model, input_shape) -> None:
+    """Build an unbuilt model on ``input_shape``, as its first call would."""
+    if getattr(model, "built", True) or input_shape is None:
+        return
+    if not is_shape(input_shape):
+        raise InputShapeError(
+            f"{describe(model)} is not built; build it (call it on a batch) before "
+            "profiling a model with several inputs."
+        )
+    model.build((None,) + _as_shape(input_shape))
+
+
+def _built_input_shape(model) -> Optional[tuple]:
+    """The per-sample input shape a built subclassed model was built on, if one."""
+    shapes = _compat.build_shapes(model)
+    if len(shapes) == 1:
+        (shape,) = shapes.values()
+        if is_shape(shape) and len(shape) >= 1:
+            return tuple(shape[1:])
+    return None
+
+
+def fix_batch(specs, batch_size: int):
+    """Specs (labels, say) with an unknown batch dim fixed to ``batch_size``."""
+    if specs is None:
+        return None
+
+    def fix(spec):
+        shape = list(spec.shape)
+        if shape and shape[0] is None:
+            shape[0] = batch_size
+        return tf.TensorSpec(shape, spec.dtype)
+
+    return tf.nest.map_structure(fix, specs)

@@ -1,0 +1,86 @@
+"""Plain records that counting produces and reports read: no TensorFlow, no pandas.
+
+Layer paths are relative to the profiled model ("block1/conv"); ops outside
+every layer belong to :data:`OUTSIDE`, the loss and its gradient to :data:`LOSS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional, Sequence
+
+OUTSIDE = "(model)"  # the row for ops created outside every sublayer
+LOSS = "(loss)"  # the row for the loss and its gradient, in a training trace
+PHASES = ("forward", "loss", "backward")
+
+
+@dataclasses.dataclass(frozen=True)
+class OpCount:
+    """One counted op: where it is, what it costs, and whose formula said so.
+
+    ``flops`` and ``macs`` include ``repeat``, the number of times the op runs
+    (a loop body's trip count, 1 elsewhere); ``formula`` shows the arithmetic
+    of one run.
+    """
+
+    node: str
+    op_type: str
+    layer: str
+    flops: int
+    macs: int
+    source: str  # "tensorflow", "keras_flops" or "user"
+    formula: str = ""
+    repeat: int = 1
+    phase: str = "forward"  # "forward", "loss" or "backward" (training traces)
+
+    def explain(self) -> str:
+        """``Conv2D conv/convolution: 2 x 1 output x (1x1 kernel x 1 in-channel) = 2 FLOPs = 1 MAC``"""
+        text = f"{self.op_type} {self.node}: {self.formula}"
+        if self.repeat != 1:
+            text = f"{text}, x {self.repeat} runs"
+        text += f" = {self.flops:,} FLOP{'s' if self.flops != 1 else ''}"
+        if self.macs:
+            text += f" = {self.macs:,} MAC{'s' if self.macs != 1 else ''}"
+        return f"{text} [{self.source}]"
+
+
+@dataclasses.dataclass(frozen=True)
+class UncountedOp:
+    """An op that may cost FLOPs but was not counted, and why."""
+
+    node: str
+    op_type: str
+    layer: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerRow:
+    """A layer (or Keras op) of the profiled model that was called while tracing."""
+
+    path: str  # relative to the model: "backbone/block1_conv"
+    class_name: str
+    output_shape: Any  # of its first call: a tuple, or a list of tuples
+    params: int  # weights the layer holds itself, not through sublayers
+    calls: int
+
+
+def within(path: str, ancestor: Optional[str]) -> bool:
+    """Whether ``path`` is the layer ``ancestor`` or nested in it (None: any)."""
+    return ancestor is None or path == ancestor or path.startswith(ancestor + "/")
+
+
+def ancestor(path: str, depth: int) -> str:
+    """The first ``depth`` parts of a layer path: ``ancestor("a/b/c", 1) == "a"``."""
+    return "/".join(path.split("/")[:depth])
+
+
+def num_elements(shape: Optional[Sequence[Optional[int]]], what: str = "") -> int:
+    """Elements of a fully known shape; ValueError naming ``what`` on an unknown dim."""
+    if shape is None or any(d is None for d in shape):
+        label = f"the {what} shape" if what else "shape"
+        raise ValueError(f"{label} {shape} has an unknown dim" if what else f"shape {shape} is not fully known")
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n

@@ -1,0 +1,326 @@
+"""The summary table: ``model.summary()``'s look, plus FLOPs and MACs columns.
+
+A table of our own, drawn from the report and the layer tree; Keras's modules
+are never patched. Keras 3 models get Keras 3's rich table (the same columns,
+widths, nested expansion, ``show_trainable``, ``layer_range`` and footer);
+tf_keras models get tf_keras's plain-text table. Each row's FLOPs and MACs
+include everything the layer runs, its sublayers too, as its Param # does.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from typing import Callable, List, Optional, Sequence
+
+import rich.console
+import rich.markup
+import rich.table
+
+from keras_flops import _compat
+from keras_flops.render.text import count_text, totals
+from keras_flops.records import OUTSIDE, num_elements
+
+COLUMN_WIDTH = 10  # of the FLOPs and MACs columns (Keras 3)
+PLAIN_WIDTH = 12  # the same, in tf_keras's plain text
+
+
+class SummaryCounts:
+    """What the table needs of a report: a layer's inclusive counts, and the footer."""
+
+    def __init__(self, report, paths: dict, raw: bool):
+        self.report, self.paths, self.raw = report, paths, raw
+
+    def cells(self, layer) -> List[str]:
+        path = self.paths.get(id(layer))
+        flops, macs = self.report.inclusive(path) if path is not None else (0, 0)
+        return [count_text(flops, self.raw), count_text(macs, self.raw)]
+
+    def footer(self) -> List[str]:
+        lines = [totals(self.report, "footer", raw=self.raw)]
+        outside = sum(op.flops for op in self.report.ops if op.layer == OUTSIDE and op.phase != "backward")
+        if outside:
+            lines.append(f"FLOPs outside any layer: {count_text(outside, self.raw)}")
+        if self.report.uncounted:
+            lines.append(f"Uncounted ops: {len(self.report.uncounted)} (see report.uncounted)")
+        return lines
+
+
+def layer_range_bounds(layers, layer_range) -> List[int]:
+    """``[first, last + 1]`` of the layers ``layer_range`` (two name regexes) selects,
+    as Keras's summary reads it."""
+    if layer_range is None:
+        return [0, len(layers)]
+    if len(layer_range) != 2:
+        raise ValueError(
+            "layer_range must be a list or tuple of length 2. Received: "
+            f"layer_range = {layer_range} of length {len(layer_range)}"
+        )
+    if not all(isinstance(x, str) for x in layer_range):
+        raise ValueError(f"layer_range should contain string type only. Received: {layer_range}")
+    lower = [i for i, layer in enumerate(layers) if re.match(layer_range[0], layer.name)]
+    upper = [i for i, layer in enumerate(layers) if re.match(layer_range[1], layer.name)]
+    if not lower or not upper:
+        raise ValueError(
+            f"Passed layer_names do not match the layer names in the model. Received: {layer_range}"
+        )
+    if min(lower) > max(upper):
+        return [min(upper), max(lower) + 1]
+    return [min(lower), max(upper) + 1]
+
+
+def _nested(layer, expand_nested: bool, level: int = 0):
+    """``(layer, nesting level)`` of a row and, expanded, of its sublayers' rows."""
+    yield layer, level
+    if expand_nested and getattr(layer, "layers", None):
+        for inner in layer.layers:
+            yield from _nested(inner, expand_nested, level + 1)
+
+
+def _memory(weights, bits: Callable) -> float:
+    unique = {id(w): w for w in weights}.values()
+    return sum(num_elements(w.shape) * bits(w.dtype) for w in unique) / 8
+
+
+def _readable_bytes(size: float) -> str:
+    for unit in ["B", "KB", "MB", "GB", "TB", "PB"]:
+        if size / 1024 < 1:
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} PB"
+
+
+# --------------------------------------------------------------------------
+# Keras 3: a rich table
+
+
+def _number(x) -> str:
+    return f"[color({45 if x is None else 34})]{x}[/]"
+
+
+def _bold(x, color=None) -> str:
+    return f"[bold][color({color})]{x}[/][/]" if color else f"[bold]{x}[/]"
+
+
+def _shape_cell(layer) -> str:
+    import tensorflow as tf
+
+    shapes = _compat.output_shapes(layer, lambda shape: f"({', '.join(_number(d) for d in shape)})")
+    if shapes is None:
+        return "?"
+    flat = tf.nest.flatten(shapes)
+    return flat[0] if len(flat) == 1 else str(shapes).replace("'", "")
+
+
+def rich_summary(model, counts: SummaryCounts, line_length=None, positions=None, print_fn=None,
+                 expand_nested=False, show_trainable=False, layer_range=None) -> None:
+    """Keras 3's ``print_summary``, with FLOPs and MACs columns and footer lines."""
+    import keras
+
+    if not print_fn and not keras.config.is_interactive_logging_enabled():
+        from absl import logging
+
+        print_fn = logging.info
+    sequential_like = _compat.is_sequential_like(model)
+    if sequential_like:
+        default_length, positions = 88, positions or [0.45, 0.80, 1.0]
+        header, align = ["Layer (type)", "Output Shape", "Param #"], ["left", "left", "right"]
+    else:
+        default_length, positions = 108, positions or [0.3, 0.56, 0.74, 1.0]
+        header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
+        align = ["left", "left", "right", "left"]
+    if show_trainable:
+        default_length += 12
+        positions = [p * 0.90 for p in positions] + [1.0]
+        header.append("Trainable")
+        align.append("center")
+    line_length = line_length or min(default_length, shutil.get_terminal_size().columns - 4)
+    widths, current = [], 0
+    for pos in positions:
+        width = int(pos * line_length) - current
+        if width < 4:
+            raise ValueError("Insufficient console width to print summary.")
+        widths.append(width)
+        current += width
+    columns = [rich.table.Column(h, justify=a, width=w) for h, a, w in zip(header, align, widths)]
+    columns += [rich.table.Column(h, justify="right", width=COLUMN_WIDTH) for h in ("FLOPs", "MACs")]
+    table_width = line_length + 2 * (COLUMN_WIDTH + 3)
+    table = rich.table.Table(*columns, width=table_width, show_lines=True)
+
+    layers = _compat.summary_layers(model)
+    lo, hi = layer_range_bounds(layers, layer_range)
+    for top in layers[lo:hi]:
+        for layer, level in _nested(top, expand_nested):
+            table.add_row(*_rich_fields(model, layer, level, sequential_like, show_trainable),
+                          *(_number(c) for c in counts.cells(layer)))
+
+    trainable, frozen = model.trainable_weights, model.non_trainable_weights
+    optimizer = _compat.optimizer_weights(model)
+    bits = _compat.dtype_bits
+    sizes = [(_count(w), _memory(w, bits)) for w in (trainable, frozen, optimizer)]
+    total = (sum(c for c, _ in sizes), sum(m for _, m in sizes))
+    lines = [("Total params", total), ("Trainable params", sizes[0]), ("Non-trainable params", sizes[1])]
+    if optimizer:
+        lines.append(("Optimizer params", sizes[2]))
+
+    width = max(table_width + 1, 0)
+    if print_fn:
+        console = rich.console.Console(highlight=False, force_terminal=False, color_system=None, width=width)
+        console.begin_capture()
+    else:
+        console = rich.console.Console(highlight=False)
+        if console.width < width:
+            console.width = width
+    console.print(_bold(f'Model: "{rich.markup.escape(model.name)}"'))
+    console.print(table)
+    for label, (n, size) in lines:
+        console.print(_bold(f" {label}: ") + _number(f"{n:,}") + f" ({_readable_bytes(size)})")
+    for line in counts.footer():
+        label, _, value = line.partition(": ")
+        console.print(_bold(f" {label}: ") + _number(value))
+    if print_fn:
+        print_fn(console.end_capture())
+
+
+def _count(weights) -> int:
+    return sum(num_elements(w.shape) for w in weights)
+
+
+def _rich_fields(model, layer, level, sequential_like, show_trainable) -> List[str]:
+    prefix = "   " * level + "└ " if level else ""
+    name = rich.markup.escape(f"{prefix}{layer.name}")
+    name += f" ([color(33)]{rich.markup.escape(type(layer).__name__)}[/])"
+    if not hasattr(layer, "built"):
+        params = _number(0)
+    elif not layer.built:
+        params = f"{_number(0)} (unbuilt)"
+    else:
+        params = _number(f"{layer.count_params():,}")
+    fields = [name, _shape_cell(layer), params]
+    if not sequential_like:
+        fields.append(", ".join(_link(c) for c in _compat.connections(model, layer)) or "-")
+    if show_trainable:
+        if getattr(layer, "weights", None):
+            fields.append(_bold("Y", 34) if layer.trainable else _bold("N", 9))
+        else:
+            fields.append(_bold("-"))
+    return fields
+
+
+def _link(connection: str) -> str:
+    """``name[0][0]`` with Keras's highlighted node and tensor indices."""
+    name, node, tensor = re.fullmatch(r"(.*)\[(\d+)\]\[(\d+)\]", connection).groups()
+    return f"{name}[{_number(node)}][{_number(tensor)}]"
+
+
+# --------------------------------------------------------------------------
+# tf_keras: plain text
+
+
+def plain_summary(model, counts: SummaryCounts, line_length=None, positions=None, print_fn=None,
+                  expand_nested=False, show_trainable=False, layer_range=None) -> None:
+    """tf_keras's ``print_summary`` text, with FLOPs and MACs columns and footer lines."""
+    print_fn = print_fn or print
+    sequential_like = _compat.is_sequential_like(model)
+    if sequential_like:
+        line_length = line_length or 65
+        positions = list(positions or [0.45, 0.85, 1.0])
+        header = ["Layer (type)", "Output Shape", "Param #"]
+    else:
+        line_length = line_length or 98
+        positions = list(positions or [0.3, 0.6, 0.70, 1.0])
+        header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
+    if positions[-1] <= 1:
+        positions = [int(line_length * p) for p in positions]
+    if show_trainable:
+        line_length += 11
+        positions.append(line_length)
+        header.append("Trainable")
+    extra = 2 * PLAIN_WIDTH
+
+    def emit_row(fields, cells, level=0):
+        lines = _plain_row(fields, positions, level)
+        for i, line in enumerate(lines):
+            print_fn(line + ("".join(c.rjust(PLAIN_WIDTH) for c in cells) if i == 0 else ""))
+
+    print_fn(f'Model: "{model.name}"')
+    print_fn("_" * (line_length + extra))
+    emit_row(header, ["FLOPs", "MACs"])
+    print_fn("=" * (line_length + extra))
+
+    def emit_layer(layer, level=0, last=False):
+        try:
+            shape = layer.output_shape
+        except AttributeError:
+            shape = "multiple"
+        except RuntimeError:
+            shape = "?"
+        if sequential_like:
+            unused = not layer.built and not getattr(layer, "_is_graph_network", False)
+            fields = [f"{layer.name} ({type(layer).__name__})", shape,
+                      "0 (unused)" if unused else layer.count_params()]
+        else:
+            fields = [f"{layer.name} ({type(layer).__name__})", shape, layer.count_params(),
+                      _compat.connections(model, layer)]
+        if show_trainable:
+            fields.append("Y" if layer.trainable else "N")
+        emit_row(fields, counts.cells(layer), level)
+        width = line_length + extra
+        if expand_nested and getattr(layer, "layers", None):
+            print_fn("|" * (level + 1) + "¯" * (width - 2 * level - 2) + "|" * (level + 1))
+            inner = layer.layers
+            for i, sub in enumerate(inner):
+                emit_layer(sub, level + 1, i == len(inner) - 1)
+            print_fn("|" * level + "¯" * (width - 2 * level) + "|" * level)
+        if not last:
+            print_fn("|" * level + " " * (width - 2 * level) + "|" * level)
+
+    lo, hi = layer_range_bounds(model.layers, layer_range)
+    for layer in model.layers[lo:hi]:
+        emit_layer(layer)
+    print_fn("=" * (line_length + extra))
+
+    def size(dtype):
+        return dtype.size * 8
+
+    trainable, frozen = model.trainable_weights, model.non_trainable_weights
+    t_mem, f_mem = _memory(trainable, size), _memory(frozen, size)
+    print_fn(f"Total params: {_count(trainable) + _count(frozen)} ({_readable_bytes(t_mem + f_mem)})")
+    print_fn(f"Trainable params: {_count(trainable)} ({_readable_bytes(t_mem)})")
+    print_fn(f"Non-trainable params: {_count(frozen)} ({_readable_bytes(f_mem)})")
+    for line in counts.footer():
+        print_fn(line)
+    print_fn("_" * (line_length + extra))
+
+
+def _plain_row(fields: Sequence, positions: Sequence[int], level: int = 0) -> List[str]:
+    """One row as tf_keras lays it out: each field cut to its column, long
+    ones continued on the next lines, nested rows framed by ``|``."""
+    left = [str(x) for x in fields]
+    lines = []
+    while any(left):
+        line = ""
+        for col in range(len(left)):
+            start = positions[col - 1] if col > 0 else 0
+            end = positions[col]
+            space = 2 if col != len(positions) - 1 else 0
+            cutoff = end - start - space
+            if col != len(positions) - 1:
+                cutoff -= 1
+            if col == 0:
+                cutoff -= level
+            fit = left[col][:cutoff]
+            breaks = [fit.find(x) + len(x) for x in ("),", "},", "],", "',") if fit.find(x) >= 0]
+            if breaks:
+                cutoff = min(breaks)
+                fit = fit[:cutoff]
+            if col == 0:
+                line += "|" * level + " "
+            line += fit + (" " * space if space else "")
+            left[col] = left[col][cutoff:]
+            if level and col == len(positions) - 1:
+                line += " " * (positions[col] - len(line) - level)
+            else:
+                line += " " * (positions[col] - len(line))
+        lines.append(line + "|" * level)
+    return lines

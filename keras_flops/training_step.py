@@ -1,0 +1,97 @@
+"""One training step as a tf.function: forward, compiled loss, gradients.
+
+The optimizer's update is not part of it. While the step traces, every op
+of its graph is marked with its phase: "forward", "loss" (the labels
+included) or "backward" (what ``tape.gradient`` creates).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Dict, List
+
+import tensorflow as tf
+
+from keras_flops import _compat, graphs
+
+
+class TrainingStep:
+    """``function`` takes ``(inputs)`` or ``(inputs, targets)``; after it is
+    traced, ``phases`` maps each op name of its graph to its phase and
+    ``notes`` says what the report should (an uncompiled model, say).
+
+    Without targets, labels shaped for the compiled loss are made inside the
+    graph (zeros: their values do not change the count).
+    """
+
+    def __init__(self, model, has_targets: bool):
+        self.model = model
+        self.phases: Dict[str, str] = {}
+        self.notes: List[str] = []
+        if has_targets:
+            self.function = tf.function(lambda inputs, targets: self._step(inputs, targets))
+        else:
+            self.function = tf.function(lambda inputs: self._step(inputs))
+
+    def _step(self, inputs, targets=None):
+        graph = tf.compat.v1.get_default_graph()
+        mark = [graphs.num_ops(graph)]
+        for label in tf.nest.flatten(targets) if targets is not None else ():
+            self.phases[label.op.name] = "loss"  # the labels feed only the loss
+
+        def close(phase):
+            ops = graph.get_operations()
+            for op in ops[mark[0]:]:
+                self.phases[op.name] = phase
+            mark[0] = len(ops)
+
+        with tf.GradientTape() as tape:
+            y_pred = self.model(inputs, training=True)
+            close("forward")
+            loss = self._loss(inputs, targets, y_pred)
+            close("loss")
+        gradients = tape.gradient(loss, self.model.trainable_weights)
+        close("backward")
+        return loss, gradients
+
+    def _loss(self, x, y, y_pred):
+        model = self.model
+        if not _compat.is_compiled(model) or getattr(model, "loss", None) is None:
+            self.notes.append(
+                "The model is not compiled with a loss: gradients are of the sum of its outputs."
+            )
+            return tf.add_n([tf.reduce_sum(t) for t in tf.nest.flatten(y_pred)])
+        if y is None:
+            y = _made_targets(model, y_pred)
+        if "training" in inspect.signature(model.compute_loss).parameters:  # Keras 3
+            return model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+        return _tf_keras_loss(model, y, y_pred)
+
+
+def _tf_keras_loss(model, y, y_pred):
+    """tf_keras's compiled loss without the metric updates of compute_loss
+    (they need a replica context under a distribution strategy)."""
+    losses = model.loss
+    outputs, targets = tf.nest.flatten(y_pred), tf.nest.flatten(y)
+    if isinstance(losses, dict):
+        losses = [losses[name] for name in model.output_names]
+    fns = list(losses) if isinstance(losses, (list, tuple)) else [losses] * len(outputs)
+    terms = [tf.keras.losses.get(fn)(t, p) for fn, t, p in zip(fns, targets, outputs)]
+    terms = [tf.reduce_mean(t) for t in terms] + list(model.losses)
+    return tf.add_n(terms)
+
+
+def _made_targets(model, y_pred):
+    """Zero labels shaped for the compiled loss: class ids for sparse losses."""
+    names = [
+        getattr(fn, "__name__", None) or getattr(fn, "name", None) or str(fn)
+        for fn in tf.nest.flatten(model.loss)
+    ]
+    sparse = any("sparse" in str(n).lower() for n in names)
+
+    def make(t):
+        if sparse:
+            return tf.zeros(tf.shape(t)[:-1], tf.int32)
+        return tf.zeros_like(t)
+
+    return tf.nest.map_structure(make, y_pred)
