@@ -20,11 +20,16 @@ class CompatError(RuntimeError):
     """A private name keras_flops relies on is missing from this Keras or TensorFlow."""
 
 
-def _missing(what: str, where: str) -> CompatError:
-    return CompatError(
-        f"keras_flops could not read {what} ({where}) from this Keras/TensorFlow; "
-        "this release may have renamed it. Please report it with your versions."
-    )
+def _attr(obj, name: str, what: str):
+    """``obj.<name>``, or a CompatError that says what is missing: never a silent default."""
+    try:
+        return getattr(obj, name)
+    except AttributeError:
+        raise CompatError(
+            f"keras_flops could not read {what} ({type(obj).__name__}.{name}) from this "
+            "Keras/TensorFlow; this release may have renamed it. Please report it with "
+            "your Keras and TensorFlow versions."
+        ) from None
 
 
 # --------------------------------------------------------------------------
@@ -37,9 +42,9 @@ def sublayers(layer) -> List[Any]:
     Keras 3 and tf_keras: ``Layer._flatten_layers(include_self=False,
     recursive=False)``, the walk that ``layer.layers`` and ``weights`` use.
     """
-    flatten = getattr(layer, "_flatten_layers", None)
-    if flatten is None:
-        return []
+    if not hasattr(layer, "built"):
+        return []  # a Keras op (keras.ops.add in a functional model), not a layer
+    flatten = _attr(layer, "_flatten_layers", "a layer's sublayers")
     return list(flatten(include_self=False, recursive=False))
 
 
@@ -107,6 +112,12 @@ def build_shapes(model) -> Dict[str, Any]:
     return dict(shapes) if isinstance(shapes, dict) else {}
 
 
+def is_graph_network(layer) -> bool:
+    """tf_keras: whether a model is functional or Sequential
+    (``Functional._is_graph_network``); False for other layers."""
+    return bool(getattr(layer, "_is_graph_network", False))
+
+
 def is_compiled(model) -> bool:
     """Whether ``compile()`` was called. Keras 3: ``model.compiled``;
     tf_keras: ``model._is_compiled``."""
@@ -138,9 +149,12 @@ def _graph_nodes(model) -> Optional[List[Any]]:
 
 
 def _node_inputs(node) -> list:
-    """Keras 3: ``Node.input_tensors``; tf_keras: ``Node.keras_inputs``."""
-    inputs = getattr(node, "input_tensors", None)
-    return list(inputs if inputs is not None else getattr(node, "keras_inputs", []))
+    """tf_keras: ``Node.keras_inputs``; Keras 3: ``Node.input_tensors`` (a
+    list there; in tf_keras the same name is the call's first argument)."""
+    inputs = getattr(node, "keras_inputs", None)
+    if inputs is None:
+        inputs = _attr(node, "input_tensors", "a node's input tensors")
+    return list(inputs)
 
 
 def _inbound_nodes(layer) -> list:
@@ -157,7 +171,7 @@ def is_sequential_like(model) -> bool:
 
     if type(model).__name__ == "Sequential":
         return True
-    if is_tf_keras(model) and not getattr(model, "_is_graph_network", False):
+    if is_tf_keras(model) and not is_graph_network(model):
         return True
     if not is_tf_keras(model) and not is_functional(model):
         return True
@@ -204,7 +218,7 @@ def output_shapes(layer, fmt):
     """
     import tensorflow as tf
 
-    nodes = _inbound_nodes(layer)
+    nodes = list(_attr(layer, "_inbound_nodes", "a layer's calls on symbolic tensors"))
     if nodes:
         return tf.nest.map_structure(lambda t: fmt(tuple(t.shape)), nodes[-1].output_tensors)
     built_on = build_shapes(layer)
@@ -294,7 +308,7 @@ def function_graph(graph, name: str):
     _EagerDefinedFunction, whose ``graph`` is the body).
     """
     while graph is not None:
-        fn = getattr(graph, "_functions", {}).get(name)
+        fn = _attr(graph, "_functions", "the functions a graph calls").get(name)
         if fn is not None:
             return getattr(fn, "graph", None)
         graph = getattr(graph, "outer_graph", None)

@@ -2,11 +2,13 @@
 
 import json
 import pathlib
+import threading
 
 import jsonschema
 import keras
 import numpy as np
 import pandas as pd
+import pytest
 
 import keras_flops
 
@@ -25,22 +27,23 @@ def net():
 
 # Batch 2. fc: MatMul 2 x 8 x (2 x 4) = 128, BiasAdd 8 -> 136 FLOPs, 64 MACs;
 # act: ReLU on 2 x 4 = 8; backbone = 144; head: 2 x 4 x (2 x 2) = 32 + 4 -> 36, 16 MACs.
-# Total 180 FLOPs, 80 MACs.
+# Total 180 FLOPs, 80 MACs. The first three columns are Keras's own, as
+# test_summary_matches_keras_column_for_column shows.
 GOLDEN = """\
 Model: "net"
-┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┓
-┃ Layer (type)                           ┃ Output Shape                   ┃          Param # ┃    FLOPs ┃     MACs ┃
-┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━┩
-│ x (InputLayer)                         │ (None, 8)                      │                0 │        0 │        0 │
-├────────────────────────────────────────┼────────────────────────────────┼──────────────────┼──────────┼──────────┤
-│ backbone (Sequential)                  │ (None, 4)                      │               36 │      144 │       64 │
-├────────────────────────────────────────┼────────────────────────────────┼──────────────────┼──────────┼──────────┤
-│    └ fc (Dense)                        │ (None, 4)                      │               36 │      136 │       64 │
-├────────────────────────────────────────┼────────────────────────────────┼──────────────────┼──────────┼──────────┤
-│    └ act (ReLU)                        │ (None, 4)                      │                0 │        8 │        0 │
-├────────────────────────────────────────┼────────────────────────────────┼──────────────────┼──────────┼──────────┤
-│ head (Dense)                           │ (None, 2)                      │               10 │       36 │       16 │
-└────────────────────────────────────────┴────────────────────────────────┴──────────────────┴──────────┴──────────┘
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┓
+┃ Layer (type)                          ┃ Output Shape                 ┃         Param # ┃    FLOPs ┃     MACs ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━┩
+│ x (InputLayer)                        │ (None, 8)                    │               0 │        0 │        0 │
+├───────────────────────────────────────┼──────────────────────────────┼─────────────────┼──────────┼──────────┤
+│ backbone (Sequential)                 │ (None, 4)                    │              36 │      144 │       64 │
+├───────────────────────────────────────┼──────────────────────────────┼─────────────────┼──────────┼──────────┤
+│    └ fc (Dense)                       │ (None, 4)                    │              36 │      136 │       64 │
+├───────────────────────────────────────┼──────────────────────────────┼─────────────────┼──────────┼──────────┤
+│    └ act (ReLU)                       │ (None, 4)                    │               0 │        8 │        0 │
+├───────────────────────────────────────┼──────────────────────────────┼─────────────────┼──────────┼──────────┤
+│ head (Dense)                          │ (None, 2)                    │              10 │       36 │       16 │
+└───────────────────────────────────────┴──────────────────────────────┴─────────────────┴──────────┴──────────┘
  Total params: 46 (184.00 B)
  Trainable params: 46 (184.00 B)
  Non-trainable params: 0 (0.00 B)
@@ -154,3 +157,77 @@ def test_plot_writes_a_png(tmp_path):
     (ax,) = fig.axes
     assert len(ax.patches) == 5
     assert all("%" in t.get_text() for t in ax.texts)
+
+
+def keras_and_ours(model, **options):
+    """Keras's own model.summary() and keras_flops.summary(), line by line."""
+    theirs, ours = [], []
+    model.summary(print_fn=theirs.append, **options)
+    keras_flops.summary(model, print_fn=ours.append, **options)
+    return "".join(theirs).splitlines(), "".join(ours).splitlines()
+
+
+class Tower(keras.Model):
+    def __init__(self):
+        super().__init__(name="tower")
+        self.first = keras.layers.Dense(4, name="first")
+        self.second = keras.layers.Dense(2, name="second", trainable=False)
+
+    def call(self, x):
+        return self.second(self.first(x))
+
+
+def branches():
+    x = keras.Input((8,), name="x")
+    left, right = keras.layers.Dense(4, name="left")(x), keras.layers.Dense(4, name="right")(x)
+    return keras.Model(x, keras.layers.Concatenate(name="cat")([left, right]), name="branches")
+
+
+def built_tower():
+    model = Tower()
+    model(np.zeros((2, 8), "float32"))
+    return model
+
+
+@pytest.mark.parametrize(
+    "build, options",
+    [
+        (net, dict(line_length=90, expand_nested=True)),
+        (net, dict(show_trainable=True)),
+        (net, dict(layer_range=["backbone", "head"], line_length=100)),
+        (branches, dict()),  # "Connected to" column
+        (branches, dict(show_trainable=True, positions=[0.25, 0.5, 0.7, 1.0])),
+        (built_tower, dict(show_trainable=True)),  # subclassed: shapes from build shapes
+    ],
+    ids=["nested", "trainable", "layer_range", "connections", "positions", "subclassed"],
+)
+def test_summary_matches_keras_column_for_column(build, options):
+    theirs, ours = keras_and_ours(build(), **options)
+    # every line of Keras's table is the start of ours (the FLOPs and MACs
+    # columns follow on the right); titles and footers are the same lines
+    assert len(ours) == len(theirs) + 1  # and our "Total FLOPs" footer line
+    for keras_line, our_line in zip(theirs, ours):
+        assert our_line.startswith(keras_line.rstrip("┓┃┩│┘┤").rstrip()), (keras_line, our_line)
+    assert ours[-1].startswith(" Total FLOPs: ")
+
+
+def test_summary_from_two_threads_at_once():
+    attached, plain = net(), net()
+    keras_flops.attach(attached, batch_size=2)
+    start = threading.Barrier(2)
+    out = {"attached": [], "plain": []}
+
+    def show(name, model):
+        start.wait()
+        for _ in range(5):
+            model.summary(print_fn=out[name].append)
+
+    threads = [threading.Thread(target=show, args=(n, m)) for n, m in
+               (("attached", attached), ("plain", plain))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out["attached"]) == len(out["plain"]) == 5
+    assert all("FLOPs" in text and "Total FLOPs: 180 (80 MACs)" in text for text in out["attached"])
+    assert all("FLOPs" not in text for text in out["plain"])

@@ -21,7 +21,7 @@ from keras_flops import _compat
 from keras_flops.render.text import count_text, totals
 from keras_flops.records import OUTSIDE, num_elements
 
-COLUMN_WIDTH = 10  # of the FLOPs and MACs columns (Keras 3)
+COLUMN_WIDTH = 8  # of the FLOPs and MACs columns (Keras 3), at least
 PLAIN_WIDTH = 12  # the same, in tf_keras's plain text
 
 
@@ -82,12 +82,13 @@ def _memory(weights, bits: Callable) -> float:
     return sum(num_elements(w.shape) * bits(w.dtype) for w in unique) / 8
 
 
-def _readable_bytes(size: float) -> str:
-    for unit in ["B", "KB", "MB", "GB", "TB", "PB"]:
+def _readable_bytes(size: float, units=("B", "KB", "MB", "GB", "TB", "PB")) -> str:
+    """Keras 3's memory sizes; tf_keras names its first unit "Byte"."""
+    for unit in units:
         if size / 1024 < 1:
             return f"{size:.2f} {unit}"
         size /= 1024
-    return f"{size:.2f} PB"
+    return f"{size:.2f} {units[-1]}"
 
 
 # --------------------------------------------------------------------------
@@ -110,6 +111,18 @@ def _shape_cell(layer) -> str:
         return "?"
     flat = tf.nest.flatten(shapes)
     return flat[0] if len(flat) == 1 else str(shapes).replace("'", "")
+
+
+def _fitted_widths(header, align, widths, line_length) -> List[int]:
+    """The column widths rich gives Keras's own table, which asks for
+    ``widths`` but must fit in ``line_length`` and so shrinks some of them:
+    read off the top border of that table, drawn with its header only."""
+    columns = [rich.table.Column(h, justify=a, width=w) for h, a, w in zip(header, align, widths)]
+    console = rich.console.Console(width=10 * line_length, color_system=None, force_terminal=False)
+    with console.capture() as captured:
+        console.print(rich.table.Table(*columns, width=line_length, show_lines=True))
+    border = captured.get().splitlines()[0]
+    return [len(part) - 2 for part in border[1:-1].split("┳")]  # less each side's padding
 
 
 def rich_summary(model, counts: SummaryCounts, line_length=None, positions=None, print_fn=None,
@@ -142,17 +155,19 @@ def rich_summary(model, counts: SummaryCounts, line_length=None, positions=None,
             raise ValueError("Insufficient console width to print summary.")
         widths.append(width)
         current += width
-    columns = [rich.table.Column(h, justify=a, width=w) for h, a, w in zip(header, align, widths)]
-    columns += [rich.table.Column(h, justify="right", width=COLUMN_WIDTH) for h in ("FLOPs", "MACs")]
-    table_width = line_length + 2 * (COLUMN_WIDTH + 3)
-    table = rich.table.Table(*columns, width=table_width, show_lines=True)
-
+    widths = _fitted_widths(header, align, widths, line_length)
     layers = _compat.summary_layers(model)
     lo, hi = layer_range_bounds(layers, layer_range)
-    for top in layers[lo:hi]:
-        for layer, level in _nested(top, expand_nested):
-            table.add_row(*_rich_fields(model, layer, level, sequential_like, show_trainable),
-                          *(_number(c) for c in counts.cells(layer)))
+    rows = [(layer, level, counts.cells(layer)) for top in layers[lo:hi]
+            for layer, level in _nested(top, expand_nested)]
+    ours = max([COLUMN_WIDTH] + [len(c) for _, _, cells in rows for c in cells])
+    columns = [rich.table.Column(h, justify=a, width=w) for h, a, w in zip(header, align, widths)]
+    columns += [rich.table.Column(h, justify="right", width=ours) for h in ("FLOPs", "MACs")]
+    table = rich.table.Table(*columns, show_lines=True)
+    table_width = sum(widths) + 2 * ours + 3 * len(columns) + 1
+    for layer, level, cells in rows:
+        table.add_row(*_rich_fields(model, layer, level, sequential_like, show_trainable),
+                      *(_number(c) for c in cells))
 
     trainable, frozen = model.trainable_weights, model.non_trainable_weights
     optimizer = _compat.optimizer_weights(model)
@@ -256,7 +271,7 @@ def plain_summary(model, counts: SummaryCounts, line_length=None, positions=None
         except RuntimeError:
             shape = "?"
         if sequential_like:
-            unused = not layer.built and not getattr(layer, "_is_graph_network", False)
+            unused = not layer.built and not _compat.is_graph_network(layer)
             fields = [f"{layer.name} ({type(layer).__name__})", shape,
                       "0 (unused)" if unused else layer.count_params()]
         else:
@@ -272,6 +287,7 @@ def plain_summary(model, counts: SummaryCounts, line_length=None, positions=None
             for i, sub in enumerate(inner):
                 emit_layer(sub, level + 1, i == len(inner) - 1)
             print_fn("|" * level + "¯" * (width - 2 * level) + "|" * level)
+            last = True  # tf_keras prints no spacer line after an expanded block
         if not last:
             print_fn("|" * level + " " * (width - 2 * level) + "|" * level)
 
@@ -285,9 +301,10 @@ def plain_summary(model, counts: SummaryCounts, line_length=None, positions=None
 
     trainable, frozen = model.trainable_weights, model.non_trainable_weights
     t_mem, f_mem = _memory(trainable, size), _memory(frozen, size)
-    print_fn(f"Total params: {_count(trainable) + _count(frozen)} ({_readable_bytes(t_mem + f_mem)})")
-    print_fn(f"Trainable params: {_count(trainable)} ({_readable_bytes(t_mem)})")
-    print_fn(f"Non-trainable params: {_count(frozen)} ({_readable_bytes(f_mem)})")
+    units = ("Byte", "KB", "MB", "GB", "TB", "PB")
+    print_fn(f"Total params: {_count(trainable) + _count(frozen)} ({_readable_bytes(t_mem + f_mem, units)})")
+    print_fn(f"Trainable params: {_count(trainable)} ({_readable_bytes(t_mem, units)})")
+    print_fn(f"Non-trainable params: {_count(frozen)} ({_readable_bytes(f_mem, units)})")
     for line in counts.footer():
         print_fn(line)
     print_fn("_" * (line_length + extra))

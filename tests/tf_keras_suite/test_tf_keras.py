@@ -1,6 +1,7 @@
 """keras_flops on tf_keras (Keras 2): profile, summary, training steps and the callback."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tf_keras
 
@@ -58,3 +59,29 @@ def test_callback_in_fit():
     assert {"gflops", "gmacs", "tflops_per_sec", "mfu"} <= set(history)
     assert history["gflops"][0] * 1e9 == (66 + 28) / 2  # per sample
     assert cb.report.batch_size == 8
+
+
+def nested_model():
+    inner = tf_keras.Sequential([tf_keras.layers.Dense(4, input_shape=(6,), name="fc")], name="inner")
+    x = tf_keras.Input((6,), name="x")
+    y = tf_keras.layers.Dense(2, name="head")(tf_keras.layers.Concatenate(name="cat")([inner(x), x]))
+    return tf_keras.Model(x, y, name="outer")
+
+
+@pytest.mark.parametrize("build, options", [
+    (dense_model, {}),
+    (dense_model, {"show_trainable": True, "line_length": 80}),
+    (nested_model, {"expand_nested": True}),  # "Connected to", nested frames
+])
+def test_summary_matches_tf_keras_column_for_column(build, options):
+    theirs, ours = [], []
+    model = build()
+    model.summary(print_fn=theirs.append, **options)
+    keras_flops.summary(model, print_fn=ours.append, **options)
+    footer = [line for line in ours if line.startswith("Total FLOPs: ")]
+    assert len(footer) == 1
+    ours.remove(footer[0])
+    assert len(ours) == len(theirs)
+    for keras_line, our_line in zip(theirs, ours):
+        # tf_keras's columns, then FLOPs and MACs on the right
+        assert our_line.startswith(keras_line.rstrip("|")), (keras_line, our_line)

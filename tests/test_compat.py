@@ -1,0 +1,181 @@
+"""Every private Keras/TensorFlow name keras_flops reads, one test each.
+
+Each test names the private thing it relies on, so that a Keras or
+TensorFlow release that renames it fails here, loudly, by name.
+"""
+
+import pathlib
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_flops
+from keras_flops import _compat
+
+
+def two_inputs():
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    added = keras.layers.Add(name="add")([a, b])
+    return keras.Model([a, b], keras.layers.Dense(2, name="d")(added), name="two")
+
+
+class Sub(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.d = keras.layers.Dense(3, name="inner")
+
+    def call(self, x):
+        return self.d(x)
+
+
+def test_no_private_name_outside_compat():
+    package = pathlib.Path(keras_flops.__file__).parent
+    private = re.compile(r"keras\.src|tensorflow\.python|_getframe|getattr\([^,]+, \"_[a-z]")
+    offenders = [
+        f"{path.relative_to(package)}:{n}"
+        for path in package.rglob("*.py") if path.name != "_compat.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1) if private.search(line)
+    ]
+    assert offenders == []
+
+
+def test_sublayers_read_flatten_layers():
+    assert hasattr(keras.layers.Layer, "_flatten_layers")
+    assert [l.name for l in _compat.sublayers(two_inputs())] == ["a", "b", "add", "d"]
+    assert _compat.sublayers(keras.ops.add) == []  # an op, not a layer
+
+
+def test_functional_operations():
+    model = two_inputs()
+    assert hasattr(model, "_operations")
+    assert [type(o).__name__ for o in _compat.functional_operations(model)] == [
+        "InputLayer", "InputLayer", "Add", "Dense"]
+    assert _compat.functional_operations(Sub()) == []
+
+
+def test_is_functional_and_tf_keras():
+    assert _compat.is_functional(two_inputs())
+    assert not _compat.is_functional(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    assert not _compat.is_functional(Sub())
+    assert not _compat.is_tf_keras(two_inputs())
+
+
+def test_inputs_struct_and_input_names():
+    model = two_inputs()
+    assert hasattr(model, "_inputs_struct")
+    struct = _compat.inputs_struct(model)
+    assert [t.shape for t in struct] == [(None, 4), (None, 4)]
+    assert [_compat.keras_tensor_layer_name(t) for t in struct] == ["a", "b"]
+    sequential = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    assert hasattr(sequential, "_functional")
+    assert tuple(_compat.inputs_struct(sequential).shape) == (None, 3)
+    assert _compat.inputs_struct(Sub()) is None
+
+
+def test_build_shapes():
+    model = Sub()
+    model(np.zeros((2, 5), "float32"))
+    assert hasattr(model, "_build_shapes_dict")
+    assert _compat.build_shapes(model) == {"input_shape": (2, 5)}
+
+
+def test_compiled_and_optimizer_weights():
+    model = two_inputs()
+    assert not _compat.is_compiled(model)
+    model.compile(optimizer="adam", loss="mse")
+    assert _compat.is_compiled(model) and _compat.optimizer_weights(model) == []  # not built yet
+    model.fit([np.zeros((4, 4))] * 2, np.zeros((4, 2)), batch_size=2, verbose=0)
+    # Adam: iterations, learning rate, and m and v for each of d's kernel and bias
+    assert len(_compat.optimizer_weights(model)) == 2 + 2 * 2
+
+
+def test_summary_structure_reads_nodes():
+    model = two_inputs()
+    assert hasattr(model, "_nodes_by_depth") and hasattr(model.get_layer("add"), "_inbound_nodes")
+    assert [l.name for l in _compat.summary_layers(model)] == ["a", "b", "add", "d"]
+    assert not _compat.is_sequential_like(model)  # Add has two inputs
+    assert _compat.connections(model, model.get_layer("add")) == ["a[0][0]", "b[0][0]"]
+    assert _compat.is_sequential_like(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+
+
+def test_output_shapes_from_nodes_and_build_shapes():
+    model = two_inputs()
+    assert _compat.output_shapes(model.get_layer("d"), str) == ["(None, 2)"]
+    sub = Sub()
+    sub(np.zeros((2, 5), "float32"))
+    assert _compat.output_shapes(sub.d, str) == "(2, 3)"  # compute_output_shape on the build shape
+    assert _compat.output_shapes(keras.layers.Dense(2), str) is None  # never called: Keras prints "?"
+
+
+def test_dtype_bits():
+    assert [_compat.dtype_bits(d) for d in ("bool", "float16", "bfloat16", "float32", "int64")] == [
+        1, 16, 16, 32, 64]
+
+
+def test_loss_sample_count():
+    model = two_inputs()
+    model.compile(optimizer="sgd", loss="mse")
+    assert hasattr(model, "_loss_tracker")
+    model.fit([np.zeros((6, 4))] * 2, np.zeros((6, 2)), batch_size=3, epochs=1, verbose=0)
+    assert _compat.loss_sample_count(model) == 6  # two steps of 3
+
+
+def test_calling_callbacks_finds_the_siblings():
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.extend(_compat.calling_callbacks(depth=2))
+
+    tb = keras.callbacks.CSVLogger("/dev/null")
+    spy = Spy()
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.zeros((2, 2)), np.zeros((2, 1)), verbose=0, callbacks=[tb, spy])
+    assert tb in seen and spy in seen
+
+
+def test_function_graph_reads_func_graph_functions():
+    @tf.function
+    def loop(x):
+        return tf.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, y * 2.0), (0, x))
+
+    graph = loop.get_concrete_function(tf.TensorSpec((), tf.float32)).graph
+    (op,) = [op for op in graph.get_operations() if op.type in ("While", "StatelessWhile")]
+    assert hasattr(graph, "_functions")
+    body = _compat.function_graph(graph, op.get_attr("body").name)
+    assert any(o.type == "Mul" for o in body.get_operations())
+    assert _compat.function_graph(graph, "no_such_function") is None
+
+
+def test_tensorflow_flops_statistics():
+    types = _compat.tf_flops_op_types()
+    assert {"Conv2D", "MatMul", "BiasAdd"} <= types and "Einsum" not in types
+
+    @tf.function
+    def matmul(a, b):
+        return tf.matmul(a, b)
+
+    graph = matmul.get_concrete_function(tf.TensorSpec((2, 3)), tf.TensorSpec((3, 4))).graph
+    (op,) = [op for op in graph.get_operations() if op.type == "MatMul"]
+    assert _compat.tf_flops(op) == 2 * 3 * (2 * 4)  # 2 x inner dim x outputs
+    assert all(k.endswith(",flops") or "," in k for k in _compat.tf_flops_keys())
+
+
+def test_freeze_inlines_variables():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    concrete = tf.function(lambda x: model(x)).get_concrete_function(tf.TensorSpec((1, 3)))
+    frozen = _compat.freeze(concrete)
+    types = {op.type for op in frozen.graph.get_operations()}
+    assert "MatMul" in types and "ReadVariableOp" not in types
+
+
+def test_a_missing_private_fails_loudly():
+    class NotAGraph:
+        outer_graph = None
+
+    with pytest.raises(_compat.CompatError, match="NotAGraph._functions"):
+        _compat.function_graph(NotAGraph(), "f")
