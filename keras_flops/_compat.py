@@ -315,16 +315,23 @@ def function_graph(graph, name: str):
     return None
 
 
-def _stats_registry():
-    """TensorFlow's statistics registry, read only: ``ops._stats_registry``.
-    Importing ``flops_registry`` registers the "flops" statistics."""
-    from tensorflow.python.framework import ops
+_OPS = None  # tensorflow.python.framework.ops, once its flops statistics are registered
 
-    try:
-        from tensorflow.python.profiler.internal import flops_registry  # noqa: F401
-    except ImportError:  # pragma: no cover - stripped TensorFlow
-        pass
-    return ops
+
+def _stats_registry():
+    """TensorFlow's ``framework.ops`` module, whose ``_stats_registry`` holds
+    the statistics; importing ``profiler.internal.flops_registry`` registers
+    the "flops" ones. Read only, never written."""
+    global _OPS
+    if _OPS is None:
+        from tensorflow.python.framework import ops
+
+        try:
+            from tensorflow.python.profiler.internal import flops_registry  # noqa: F401
+        except ImportError:  # pragma: no cover - stripped TensorFlow
+            pass
+        _OPS = ops
+    return _OPS
 
 
 def tf_flops_op_types() -> frozenset:
@@ -341,17 +348,16 @@ def tf_flops_keys() -> frozenset:
 def tf_flops(op) -> int:
     """FLOPs of a graph op by TensorFlow's registered statistic, what
     tf.compat.v1.profiler counts: ``ops.get_stats_for_node_def``. Raises
-    ValueError where TensorFlow's formula does."""
-    ops = _stats_registry()
-    with _silenced_deprecations():
-        stats = ops.get_stats_for_node_def(op.graph, op.node_def, "flops")
+    ValueError where TensorFlow's formula does. Call it inside
+    :func:`quiet_tf_formulas`."""
+    stats = _stats_registry().get_stats_for_node_def(op.graph, op.node_def, "flops")
     return int(stats.value) if stats.value else 0
 
 
 @contextlib.contextmanager
-def _silenced_deprecations():
+def quiet_tf_formulas():
     """TensorFlow's formulas call a deprecated helper that logs on first use:
-    ``tensorflow.python.util.deprecation.silence``."""
+    ``tensorflow.python.util.deprecation.silence`` for the length of a count."""
     try:
         from tensorflow.python.util import deprecation
     except ImportError:  # pragma: no cover

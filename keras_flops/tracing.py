@@ -250,42 +250,43 @@ def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None
         for name, phase in phases.items() if phase == "loss"
         for parts in [name.split("/")] for i in range(1, len(parts) + 1)
     )
-    by_name = functools.partial(_layer_by_name, recorded, loss_scopes)
     owners: Dict[Key, Owner] = {}
     pending: List[Tuple[Any, Optional[Owner]]] = [(top, None)]
     done = set()
     while pending:
         graph, caller = pending.pop()
-        if id(graph) in done:
+        graph_id = id(graph)
+        if graph_id in done:
             continue  # a function called twice keeps its first caller
-        done.add(id(graph))
+        done.add(graph_id)
+        by_name = functools.partial(_layer_by_name, recorded, loss_scopes, graph_id)
         for op in graph.get_operations():
-            phase = phases.get(op.name, "forward") if caller is None else caller[1]
-            layer = by_name(op)
+            name = op.name
+            phase = phases.get(name, "forward") if caller is None else caller[1]
+            layer = by_name(name)
             if layer is None and phase == "backward":
                 layer = _backward_owner(op, by_name, phases if caller is None else {})
             if layer is None:
                 layer = LOSS if phase == "loss" else (OUTSIDE if caller is None else caller[0])
-            owners[(id(graph), op.name)] = (layer, phase)
+            owners[(graph_id, name)] = (layer, phase)
             if op.type in graphs.FUNCTION_OPS:
                 for _, body in graphs.called_graphs(op) or ():
                     pending.append((body, (layer, phase)))
     return owners
 
 
-def _layer_by_name(recorded, loss_scopes, op) -> Optional[str]:
+def _layer_by_name(recorded, loss_scopes, graph_id: int, name: str) -> Optional[str]:
     """The recorded layer of an op, or of the forward op a gradient op is named after."""
-    graph_id = id(op.graph)
-    layer = recorded.get((graph_id, op.name))
-    if layer is not None or not op.name.startswith(GRADIENT_PREFIX):
+    layer = recorded.get((graph_id, name))
+    if layer is not None or not name.startswith(GRADIENT_PREFIX):
         return layer
-    parts = op.name[len(GRADIENT_PREFIX):].split("/")
+    parts = name[len(GRADIENT_PREFIX):].split("/")
     for end in range(len(parts), 0, -1):
-        name = "/".join(parts[:end])
-        layer = recorded.get((graph_id, name))
+        prefix = "/".join(parts[:end])
+        layer = recorded.get((graph_id, prefix))
         if layer is not None:
             return layer
-        if name in loss_scopes:
+        if prefix in loss_scopes:
             return LOSS
     return None
 
@@ -294,4 +295,4 @@ def _backward_owner(op, by_name: Callable, phases: Mapping[str, str]) -> Optiona
     sources = [t.op for t in op.inputs]
     if any(phases.get(s.name) == "loss" for s in sources):
         return LOSS
-    return next(filter(None, (by_name(s) for s in sources)), None)
+    return next(filter(None, (by_name(s.name) for s in sources)), None)

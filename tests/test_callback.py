@@ -314,3 +314,12 @@ def test_multi_worker_only_the_chief_writes(tmp_path):
     assert results[0]["step"] == results[1]["step"] > 0
     assert glob.glob(str(tmp_path / "w0" / "events.out.tfevents.*"))  # the chief wrote
     assert not (tmp_path / "w1").exists()  # the other worker did not
+
+
+def test_announcement_starts_its_own_line_under_a_progress_bar(capsys):
+    # verbose=1: Keras's progress bar keeps its line open ("1/4 ━━━ ... loss: ...")
+    x, y = data()
+    cnn().fit(x, y, batch_size=16, epochs=1, verbose=1, callbacks=[keras_flops.FlopsCallback()])
+    lines = capsys.readouterr().out.split("\n")
+    ours = [line for line in lines if "FlopsCallback:" in line]
+    assert len(ours) == 1 and ours[0].startswith("FlopsCallback: forward 19.5 KFLOPs")

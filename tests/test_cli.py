@@ -1,11 +1,15 @@
 """The keras-flops command on saved models, in every format."""
 
 import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import keras
 import pytest
 
+import keras_flops
 from conftest import sequential
 from keras_flops import cli
 
@@ -156,3 +160,22 @@ def test_debug_shows_the_traceback(capsys):
 def test_embedded_example(capsys):
     code, out, _ = run(capsys, "--example", "MobileNetV2", "--by", "op")
     assert code == 0 and "Conv2D" in out
+
+
+def test_no_tensorflow_start_up_lines_unless_debug(saved):
+    # In a fresh process, as a user runs it: TensorFlow logs its start-up
+    # (oneDNN, CPU features) to stderr when it is first imported.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-m", "keras_flops.cli", str(saved / "m.keras"), "--batch-size", "2"]
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 0 and TOTAL in quiet.stdout
+    assert quiet.stderr == ""
+    loud = subprocess.run(command + ["--debug"], capture_output=True, text=True, env=env, timeout=300)
+    assert loud.returncode == 0 and TOTAL in loud.stdout  # its stderr is TensorFlow's to fill
+
+
+def test_saved_model_counting_is_named_as_in_profile(saved):
+    report = keras_flops.profile_saved_model(str(saved / "savedmodel"), batch_size=2, counting="tfprof")
+    assert (report.flops, report.counting) == (94, "tfprof")
+    with pytest.raises(TypeError, match="counting_mode"):
+        keras_flops.profile_saved_model(str(saved / "savedmodel"), counting_mode="tfprof")

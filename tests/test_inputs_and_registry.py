@@ -4,6 +4,7 @@ import math
 import warnings
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -97,7 +98,14 @@ def test_fixed_batch_size_must_match():
     assert keras_flops.profile(model, batch_size=4).flops == 4 * 33
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
+@pytest.mark.parametrize("batch", [np.int64(3), np.int32(3), np.uint8(3)])
+def test_batch_size_takes_numpy_integers(batch):
+    report = keras_flops.profile(conv_model((8, 8, 3)), batch_size=batch)
+    assert report.flops == 3 * CONV_8x8 == 3 * 2 * 72 * 27
+    assert type(report.batch_size) is int and report.batch_size == 3
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True, np.bool_(True), np.float64(2.0)])
 def test_bad_batch_size(bad):
     with pytest.raises(ValueError, match="batch_size"):
         keras_flops.profile(conv_model((8, 8, 3)), batch_size=bad)

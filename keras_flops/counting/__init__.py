@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Mapping, Optional, Tuple
 
+from keras_flops._compat import quiet_tf_formulas
 from keras_flops.counting.walk import Walk, live_ops
 from keras_flops.formulas import Chain
 from keras_flops.records import OpCount, UncountedOp
@@ -31,7 +32,8 @@ def count(trace, mode: str = "full", formulas: Optional[Mapping] = None) -> Coun
     ``formulas`` first in the chain."""
     tfprof = mode == "tfprof"
     walk = Walk(trace, Chain(formulas, tensorflow_only=tfprof), prune_and_enter=not tfprof)
-    walk.graph(trace.graph)
+    with quiet_tf_formulas():
+        walk.graph(trace.graph)
     return Counted(tuple(walk.counted), tuple(walk.uncounted), tuple(walk.notes))
 
 

@@ -89,14 +89,14 @@ class Chain:
 
     def price(self, op) -> Priced:
         resolution = self.resolve(op.type)
+        if resolution is not None and resolution.source == "zero":
+            return None
         if not self.tensorflow_only and _on_strings(op) and (resolution is None or resolution.source != "user"):
             return None
         if resolution is None:
             if self.tensorflow_only and Chain(self.per_call).resolve(op.type) is not None:
                 return "tf.profiler has no formula for it (counting='tfprof')"
             return f"no formula for op type {op.type}"
-        if resolution.source == "zero":
-            return None
         if resolution.source == "tensorflow":
             try:
                 flops = tf_formulas.count(op)
