@@ -9,6 +9,7 @@ include everything the layer runs, its sublayers too, as its Param # does.
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 from typing import Callable, List, Optional, Sequence
@@ -118,10 +119,11 @@ def _fitted_widths(header, align, widths, line_length) -> List[int]:
     ``widths`` but must fit in ``line_length`` and so shrinks some of them:
     read off the top border of that table, drawn with its header only."""
     columns = [rich.table.Column(h, justify=a, width=w) for h, a, w in zip(header, align, widths)]
-    console = rich.console.Console(width=10 * line_length, color_system=None, force_terminal=False)
-    with console.capture() as captured:
-        console.print(rich.table.Table(*columns, width=line_length, show_lines=True))
-    border = captured.get().splitlines()[0]
+    text = io.StringIO()
+    console = rich.console.Console(file=text, width=10 * line_length, color_system=None,
+                                   force_terminal=False, force_jupyter=False)
+    console.print(rich.table.Table(*columns, width=line_length, show_lines=True))
+    border = text.getvalue().splitlines()[0]
     return [len(part) - 2 for part in border[1:-1].split("┳")]  # less each side's padding
 
 
