@@ -1,6 +1,6 @@
 """FlopsReport: the immutable result of profiling, its totals and aggregations.
 
-Rendering (text, Markdown, plots, the summary) lives in :mod:`keras_flops.render`;
+Rendering (text, Markdown, JSON, plots, the summary) lives in :mod:`keras_flops.render`;
 the report's methods for it are thin doors into that package.
 """
 
@@ -17,7 +17,6 @@ import pandas as pd
 
 from keras_flops.records import LayerRow, OpCount, UncountedOp, ancestor, within
 
-SCHEMA_VERSION = 1
 _LAYER_COLUMNS = ["layer", "class", "output_shape", "params", "calls"]
 _BACKWARD = ("backward_flops", "backward_macs")
 
@@ -181,45 +180,9 @@ class FlopsReport:
     def to_dict(self) -> dict:
         """The report as plain JSON types, in the versioned schema of
         docs/report.schema.json (``schema_version`` 1)."""
-        layer_keys = ["flops", "macs", "share"] + (
-            ["backward_flops", "backward_macs", "train_flops"] if self.training else []
-        )
-        return {
-            "schema": "keras_flops.report",
-            "schema_version": SCHEMA_VERSION,
-            "model": self.model_name,
-            "batch_size": self.batch_size,
-            "counting": self.counting,
-            "training": self.training,
-            "inputs": [{"name": n, "shape": list(s)} for n, s in self.input_shapes],
-            "totals": {
-                "flops": self.flops,
-                "macs": self.macs,
-                "params": self.params,
-                "flops_per_sample": self.flops_per_sample,
-                "macs_per_sample": self.macs_per_sample,
-                **({"backward_flops": self.backward_flops, "backward_macs": self.backward_macs,
-                    "train_flops": self.train_flops, "train_macs": self.train_macs}
-                   if self.training else {}),
-            },
-            "layers": [
-                {
-                    "path": row["layer"],
-                    "class": row["class"],
-                    "output_shape": _jsonable(row["output_shape"]),
-                    "params": row["params"],
-                    "calls": row["calls"],
-                    **{k: row[k] for k in layer_keys},
-                }
-                for row in self.layer_table()
-            ],
-            "ops": [
-                {k: row[k] for k in ("op_type", "count", "flops", "macs", "share")}
-                for row in self.op_table()
-            ],
-            "uncounted": [dataclasses.asdict(u) for u in self.uncounted],
-            "notes": list(self.notes),
-        }
+        from keras_flops.render import export
+
+        return export.as_dict(self)
 
     def to_json(self, indent: Optional[int] = 2) -> str:
         """``to_dict()`` as a JSON string."""
@@ -323,11 +286,3 @@ def _roll_up(rows: List[dict], depth: int, counts: List[str]) -> List[dict]:
             for c in counts:
                 group[c] += row[c]
     return list(groups.values())
-
-
-def _jsonable(shape):
-    if shape is None:
-        return None
-    if isinstance(shape, list):
-        return [_jsonable(s) for s in shape]
-    return list(shape)

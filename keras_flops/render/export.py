@@ -1,0 +1,59 @@
+"""Reports as plain JSON types, in the versioned schema of docs/report.schema.json."""
+
+from __future__ import annotations
+
+import dataclasses
+
+SCHEMA_VERSION = 1
+_TRAINING = ("backward_flops", "backward_macs", "train_flops")
+
+
+def as_dict(report) -> dict:
+    """``report.to_dict()``: plain JSON types, ``schema_version`` 1, built
+    from the report's own tables (no DataFrame in between)."""
+    counts = ("flops", "macs", "share") + (_TRAINING if report.training else ())
+    totals = {
+        "flops": report.flops,
+        "macs": report.macs,
+        "params": report.params,
+        "flops_per_sample": report.flops_per_sample,
+        "macs_per_sample": report.macs_per_sample,
+    }
+    if report.training:
+        totals.update(backward_flops=report.backward_flops, backward_macs=report.backward_macs,
+                      train_flops=report.train_flops, train_macs=report.train_macs)
+    return {
+        "schema": "keras_flops.report",
+        "schema_version": SCHEMA_VERSION,
+        "model": report.model_name,
+        "batch_size": report.batch_size,
+        "counting": report.counting,
+        "training": report.training,
+        "inputs": [{"name": n, "shape": list(s)} for n, s in report.input_shapes],
+        "totals": totals,
+        "layers": [
+            {
+                "path": row["layer"],
+                "class": row["class"],
+                "output_shape": _jsonable(row["output_shape"]),
+                "params": row["params"],
+                "calls": row["calls"],
+                **{k: row[k] for k in counts},
+            }
+            for row in report.layer_table()
+        ],
+        "ops": [
+            {k: row[k] for k in ("op_type", "count", "flops", "macs", "share")}
+            for row in report.op_table()
+        ],
+        "uncounted": [dataclasses.asdict(u) for u in report.uncounted],
+        "notes": list(report.notes),
+    }
+
+
+def _jsonable(shape):
+    if shape is None:
+        return None
+    if isinstance(shape, list):
+        return [_jsonable(s) for s in shape]
+    return list(shape)
