@@ -15,6 +15,7 @@ weights' bytes.
 """
 
 import argparse
+import gc
 import os
 import statistics
 import threading
@@ -76,6 +77,7 @@ def freeze_and_tfprof(model):
 def measure(fn, model, reps):
     times, growth = [], []
     for _ in range(reps):
+        gc.collect()  # a collection left over from the step before is not this step's
         with PeakRSS() as mem:
             start = time.perf_counter()
             fn(model)
@@ -119,8 +121,10 @@ def main():
         for step, (secs, grow) in rows.items():
             print(f"{name:<10} {step:<8} {secs:>8.3f} {grow / 2**20:>8.1f} {grow / weight_bytes:>10.1%}")
         t_trace, t_profile, t_freeze = (rows[k][0] for k in ("trace", "profile", "freeze"))
+        paired = statistics.median(p[0] / t[0] for t, p in pairs)
         print(
-            f"ratios: profile / trace = {t_profile / t_trace:.2f}x (target <= 1.10x); "
+            f"ratios: profile / trace = {t_profile / t_trace:.2f}x of the medians, {paired:.2f}x "
+            f"the median of side-by-side pairs (target <= 1.10x); "
             f"freeze+tfprof / profile = {t_freeze / t_profile:.1f}x (target >= 5x); "
             f"profile memory = {rows['profile'][1] / weight_bytes:.1%} of weights (target <= 10%); "
             f"counting alone = {count_secs / t_trace:.1%} of the trace (target <= 10%)\n"
