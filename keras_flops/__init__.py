@@ -30,6 +30,7 @@ _EXPORTS = {
     "UncountedOpsWarning": "keras_flops.profiling",
     "profile": "keras_flops.profiling",
     "profile_saved_model": "keras_flops.saved_model",
+    "without_weights": "keras_flops.weightless",
     "attach": "keras_flops.model_summary",
     "detach": "keras_flops.model_summary",
     "summary": "keras_flops.model_summary",

@@ -118,6 +118,18 @@ def is_graph_network(layer) -> bool:
     return bool(getattr(layer, "_is_graph_network", False))
 
 
+def is_allocated(variable) -> bool:
+    """Whether a Keras 3 variable holds a value: False for one created under
+    ``StatelessScope(initialize_variables=False)`` and not initialized since.
+
+    Keras 3: ``Variable._value`` is None until ``_deferred_initialize``;
+    tf_keras variables always hold one.
+    """
+    if not hasattr(variable, "_deferred_initialize"):
+        return True  # a tf.Variable, a tf_keras weight
+    return _attr(variable, "_value", "whether a variable is allocated") is not None
+
+
 def is_compiled(model) -> bool:
     """Whether ``compile()`` was called. Keras 3: ``model.compiled``;
     tf_keras: ``model._is_compiled``."""

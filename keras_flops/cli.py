@@ -1,12 +1,16 @@
 """The ``keras-flops`` command: FLOPs and MACs of a saved model, per layer.
 
-    keras-flops model.keras [--batch-size N] [--input-shape 224,224,3]
+    keras-flops model.keras [--batch-size N] [--input-shape 224,224,3 | NAME=DIMS ...]
+                [--sequence-length N]
                 [--by layer|op] [--format table|csv|json|markdown] [--top N]
                 [--plot out.png] [--counting full|tfprof] [--unsafe] [--debug]
     keras-flops --example ResNet50
+    keras-flops config.json --sequence-length 128   # a keras_hub preset's config, or model.to_json()
 
 Models load in Keras's safe mode: a file that carries Python code (a Lambda
-layer) is refused and nothing from it runs, unless --unsafe is given. Every
+layer) is refused and nothing from it runs, unless --unsafe is given. A JSON
+config is built without allocating its weights, so a 70B config is counted
+on a laptop. Every
 error is one line on stderr and exit code 2 (--debug shows the traceback).
 """
 
@@ -28,9 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="keras-flops",
         description="FLOPs and MACs of a Keras model, per layer. MODEL is a .keras or "
-        ".h5 file or a SavedModel directory.",
+        ".h5 file, a SavedModel directory, or a model's JSON config (a keras_hub preset's "
+        "config.json, or what model.to_json() writes), built without weights.",
     )
-    p.add_argument("model", nargs="?", help="a .keras or .h5 file, or a SavedModel directory")
+    p.add_argument("model", nargs="?",
+                   help="a .keras or .h5 file, a SavedModel directory, or a .json config")
     p.add_argument(
         "--example", metavar="NAME",
         help="profile a keras.applications model built with weights=None (no download), "
@@ -38,8 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, default=1, help="batch to count for (default 1)")
     p.add_argument(
-        "--input-shape", metavar="DIMS",
-        help="shape of one sample without the batch dim, e.g. 224,224,3, for models with unknown dims",
+        "--input-shape", metavar="DIMS", action="append",
+        help="shape of one sample without the batch dim, e.g. 224,224,3, for models with unknown "
+        "dims; for a model with several inputs, once per input as NAME=DIMS",
+    )
+    p.add_argument(
+        "--sequence-length", type=int, metavar="N",
+        help="fill every unknown dim of every input with N (token_ids and padding_mask of a "
+        "language model, say)",
     )
     p.add_argument("--by", choices=("layer", "op"), default="layer", help="one row per layer or per op type")
     p.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
@@ -108,16 +120,20 @@ def _quiet_tensorflow() -> None:
 
 def _report(args):
     import keras_flops
-    from keras_flops import saved_model
+    from keras_flops import inputs, saved_model
 
     if args.batch_size < 1:
         raise CliError(f"--batch-size must be at least 1, got {args.batch_size}.")
-    shape = _dims(args.input_shape)
+    shape = _shapes(args.input_shape)
     if args.model and saved_model.is_saved_model(args.model):
         return saved_model.profile_saved_model(
             args.model, args.batch_size, shape, counting=args.counting, warn=False
         )
     model = _example(args.example) if args.example else _load(args.model, args.unsafe)
+    if args.sequence_length is not None:
+        if args.sequence_length < 1:
+            raise CliError(f"--sequence-length must be at least 1, got {args.sequence_length}.")
+        shape = inputs.filled_shapes(model, args.sequence_length, shape)
     return keras_flops.profile(
         model, batch_size=args.batch_size, input_shape=shape, counting=args.counting, warn=False
     )
@@ -154,8 +170,13 @@ def _load(path: str, unsafe: bool):
         raise CliError(f"{path}: no such file or directory.")
     if os.path.isdir(path):
         raise CliError(f"{path}: a directory, but not a SavedModel (no saved_model.pb in it).")
+    if path.endswith(".json"):
+        return _from_config(path, unsafe)
     if not path.endswith((".keras", ".h5", ".hdf5")):
-        raise CliError(f"{path}: not a model file; give a .keras or .h5 file or a SavedModel directory.")
+        raise CliError(
+            f"{path}: not a model file; give a .keras or .h5 file, a SavedModel directory "
+            "or a .json config."
+        )
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
     except ValueError as err:
@@ -169,9 +190,61 @@ def _load(path: str, unsafe: bool):
         raise CliError(f"{path}: not a Keras model file ({_first_line(err)}).") from err
 
 
-def _dims(text: Optional[str]):
-    if not text:
+def _from_config(path: str, unsafe: bool):
+    """A model built from its JSON config without allocating its weights."""
+    import json
+
+    import keras
+
+    import keras_flops
+
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except (OSError, ValueError) as err:
+        raise CliError(f"{path}: not a JSON model config ({_first_line(err)}).") from err
+    if not (isinstance(config, dict) and "class_name" in config and "config" in config):
+        raise CliError(
+            f"{path}: not a Keras model config (no class_name and config); give a keras_hub "
+            "preset's config.json or what model.to_json() writes."
+        )
+    if "keras_hub" in f"{config.get('module', '')} {config.get('registered_name', '')}":
+        try:
+            import keras_hub  # noqa: F401  (registers its classes)
+        except ImportError:
+            raise CliError(f"{path} is a keras_hub model's config: pip install keras-hub.") from None
+    try:
+        with keras_flops.without_weights():
+            model = keras.saving.deserialize_keras_object(config, safe_mode=not unsafe)
+    except ValueError as err:
+        if "safe_mode" in str(err) or "Lambda" in str(err):
+            raise CliError(
+                f"{path} carries Python code (a Lambda layer), which runs when the model "
+                "is built; it was not built. If you trust the file, pass --unsafe."
+            ) from err
+        raise CliError(f"{path}: could not build the model: {_first_line(err)}") from err
+    except TypeError as err:
+        raise CliError(f"{path}: could not build the model: {_first_line(err)}") from err
+    if not hasattr(model, "call"):
+        raise CliError(f"{path}: the config is of a {type(model).__name__}, not a model.")
+    return model
+
+
+def _shapes(texts: Optional[List[str]]):
+    """--input-shape values: one shape, or {name: shape} from NAME=DIMS."""
+    if not texts:
         return None
+    named = [t for t in texts if "=" in t]
+    if named and len(named) != len(texts):
+        raise CliError("--input-shape: give either one shape or NAME=DIMS for every input.")
+    if named:
+        return {name.strip(): _dims(dims) for name, dims in (t.split("=", 1) for t in texts)}
+    if len(texts) != 1:
+        raise CliError("--input-shape: give one shape, or NAME=DIMS once per input.")
+    return _dims(texts[0])
+
+
+def _dims(text: str):
     try:
         return tuple(None if d.strip() in ("", "None") else int(d) for d in text.split(","))
     except ValueError:

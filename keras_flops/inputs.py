@@ -64,9 +64,8 @@ def resolve(model, batch_size, input_shape=None) -> Inputs:
             )
         return Inputs(_specs_from_shapes(input_shape, batch_size), batch_size)
     flat = tf.nest.flatten(struct)
-    names = [_input_name(kt, i) for i, kt in enumerate(flat)]
-    keys = sorted(struct) if isinstance(struct, dict) else None
-    given = align_shapes(input_shape, len(flat), keys)
+    names = _names(struct, flat)
+    given = align_shapes(input_shape, names)
     specs = []
     for name, kt, shape in zip(names, flat, given):
         if getattr(kt, "ragged", False):
@@ -85,6 +84,14 @@ def resolve(model, batch_size, input_shape=None) -> Inputs:
     return Inputs(tf.nest.pack_sequence_as(struct, specs), batch_size, notes)
 
 
+def _names(struct, flat) -> List[str]:
+    """The inputs' names in flattened order: a flat dict's keys (sorted, as
+    tf.nest flattens), else each Input's name."""
+    if isinstance(struct, dict) and len(struct) == len(flat):
+        return sorted(struct)
+    return [_input_name(kt, i) for i, kt in enumerate(flat)]
+
+
 def _input_name(keras_tensor, index: int) -> str:
     return (
         _compat.keras_tensor_layer_name(keras_tensor)
@@ -93,35 +100,33 @@ def _input_name(keras_tensor, index: int) -> str:
     )
 
 
-def align_shapes(input_shape, n_inputs: int, keys: Optional[Sequence[str]] = None) -> List[Optional[tuple]]:
+def align_shapes(input_shape, names: Sequence[str]) -> List[Optional[tuple]]:
     """``input_shape`` as one shape (or None) per input, in flattened order.
 
-    ``keys`` are the input names when the inputs are a dict (tf.nest flattens
-    a dict in sorted key order); a dict ``input_shape`` needs them.
+    ``names`` are the inputs' names in that order (a dict of inputs flattens
+    in sorted key order); a dict ``input_shape`` is keyed by them.
     """
     if input_shape is None:
-        return [None] * n_inputs
+        return [None] * len(names)
     if isinstance(input_shape, dict):
-        if keys is None:
-            raise InputShapeError("input_shape is a dict but the model's inputs are not named in a dict.")
-        unknown = set(input_shape) - set(keys)
+        unknown = set(input_shape) - set(names)
         if unknown:
             raise InputShapeError(
                 f"input_shape names {sorted(unknown)}, which are not inputs of the model; "
-                f"its inputs are {sorted(keys)}."
+                f"its inputs are {sorted(names)}."
             )
-        return [_as_shape(input_shape.get(k)) for k in sorted(keys)]
+        return [_as_shape(input_shape.get(k)) for k in names]
     if is_shape(input_shape):
-        if n_inputs != 1:
+        if len(names) != 1:
             raise InputShapeError(
-                f"The model has {n_inputs} inputs; pass input_shape= as a list "
+                f"The model has {len(names)} inputs; pass input_shape= as a list "
                 "(or a dict by input name) with one shape per input."
             )
         return [_as_shape(input_shape)]
     shapes = list(input_shape)
-    if len(shapes) != n_inputs:
+    if len(shapes) != len(names):
         raise InputShapeError(
-            f"input_shape has {len(shapes)} shapes but the model has {n_inputs} inputs."
+            f"input_shape has {len(shapes)} shapes but the model has {len(names)} inputs."
         )
     return [_as_shape(s) for s in shapes]
 
@@ -225,6 +230,31 @@ def _built_input_shape(model) -> Optional[tuple]:
         if is_shape(shape) and len(shape) >= 1:
             return tuple(shape[1:])
     return None
+
+
+def filled_shapes(model, length: int, input_shape=None):
+    """``input_shape`` for ``model`` with every unknown non-batch dim of every
+    input set to ``length`` (a language model's sequence length): a dict by
+    name for dict inputs, a list for several, one shape for one. Dims that
+    ``input_shape`` gives win."""
+    struct = _compat.inputs_struct(model)
+    if struct is None:
+        raise InputShapeError(
+            f"{describe(model)} has no Input, so there are no unknown dims to fill; "
+            "pass input_shape=."
+        )
+    flat = tf.nest.flatten(struct)
+    names = _names(struct, flat)
+    given = align_shapes(input_shape, names)
+    filled = []
+    for kt, shape in zip(flat, given):
+        sample = tuple(kt.shape)[1:]
+        shape = shape or (None,) * len(sample)
+        filled.append(tuple(g if g is not None else (m if m is not None else length)
+                            for m, g in zip(sample, shape)))
+    if len(filled) == 1 and not isinstance(struct, dict):
+        return filled[0]
+    return dict(zip(names, filled))
 
 
 def fix_batch(specs, batch_size: int):

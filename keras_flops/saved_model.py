@@ -52,7 +52,7 @@ def profile_saved_model(
     fn = loaded.signatures[signature]
     _, kwargs = fn.structured_input_signature
     names = sorted(kwargs)
-    given = dict(zip(names, inputs.align_shapes(input_shape, len(names), names)))
+    given = dict(zip(names, inputs.align_shapes(input_shape, names)))
     specs = {
         name: inputs.one_spec(name, tuple(kwargs[name].shape.as_list()), given[name], batch_size,
                               kwargs[name].dtype)

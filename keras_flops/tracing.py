@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import tensorflow as tf
 
-from keras_flops import _compat, graphs, training_step
+from keras_flops import _compat, graphs, training_step, weightless
 from keras_flops.records import LOSS, OUTSIDE, LayerRow, num_elements
 
 GRADIENT_PREFIX = "gradient_tape/"
@@ -212,13 +212,24 @@ def trace(model, specs, training: bool = False, targets=None) -> Trace:
     optimizer: the forward pass with ``training=True``, the compiled loss,
     and the gradients with respect to the trainable weights (see
     :mod:`keras_flops.training_step`). ``targets`` are the labels' specs.
+    A model whose weights were never allocated is traced on placeholders for
+    its variables (see :mod:`keras_flops.weightless`).
     """
+    variables = weightless.deferred_variables(model)
+    values = [weightless.value_specs(variables)] if variables is not None else []
     if training:
-        step = training_step.TrainingStep(model, has_targets=targets is not None)
-        fn, args = step.function, ((specs, targets) if targets is not None else (specs,))
+        step = training_step.TrainingStep(model, has_targets=targets is not None, variables=variables)
+        fn = step.function
+        args = (specs,) + ((targets,) if targets is not None else ()) + tuple(values)
     else:
         step = None
-        fn, args = tf.function(lambda inputs: model(inputs, training=False)), (specs,)
+
+        def forward(inputs, values=None):
+            with weightless.values_for(variables, values) as scope:
+                outputs = model(inputs, training=False)
+                return outputs, weightless.updates(scope, variables, values)
+
+        fn, args = tf.function(forward), (specs,) + tuple(values)
     with LayerRecorder(model) as recorder:
         concrete = fn.get_concrete_function(*args)
     phases = step.phases if step else {}

@@ -12,7 +12,7 @@ from typing import Dict, List
 
 import tensorflow as tf
 
-from keras_flops import _compat, graphs
+from keras_flops import _compat, graphs, weightless
 
 
 class TrainingStep:
@@ -24,16 +24,23 @@ class TrainingStep:
     graph (zeros: their values do not change the count).
     """
 
-    def __init__(self, model, has_targets: bool):
+    def __init__(self, model, has_targets: bool, variables=None):
         self.model = model
+        self.variables = variables  # placeholders stand for these (weightless models)
         self.phases: Dict[str, str] = {}
         self.notes: List[str] = []
         if has_targets:
-            self.function = tf.function(lambda inputs, targets: self._step(inputs, targets))
+            self.function = tf.function(
+                lambda inputs, targets, values=None: self._step(inputs, targets, values))
         else:
-            self.function = tf.function(lambda inputs: self._step(inputs))
+            self.function = tf.function(lambda inputs, values=None: self._step(inputs, None, values))
 
-    def _step(self, inputs, targets=None):
+    def _step(self, inputs, targets=None, values=None):
+        with weightless.values_for(self.variables, values) as scope:
+            loss, gradients = self._traced_step(inputs, targets, values)
+            return loss, gradients, weightless.updates(scope, self.variables, values)
+
+    def _traced_step(self, inputs, targets, values):
         graph = tf.compat.v1.get_default_graph()
         mark = [graphs.num_ops(graph)]
         for label in tf.nest.flatten(targets) if targets is not None else ():
@@ -45,12 +52,18 @@ class TrainingStep:
                 self.phases[op.name] = phase
             mark[0] = len(ops)
 
+        trainable = self.model.trainable_weights
+        if values is not None:  # the gradients are with respect to the placeholders
+            index = {id(v): i for i, v in enumerate(self.variables)}
+            trainable = [values[index[id(v)]] for v in trainable]
         with tf.GradientTape() as tape:
+            if values is not None:
+                tape.watch(trainable)
             y_pred = self.model(inputs, training=True)
             close("forward")
             loss = self._loss(inputs, targets, y_pred)
             close("loss")
-        gradients = tape.gradient(loss, self.model.trainable_weights)
+        gradients = tape.gradient(loss, trainable)
         close("backward")
         return loss, gradients
 

@@ -11,7 +11,7 @@ import pytest
 
 import keras_flops
 from conftest import sequential
-from keras_flops import cli
+from keras_flops import _compat, cli
 
 # Dense(5 -> 3), batch 2: 2 x 5 x 6 + 6 = 66 FLOPs, 30 MACs;
 # Dense(3 -> 2), batch 2: 2 x 3 x 4 + 4 = 28 FLOPs, 12 MACs.  Total 94 / 42.
@@ -179,3 +179,48 @@ def test_saved_model_counting_is_named_as_in_profile(saved):
     assert (report.flops, report.counting) == (94, "tfprof")
     with pytest.raises(TypeError, match="counting_mode"):
         keras_flops.profile_saved_model(str(saved / "savedmodel"), counting_mode="tfprof")
+
+
+def test_json_config_is_built_without_weights(saved, tmp_path, capsys):
+    path = tmp_path / "m.json"
+    path.write_text(small().to_json())
+    code, out, err = run(capsys, path, "--batch-size", 2)
+    assert code == 0, err
+    assert TOTAL in out
+    model = cli._from_config(str(path), unsafe=False)
+    assert not any(_compat.is_allocated(v) for v in model.variables)
+
+
+def test_sequence_length_and_named_input_shapes(tmp_path, capsys):
+    # two token inputs of unknown length into Add then Dense(4 -> 2): per token
+    # 4 adds + 2 x 4 x 2 + 2 = 22 FLOPs; 10 tokens = 220 at batch 1
+    a, b = keras.Input((None, 4), name="a"), keras.Input((None, 4), name="b")
+    model = keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Add()([a, b])))
+    path = tmp_path / "two.json"
+    path.write_text(model.to_json())
+    code, out, err = run(capsys, path, "--sequence-length", 10, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["totals"]["flops"] == 10 * (4 + 2 * 4 * 2 + 2) == 220
+    code, out, err = run(capsys, path, "--input-shape", "a=5,4", "--input-shape", "b=5,4", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["totals"]["flops"] == 5 * 22
+
+
+def test_config_with_python_code_is_refused(tmp_path, capsys):
+    marker = tmp_path / "ran"
+    path = tmp_path / "lambda.json"
+    path.write_text(lambda_model(marker).to_json())
+    marker.unlink()  # building the model above ran the lambda once
+    code, _, err = run(capsys, path)
+    assert code == 2 and "--unsafe" in err and not marker.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not a JSON model config"),
+    ('{"a": 1}', "not a Keras model config"),
+])
+def test_bad_json_configs(tmp_path, capsys, text, message):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    code, _, err = run(capsys, path)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

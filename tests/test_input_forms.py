@@ -10,7 +10,7 @@ from conftest import layer_flops
 
 def test_nested_input_structure():
     a, b, c = keras.Input((4,), name="a"), keras.Input((4,), name="b"), keras.Input((2,), name="c")
-    y = keras.layers.Dense(2, name="d")(keras.layers.Concatenate()([a, b, c]))
+    y = keras.layers.Dense(2, name="d")(keras.layers.Concatenate(name="concatenate")([a, b, c]))
     model = keras.Model({"pair": [a, b], "c": c}, y)
     # Dense 10 -> 2: 2 x 10 x 2 + 2 = 42
     assert layer_flops(keras_flops.profile(model)) == {"concatenate": 0, "d": 42}

@@ -1,0 +1,83 @@
+"""Models whose weights were never allocated: a 7B or 70B config on a laptop.
+
+Under ``keras.StatelessScope(initialize_variables=False)`` Keras 3 defers
+every variable: it has a shape, a dtype and an initializer, and no value.
+Reading such a variable while tracing would run its initializer, whose
+random-number arithmetic would then be counted as the model's. Instead, the
+traced function takes one placeholder per variable and runs the model in a
+``StatelessScope`` that maps each variable to its placeholder: the graph has
+exactly the model's ops, no initializer's, and no weight is ever allocated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import List, Optional, Sequence
+
+from keras_flops import _compat
+
+
+def without_weights():
+    """Build models inside this block without allocating their weights::
+
+        with keras_flops.without_weights():
+            model = keras_hub.models.LlamaBackbone(**config)
+        keras_flops.profile(model, input_shape={...})
+
+    The same as ``keras.StatelessScope(initialize_variables=False)``; the
+    model's variables stay unallocated until something initializes them (any
+    later ``keras.StatelessScope()`` that initializes variables on exit, or
+    ``model.set_weights``), and profiling never does.
+    """
+    import keras
+
+    return keras.StatelessScope(initialize_variables=False)
+
+
+def deferred_variables(model) -> Optional[List]:
+    """Every variable the model's trace may read (its own, its metrics'), when
+    any of them is unallocated; None for a model whose weights all exist."""
+    variables = list(getattr(model, "variables", None) or [])
+    variables += list(getattr(model, "metrics_variables", None) or [])
+    unique = list({id(v): v for v in variables}.values())
+    if not any(not _compat.is_allocated(v) for v in unique):
+        return None
+    return unique
+
+
+def value_specs(variables: Sequence):
+    """One ``tf.TensorSpec`` per variable: the placeholders the trace takes."""
+    import tensorflow as tf
+
+    return [tf.TensorSpec(tuple(v.shape), _dtype(v), name=_name(v, i)) for i, v in enumerate(variables)]
+
+
+def values_for(variables: Optional[Sequence], values):
+    """A scope in which each variable reads as its placeholder value, and none
+    is ever initialized; nothing for a model with all its weights."""
+    if variables is None:
+        return contextlib.nullcontext()
+    import keras
+
+    return keras.StatelessScope(state_mapping=list(zip(variables, values)), initialize_variables=False)
+
+
+def updates(scope, variables: Optional[Sequence], values) -> list:
+    """The new values the traced call assigned to variables (a batch
+    normalization's moving averages, a dropout's seed), to be returned by the
+    traced function: an allocated variable's assignment is an op that runs,
+    and these must run, and be counted, the same."""
+    if variables is None:
+        return []
+    current = [scope.get_current_value(v) for v in variables]
+    return [new for new, old in zip(current, values) if new is not None and new is not old]
+
+
+def _dtype(variable) -> str:
+    dtype = variable.dtype
+    return getattr(dtype, "name", dtype)
+
+
+def _name(variable, index: int) -> str:
+    path = getattr(variable, "path", None) or getattr(variable, "name", "") or f"variable_{index}"
+    return "".join(c if c.isalnum() or c in "_." else "_" for c in path)

@@ -1,0 +1,99 @@
+"""Models whose weights were never allocated: counted exactly, and left unallocated."""
+
+import keras
+import pytest
+
+import keras_flops
+from keras_flops import _compat
+
+T, D, H = 6, 8, 2  # tokens, width, heads
+
+
+def block():
+    """Dense, dropout, batch normalization, attention and an LSTM: layers with
+    state updates (moving averages, a seed) and a loop."""
+    x = keras.Input((T, D), name="x")
+    h = keras.layers.Dense(D, name="proj")(x)
+    h = keras.layers.Dropout(0.1, name="drop")(h)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.MultiHeadAttention(H, D // H, name="mha")(h, h)
+    y = keras.layers.LSTM(4, name="lstm")(h)
+    return keras.Model(x, keras.layers.Dense(2, name="head")(y), name="block")
+
+
+def weightless(build):
+    with keras_flops.without_weights():
+        return build()
+
+
+def allocated(model) -> list:
+    return [v.path for v in model.variables if _compat.is_allocated(v)]
+
+
+def compiled(model):
+    model.compile(optimizer="sgd", loss="mse")  # compile outside the scope: the optimizer's step is a variable
+    return model
+
+
+def test_weights_are_deferred_by_the_scope():
+    model = weightless(block)
+    assert model.count_params() > 0 and allocated(model) == []
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["forward", "training"])
+def test_same_counts_per_layer_as_with_weights(training):
+    keras.utils.set_random_seed(0)
+    without = compiled(weightless(block))
+    with_weights = compiled(block())
+    a = keras_flops.profile(without, batch_size=3, training=training)
+    b = keras_flops.profile(with_weights, batch_size=3, training=training)
+    columns = ["flops", "macs"] + (["backward_flops", "backward_macs"] if training else [])
+    assert a.to_dataframe()[columns].equals(b.to_dataframe()[columns])
+    assert (a.flops, a.macs, a.train_flops) == (b.flops, b.macs, b.train_flops)
+    assert a.uncounted == b.uncounted == ()
+    assert allocated(without) == []
+
+
+def test_hand_count_without_weights():
+    # proj: Dense 8 -> 8 on 3 x 6 tokens: 18 x 64 = 1,152 MACs; head: 3 x 4 x 2 = 24 MACs;
+    # mha: q, k, v, o projections 4 x 18 x 8 x 8 = 4,608; scores and values
+    # 2 x 3 batch x 2 heads x 6 x 6 x 4 = 1,728; lstm: 6 steps x 3 x 4 gates x 4 x (8 + 4) = 3,456
+    report = keras_flops.profile(weightless(block), batch_size=3)
+    macs = report.to_dataframe(depth=1)["macs"]
+    assert macs["proj"] == 18 * 8 * 8 == 1152
+    assert macs["mha"] == 4 * 18 * 8 * 8 + 2 * 3 * 2 * 6 * 6 * 4 == 6336
+    assert macs["lstm"] == 6 * 3 * 4 * 4 * (8 + 4) == 3456
+    assert macs["head"] == 3 * 4 * 2 == 24
+    assert report.macs == 1152 + 6336 + 3456 + 24
+
+
+def test_no_initializer_reaches_the_count():
+    report = keras_flops.profile(weightless(block), batch_size=1)
+    random = {op.op_type for op in report.ops} & {
+        "RandomStandardNormal", "TruncatedNormal", "RandomUniform", "StatelessRandomNormalV2",
+        "StatelessTruncatedNormalV2", "StatelessRandomUniformV2"}
+    assert random == set()
+
+
+def test_summary_and_callback_free_paths_leave_weights_unallocated():
+    model = weightless(block)
+    out = []
+    keras_flops.summary(model, batch_size=2, print_fn=out.append)
+    keras_flops.attach(model, batch_size=2)
+    model.summary(print_fn=out.append)
+    assert "Total FLOPs" in out[0] and "Total FLOPs" in out[1]
+    assert allocated(model) == []
+
+
+def test_models_built_under_keras_own_scope():
+    with keras.StatelessScope(initialize_variables=False):
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, name="d")])
+    # Dense 5 -> 3, batch 2: 2 x 2 x 5 x 3 + 6 = 66 FLOPs, 30 MACs
+    report = keras_flops.profile(model, batch_size=2)
+    assert (report.flops, report.macs) == (66, 30)
+    assert allocated(model) == []
+
+
+def test_without_weights_is_the_stateless_scope():
+    scope = keras_flops.without_weights()
+    assert isinstance(scope, keras.StatelessScope) and scope.initialize_variables is False
