@@ -235,3 +235,41 @@ def test_sums_into_targets():
     # 12 values added into their segments or into a variable
     assert run("UnsortedSegmentSum", [(12, 2), (12,), ()], [(5, 2)]).flops == 24
     assert run("AssignAddVariableOp", [(), (12,)], []).flops == 12
+
+
+# Fourier transforms: 5 N log2 N real FLOPs per complex transform of N points.
+def test_fft_of_8_points():
+    # 3 signals of 8 points: 3 x 5 x 8 x log2(8) = 3 x 5 x 8 x 3 = 360
+    assert run("FFT", [(3, 8)], [(3, 8)]).flops == 3 * 5 * 8 * 3 == 360
+
+
+def test_fft2d_counts_both_dims_as_one_transform():
+    # one 4 x 8 image: N = 32 points, 5 x 32 x log2(32) = 5 x 32 x 5 = 800; two of them
+    assert run("FFT2D", [(2, 4, 8)], [(2, 4, 8)]).flops == 2 * 5 * 32 * 5 == 1600
+
+
+def test_real_ffts_are_half():
+    # RFFT of 16 real points -> 9 complex: N = fft_length 16, 5 x 16 x 4 / 2 = 160
+    assert run("RFFT", [(16,), (1,)], [(9,)], values=(None, [16])).flops == 5 * 16 * 4 // 2 == 160
+    # IRFFT back to 16 real points, for 2 rows: 2 x 160
+    assert run("IRFFT", [(2, 9), (1,)], [(2, 16)], values=(None, [16])).flops == 2 * 160
+
+
+def test_top_k():
+    # rows of 10, k = 3: each row scanned against a heap 2 deep (ceil(log2 4)): 4 rows x 9 x 2
+    assert run("TopKV2", [(4, 10), ()], [(4, 3), (4, 3)], values=(None, 3)).flops == 4 * 9 * 2 == 72
+    # k = 1 is ArgMax's n - 1 per row
+    assert run("TopKV2", [(4, 10), ()], [(4, 1), (4, 1)], values=(None, 1)).flops == 4 * 9
+
+
+def test_scatter_adds():
+    # 5 updates of 3 elements each, added into a (10, 3) tensor
+    assert run("TensorScatterAdd", [(10, 3), (5, 1), (5, 3)], [(10, 3)]).flops == 15
+    assert run("ScatterNd", [(5, 1), (5, 3), (2,)], [(10, 3)]).flops == 15
+
+
+@pytest.mark.parametrize("op_type", [
+    "MatrixBandPart", "MatrixDiagV3", "MatrixSetDiagV3", "Complex", "Real", "Imag", "Roll",
+    "TensorScatterUpdate", "XlaDynamicUpdateSlice", "BitwiseAnd"])
+def test_data_movement_costs_nothing(op_type):
+    assert formulas.Chain().resolve(op_type).source == "zero"

@@ -363,3 +363,64 @@ def add_into(op: OpSpec) -> Cost:
     index = 1 if op.type.startswith("Assign") else 0
     n = num_elements(op.inputs[index], "values")
     return Cost(n, 0, f"{n} elements added")
+
+
+# --------------------------------------------------------------------------
+# Fourier transforms, selection, scatters
+
+
+# op type: (dims transformed, real input or output: half the work)
+FFTS = {
+    "FFT": (1, False), "IFFT": (1, False), "FFT2D": (2, False), "IFFT2D": (2, False),
+    "FFT3D": (3, False), "IFFT3D": (3, False),
+    "RFFT": (1, True), "IRFFT": (1, True), "RFFT2D": (2, True), "IRFFT2D": (2, True),
+    "RFFT3D": (3, True), "IRFFT3D": (3, True),
+}
+
+
+@builtin(*FFTS)
+def fft(op: OpSpec) -> Cost:
+    """5 N log2 N per complex transform of N points (the radix-2 count: N/2 log2 N
+    butterflies of 10 real FLOPs), half that for a real input (RFFT*) or output
+    (IRFFT*); one transform per batch element, N the product of the transformed dims."""
+    rank, real = FFTS[op.type]
+    if real:  # N comes from the fft_length input: the signal's length, not the half spectrum's
+        lengths = op.values[1] if len(op.values) > 1 else None
+        if lengths is None:
+            raise ValueError("the fft_length input is not a constant")
+        points = math.prod(int(n) for n in lengths)
+        signal = op.outputs[0] if op.type.startswith("I") else op.inputs[0]
+        batch = num_elements(signal[:-rank], "batch")
+    else:
+        shape = op.inputs[0]
+        points = num_elements(shape[-rank:], "transformed")
+        batch = num_elements(shape[:-rank], "batch")
+    per = 5 * points * math.log2(points) if points > 1 else 0
+    if real:
+        per /= 2
+    flops = int(round(batch * per))
+    half = ", halved for real data" if real else ""
+    return Cost(flops, 0, f"{batch} transforms x 5 x {points} points x log2({points}){half}")
+
+
+@builtin("TopKV2", "TopK")
+def top_k(op: OpSpec) -> Cost:
+    """rows x (n - 1) x ceil(log2(k + 1)) comparisons: a row of n scanned against a
+    heap of the k largest, ceil(log2(k + 1)) comparisons deep; for k = 1 that is
+    n - 1, as TensorFlow counts ArgMax."""
+    shape = op.inputs[0]
+    n = shape[-1]
+    k = op.values[1] if op.type == "TopKV2" and len(op.values) > 1 else op.attrs.get("k")
+    if n is None or k is None:
+        raise ValueError(f"the row length {n} or k {k} is not known")
+    rows = num_elements(shape[:-1], "batch")
+    depth = math.ceil(math.log2(int(k) + 1))
+    return Cost(rows * (n - 1) * depth, 0, f"{rows} rows x ({n} - 1) x ceil(log2({int(k)} + 1))")
+
+
+@builtin("TensorScatterAdd", "TensorScatterSub", "ScatterNd")
+def scatter_add(op: OpSpec) -> Cost:
+    """n(updates): every update added into its target (ScatterNd adds into zeros)."""
+    index = 2 if op.type.startswith("TensorScatter") else 1
+    n = num_elements(op.inputs[index], "updates")
+    return Cost(n, 0, f"{n} updates added")

@@ -120,11 +120,19 @@ ZERO_COST_OPS = frozenset(
         "ResourceGather", "Tile", "Pad", "PadV2", "MirrorPad", "ReverseV2",
         "Fill", "OnesLike", "Range", "OneHot", "Where",
         "Select", "SelectV2", "DepthToSpace", "SpaceToDepth", "SpaceToBatchND",
-        "BatchToSpaceND",
+        "BatchToSpaceND", "Roll", "TensorScatterUpdate", "XlaDynamicUpdateSlice",
+        "DynamicUpdateSlice", "XlaDynamicSlice",
+        # masks and diagonals: select or place elements
+        "MatrixBandPart", "MatrixDiag", "MatrixDiagV2", "MatrixDiagV3", "MatrixSetDiag",
+        "MatrixSetDiagV2", "MatrixSetDiagV3", "MatrixDiagPart", "MatrixDiagPartV2",
+        "MatrixDiagPartV3",
+        # complex numbers: pairing and unpairing real and imaginary parts
+        "Complex", "Real", "Imag",
         # type conversion and bit moves
         "Cast", "Bitcast",
-        # logic on booleans
+        # logic on booleans, bits of integers
         "LogicalAnd", "LogicalOr", "LogicalNot", "All", "Any",
+        "BitwiseAnd", "BitwiseOr", "BitwiseXor", "Invert", "LeftShift", "RightShift",
         # tensor lists and arrays (loop plumbing)
         "TensorListReserve", "TensorListFromTensor", "TensorListGetItem",
         "TensorListSetItem", "TensorListStack", "TensorListLength",
