@@ -9,7 +9,7 @@ from typing import Mapping, Optional
 
 import tensorflow as tf
 
-from keras_flops import _compat, inputs, tracing
+from keras_flops import _compat, inputs, moe, tracing
 from keras_flops.counting import MODES, count
 from keras_flops.records import OUTSIDE, LayerRow
 from keras_flops.report import FlopsReport
@@ -72,10 +72,10 @@ def profile(
         shapes = ", ".join(str(shape) for _, shape in given.shapes)
         raise ProfileError(
             f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
-            f"failed: {_reason(err)} Check that the model runs on such a batch "
-            "(model(x) in eager mode), or pass input_shape= / batch_size=."
+            f"failed: {_reason(err)} {_advice(model, err)}"
         ) from err
     counted = count(traced, counting, formulas)
+    experts = moe.find(model)
     report = FlopsReport(
         model_name=model.name,
         batch_size=given.batch_size,
@@ -83,9 +83,10 @@ def profile(
         layers=_layer_rows(model, traced.layers, counted),
         ops=counted.ops,
         uncounted=counted.uncounted,
-        notes=given.notes + traced.notes + counted.notes,
+        notes=given.notes + traced.notes + counted.notes + tuple(e.note() for e in experts),
         counting=counting,
         training=training,
+        experts=experts,
     )
     if warn and report.uncounted:
         warnings.warn(report.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
@@ -100,6 +101,24 @@ def _layer_rows(model, layers, counted) -> tuple:
     if outside or own or any(u.layer == OUTSIDE for u in counted.uncounted):
         layers = layers + (LayerRow(OUTSIDE, type(model).__name__, None, own, 1),)
     return layers
+
+
+def _advice(model, err: Exception) -> str:
+    """What to do about a failed trace."""
+    if isinstance(err, tf.errors.OperatorNotAllowedInGraphError):
+        parts = [f"model.{name}" for name, value in vars(model).items()
+                 if not name.startswith("_") and isinstance(value, _layer_classes())
+                 and hasattr(value, "inputs") and value is not model]
+        hint = (" Profile its parts instead, each a model of its own, with the shapes they "
+                f"take: {', '.join(parts)}." if parts else "")
+        return (
+            "The model branches in Python on the value of an input tensor (it uses a "
+            "tensor as a Python bool or int, as a scheduler's number of steps), so what "
+            "it computes is not fixed by the input shapes and cannot be traced once for "
+            f"all values.{hint}"
+        )
+    return ("Check that the model runs on such a batch (model(x) in eager mode), or pass "
+            "input_shape= / batch_size=.")
 
 
 def _reason(err: Exception) -> str:

@@ -65,6 +65,32 @@ class LayerRow:
     calls: int
 
 
+@dataclasses.dataclass(frozen=True)
+class ExpertsLayer:
+    """A mixture-of-experts layer that computes all its experts on every token
+    (densely) while its router picks ``top_k`` of them: the experts' share of
+    the count is scaled by ``top_k / num_experts`` in the "active" figures."""
+
+    path: str  # the mixture-of-experts layer
+    experts: str  # its sublayer that computes every expert
+    num_experts: int
+    top_k: int
+
+    def active(self, count: int):
+        """``count`` scaled by top_k / num_experts: an int when exact."""
+        scaled = count * self.top_k
+        return scaled // self.num_experts if scaled % self.num_experts == 0 else scaled / self.num_experts
+
+    def note(self) -> str:
+        return (
+            f"Layer {self.path!r} is a mixture of experts: {self.experts!r} computes all "
+            f"{self.num_experts} experts on every token and the router keeps {self.top_k} "
+            f"(top_k). The counts are what runs, every expert included; active_flops and "
+            f"active_macs scale the experts' share by {self.top_k}/{self.num_experts}, as "
+            "papers quote a sparse model's compute."
+        )
+
+
 def within(path: str, ancestor: Optional[str]) -> bool:
     """Whether ``path`` is the layer ``ancestor`` or nested in it (None: any)."""
     return ancestor is None or path == ancestor or path.startswith(ancestor + "/")

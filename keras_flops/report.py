@@ -15,10 +15,11 @@ from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
-from keras_flops.records import LayerRow, OpCount, UncountedOp, ancestor, within
+from keras_flops.records import ExpertsLayer, LayerRow, OpCount, UncountedOp, ancestor, within
 
 _LAYER_COLUMNS = ["layer", "class", "output_shape", "params", "calls"]
 _BACKWARD = ("backward_flops", "backward_macs")
+_ACTIVE = ("active_flops", "active_macs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +42,7 @@ class FlopsReport:
     notes: Tuple[str, ...] = ()  # e.g. which branch of an If was counted
     counting: str = "full"
     training: bool = False  # a training step: forward, loss and backward
+    experts: Tuple[ExpertsLayer, ...] = ()  # mixture-of-experts layers, for the "active" figures
 
     # ------------------------------------------------------------------ totals
     def _sum(self, field: str, phases: Tuple[str, ...]) -> int:
@@ -56,6 +58,22 @@ class FlopsReport:
     def macs(self) -> int:
         """Forward multiply-accumulates for one batch (FLOPs / 2 of Conv, MatMul, ...)."""
         return self._sum("macs", ("forward", "loss"))
+
+    @property
+    def active_flops(self):
+        """Forward FLOPs with each mixture-of-experts layer's experts counted at
+        top_k / num_experts of what runs (papers' "active" compute); ``flops``
+        for a model without such layers."""
+        return sum(self._active(op, op.flops) for op in self.ops if op.phase != "backward")
+
+    @property
+    def active_macs(self):
+        """Forward MACs, with experts counted as in ``active_flops``."""
+        return sum(self._active(op, op.macs) for op in self.ops if op.phase != "backward")
+
+    def _active(self, op: OpCount, count: int):
+        bank = next((e for e in self.experts if within(op.layer, e.experts)), None)
+        return bank.active(count) if bank else count
 
     @property
     def loss_flops(self) -> int:
@@ -115,10 +133,14 @@ class FlopsReport:
             else:  # the loss counts with the forward pass of its row "(loss)"
                 row["flops"] += op.flops
                 row["macs"] += op.macs
+                if self.experts:
+                    row["active_flops"] += self._active(op, op.flops)
+                    row["active_macs"] += self._active(op, op.macs)
         return sums
 
     def _count_columns(self) -> List[str]:
-        return ["flops", "macs"] + (list(_BACKWARD) if self.training else [])
+        return (["flops", "macs"] + (list(_BACKWARD) if self.training else [])
+                + (list(_ACTIVE) if self.experts else []))
 
     def _finish(self, rows: List[dict]) -> List[dict]:
         """Add ``share`` of total FLOPs and, for training, the train columns."""

@@ -6,12 +6,14 @@ import dataclasses
 
 SCHEMA_VERSION = 1
 _TRAINING = ("backward_flops", "backward_macs", "train_flops")
+_ACTIVE = ("active_flops", "active_macs")
 
 
 def as_dict(report) -> dict:
     """``report.to_dict()``: plain JSON types, ``schema_version`` 1, built
     from the report's own tables (no DataFrame in between)."""
-    counts = ("flops", "macs", "share") + (_TRAINING if report.training else ())
+    counts = (("flops", "macs", "share") + (_TRAINING if report.training else ())
+              + (_ACTIVE if report.experts else ()))
     totals = {
         "flops": report.flops,
         "macs": report.macs,
@@ -19,6 +21,8 @@ def as_dict(report) -> dict:
         "flops_per_sample": report.flops_per_sample,
         "macs_per_sample": report.macs_per_sample,
     }
+    if report.experts:
+        totals.update(active_flops=report.active_flops, active_macs=report.active_macs)
     if report.training:
         totals.update(backward_flops=report.backward_flops, backward_macs=report.backward_macs,
                       train_flops=report.train_flops, train_macs=report.train_macs)
@@ -47,6 +51,7 @@ def as_dict(report) -> dict:
             for row in report.op_table()
         ],
         "uncounted": [dataclasses.asdict(u) for u in report.uncounted],
+        "experts": [dataclasses.asdict(e) for e in report.experts],
         "notes": list(report.notes),
     }
 
