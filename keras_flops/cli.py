@@ -17,6 +17,7 @@ error is one line on stderr and exit code 2 (--debug shows the traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import List, Optional
@@ -178,16 +179,24 @@ def _load(path: str, unsafe: bool):
             "or a .json config."
         )
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
-    except ValueError as err:
+        with _loading(path, "loads", "loaded", "load"):
+            return keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
+    except OSError as err:
+        raise CliError(f"{path}: not a Keras model file ({_first_line(err)}).") from err
+
+
+@contextlib.contextmanager
+def _loading(path: str, verb: str, done: str, infinitive: str):
+    """Keras's errors while loading or building a model, as one clear line."""
+    try:
+        yield
+    except (ValueError, TypeError) as err:
         if "safe_mode" in str(err) or "Lambda" in str(err):
             raise CliError(
                 f"{path} carries Python code (a Lambda layer), which runs when the model "
-                "loads; it was not loaded. If you trust the file, pass --unsafe."
+                f"{verb}; it was not {done}. If you trust the file, pass --unsafe."
             ) from err
-        raise CliError(f"{path}: could not load the model: {_first_line(err)}") from err
-    except OSError as err:
-        raise CliError(f"{path}: not a Keras model file ({_first_line(err)}).") from err
+        raise CliError(f"{path}: could not {infinitive} the model: {_first_line(err)}") from err
 
 
 def _from_config(path: str, unsafe: bool):
@@ -213,18 +222,8 @@ def _from_config(path: str, unsafe: bool):
             import keras_hub  # noqa: F401  (registers its classes)
         except ImportError:
             raise CliError(f"{path} is a keras_hub model's config: pip install keras-hub.") from None
-    try:
-        with keras_flops.without_weights():
-            model = keras.saving.deserialize_keras_object(config, safe_mode=not unsafe)
-    except ValueError as err:
-        if "safe_mode" in str(err) or "Lambda" in str(err):
-            raise CliError(
-                f"{path} carries Python code (a Lambda layer), which runs when the model "
-                "is built; it was not built. If you trust the file, pass --unsafe."
-            ) from err
-        raise CliError(f"{path}: could not build the model: {_first_line(err)}") from err
-    except TypeError as err:
-        raise CliError(f"{path}: could not build the model: {_first_line(err)}") from err
+    with _loading(path, "is built", "built", "build"), keras_flops.without_weights():
+        model = keras.saving.deserialize_keras_object(config, safe_mode=not unsafe)
     if not hasattr(model, "call"):
         raise CliError(f"{path}: the config is of a {type(model).__name__}, not a model.")
     return model

@@ -191,3 +191,42 @@ def test_dense_models_have_no_active_columns():
     report = keras_flops.profile(build("LlamaBackbone"), input_shape=input_shape("LlamaBackbone"))
     assert report.experts == () and "active_macs" not in report.to_dataframe()
     assert report.active_macs == report.macs
+
+
+def small_llama():
+    return models.LlamaBackbone(vocabulary_size=10, num_layers=2, num_query_heads=4,
+                                num_key_value_heads=2, hidden_dim=8, intermediate_dim=12)
+
+
+def test_from_preset_without_weights(tmp_path):
+    # A preset directory as keras_hub writes it (config.json, weights, metadata),
+    # loaded the documented way: its weights are never read nor allocated.
+    preset = tmp_path / "llama_preset"
+    small_llama().save_to_preset(str(preset))
+    with keras_flops.without_weights():
+        backbone = models.Backbone.from_preset(str(preset), load_weights=False)
+    report = keras_flops.profile(backbone, input_shape=tokens(6))
+    assert report.macs == 6936  # as test_llama_grouped_query_attention_swiglu_rope works out
+    assert not any(_compat.is_allocated(v) for v in backbone.variables)
+
+
+def test_cli_counts_a_preset_config(tmp_path, capsys):
+    from keras_flops import cli
+
+    preset = tmp_path / "llama_preset"
+    small_llama().save_to_preset(str(preset))
+    code = cli.main([str(preset / "config.json"), "--sequence-length", "6", "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["totals"]["macs"] == 6936
+
+
+def test_weightless_llama_counts_as_the_allocated_one():
+    keras.utils.set_random_seed(0)
+    allocated = keras_flops.profile(small_llama(), input_shape=tokens(6)).to_dataframe()
+    with keras_flops.without_weights():
+        deferred = small_llama()
+    weightless = keras_flops.profile(deferred, input_shape=tokens(6)).to_dataframe()
+    # layer for layer, in call order (Keras may suffix the second model's layer names)
+    assert weightless[["flops", "macs"]].values.tolist() == allocated[["flops", "macs"]].values.tolist()
+    assert list(weightless["class"]) == list(allocated["class"])
