@@ -309,6 +309,21 @@ def calling_callbacks(depth: int = 2) -> list:
 
 
 # --------------------------------------------------------------------------
+# keras_hub
+
+
+def build_cache(causal_lm):
+    """A keras_hub CausalLM's prefill: the method ``generate()`` runs on the
+    prompt (padded to the maximum length) to fill the key/value cache, or
+    None when the model has none.
+
+    keras_hub 0.x: ``CausalLM._build_cache(token_ids)`` returning
+    ``(hidden_states, cache)``.
+    """
+    return getattr(causal_lm, "_build_cache", None)
+
+
+# --------------------------------------------------------------------------
 # TensorFlow graphs
 
 

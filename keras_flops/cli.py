@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 from typing import List, Optional
@@ -54,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
         help="fill every unknown dim of every input with N (token_ids and padding_mask of a "
         "language model, say)",
     )
+    p.add_argument(
+        "--generate", metavar="PROMPT:MAX",
+        help="count what generate() runs for a language model (a keras_hub CausalLM, or a "
+        "backbone, wrapped in its CausalLM): prompts of PROMPT tokens generated up to MAX",
+    )
     p.add_argument("--by", choices=("layer", "op"), default="layer", help="one row per layer or per op type")
     p.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
     p.add_argument("--top", type=int, metavar="N", help="only the N rows with the most FLOPs")
@@ -86,8 +92,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(f"keras-flops: error: {_message(err)}", file=sys.stderr)
         return EXIT_ERROR
-    if report.uncounted and args.format != "json":
-        print(report.uncounted_summary(), file=sys.stderr)
+    parts = (report.prefill, report.decode) if hasattr(report, "prefill") else (report,)
+    for part in parts:
+        if part.uncounted and args.format != "json":
+            print(part.uncounted_summary(), file=sys.stderr)
     return 0
 
 
@@ -131,6 +139,11 @@ def _report(args):
             args.model, args.batch_size, shape, counting=args.counting, warn=False
         )
     model = _example(args.example) if args.example else _load(args.model, args.unsafe)
+    if args.generate:
+        from keras_flops.generation import causal_lm_for, profile_generation
+
+        prompt, max_length = _lengths(args.generate)
+        return profile_generation(causal_lm_for(model), prompt, max_length, args.batch_size, warn=False)
     if args.sequence_length is not None:
         if args.sequence_length < 1:
             raise CliError(f"--sequence-length must be at least 1, got {args.sequence_length}.")
@@ -142,7 +155,11 @@ def _report(args):
 
 def _render(report, args) -> str:
     if args.format == "json":
-        return report.to_json()
+        return report.to_json() if hasattr(report, "to_json") else json.dumps(report.to_dict(), indent=2)
+    if not hasattr(report, "readable"):  # a generation report: its own table
+        if args.format != "table":
+            raise CliError(f"--generate prints a table or JSON, not {args.format}.")
+        return str(report)
     if args.format == "csv":
         from keras_flops.render.text import top_rows
 
@@ -201,8 +218,6 @@ def _loading(path: str, verb: str, done: str, infinitive: str):
 
 def _from_config(path: str, unsafe: bool):
     """A model built from its JSON config without allocating its weights."""
-    import json
-
     import keras
 
     import keras_flops
@@ -227,6 +242,14 @@ def _from_config(path: str, unsafe: bool):
     if not hasattr(model, "call"):
         raise CliError(f"{path}: the config is of a {type(model).__name__}, not a model.")
     return model
+
+
+def _lengths(text: str):
+    try:
+        prompt, max_length = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise CliError(f"--generate {text!r}: give PROMPT:MAX, e.g. 512:1024.") from None
+    return prompt, max_length
 
 
 def _shapes(texts: Optional[List[str]]):

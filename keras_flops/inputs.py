@@ -232,11 +232,13 @@ def _built_input_shape(model) -> Optional[tuple]:
     return None
 
 
-def filled_shapes(model, length: int, input_shape=None):
-    """``input_shape`` for ``model`` with every unknown non-batch dim of every
-    input set to ``length`` (a language model's sequence length): a dict by
-    name for dict inputs, a list for several, one shape for one. Dims that
-    ``input_shape`` gives win."""
+def filled_shapes(model, length: int, input_shape=None, only_rank: Optional[int] = None,
+                  dims: Optional[Sequence[int]] = None):
+    """``input_shape`` for ``model`` with unknown non-batch dims set to ``length``
+    (a language model's sequence length): every one, or those at ``dims`` of
+    inputs whose sample rank is ``only_rank`` (an image's height and width).
+    A dict by name for several inputs (or dict inputs), one shape for one.
+    Dims that ``input_shape`` gives win."""
     struct = _compat.inputs_struct(model)
     if struct is None:
         raise InputShapeError(
@@ -246,12 +248,25 @@ def filled_shapes(model, length: int, input_shape=None):
     flat = tf.nest.flatten(struct)
     names = _names(struct, flat)
     given = align_shapes(input_shape, names)
-    filled = []
+    filled, any_filled = [], False
     for kt, shape in zip(flat, given):
         sample = tuple(kt.shape)[1:]
         shape = shape or (None,) * len(sample)
-        filled.append(tuple(g if g is not None else (m if m is not None else length)
-                            for m, g in zip(sample, shape)))
+        eligible = only_rank is None or len(sample) == only_rank
+        dims_out = []
+        for i, (m, g) in enumerate(zip(sample, shape)):
+            if g is None and m is None and eligible and (dims is None or i in dims):
+                dims_out.append(length)
+                any_filled = True
+            else:
+                dims_out.append(g if g is not None else m)
+        filled.append(tuple(dims_out))
+    if not any_filled:
+        raise InputShapeError(
+            f"{describe(model)} has no unknown input dims to set to {length} "
+            f"(its inputs: {', '.join(f'{n} {tuple(kt.shape)}' for n, kt in zip(names, flat))}); "
+            "a sweep over a length or size needs a model whose inputs leave it unknown."
+        )
     if len(filled) == 1 and not isinstance(struct, dict):
         return filled[0]
     return dict(zip(names, filled))

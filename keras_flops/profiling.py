@@ -72,7 +72,7 @@ def profile(
         shapes = ", ".join(str(shape) for _, shape in given.shapes)
         raise ProfileError(
             f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
-            f"failed: {_reason(err)} {_advice(model, err)}"
+            f"failed: {reason(err)} {_advice(model, err)}"
         ) from err
     counted = count(traced, counting, formulas)
     experts = moe.find(model)
@@ -80,7 +80,7 @@ def profile(
         model_name=model.name,
         batch_size=given.batch_size,
         input_shapes=given.shapes,
-        layers=_layer_rows(model, traced.layers, counted),
+        layers=layer_rows(model, traced.layers, counted),
         ops=counted.ops,
         uncounted=counted.uncounted,
         notes=given.notes + traced.notes + counted.notes + tuple(e.note() for e in experts),
@@ -93,7 +93,7 @@ def profile(
     return report
 
 
-def _layer_rows(model, layers, counted) -> tuple:
+def layer_rows(model, layers, counted) -> tuple:
     """The called layers, and a "(model)" row when ops or weights belong to
     the model itself rather than any layer."""
     own = tracing.own_params(model)
@@ -121,7 +121,7 @@ def _advice(model, err: Exception) -> str:
             "input_shape= / batch_size=.")
 
 
-def _reason(err: Exception) -> str:
+def reason(err: Exception) -> str:
     """The error's own words, without AutoGraph's staged traceback, Keras's
     argument listing or terminal colours."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))

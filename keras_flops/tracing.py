@@ -13,6 +13,7 @@ calls, to its owner: ``(layer path, phase)``. Counting only looks it up.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
@@ -180,6 +181,17 @@ class LayerRecorder:
             else:
                 object.__setattr__(layer, "call", original)
 
+    @contextlib.contextmanager
+    def region(self, path: str):
+        """Record the ops created inside the block as the row ``path``, below
+        every layer called inside it (calls finish inner first)."""
+        graph = tf.compat.v1.get_default_graph()
+        start = graphs.num_ops(graph)
+        try:
+            yield
+        finally:
+            self._calls.append((path, graph, start, graphs.num_ops(graph)))
+
     def op_layers(self) -> Dict[Key, str]:
         """Map each recorded op to the innermost layer call that created it.
 
@@ -215,29 +227,44 @@ def trace(model, specs, training: bool = False, targets=None) -> Trace:
     A model whose weights were never allocated is traced on placeholders for
     its variables (see :mod:`keras_flops.weightless`).
     """
+    if not training:
+        return trace_call(model, lambda inputs, region: model(inputs, training=False), [specs])
     variables = weightless.deferred_variables(model)
     values = [weightless.value_specs(variables)] if variables is not None else []
-    if training:
-        step = training_step.TrainingStep(model, has_targets=targets is not None, variables=variables)
-        fn = step.function
-        args = (specs,) + ((targets,) if targets is not None else ()) + tuple(values)
-    else:
-        step = None
-
-        def forward(inputs, values=None):
-            with weightless.values_for(variables, values) as scope:
-                outputs = model(inputs, training=False)
-                return outputs, weightless.updates(scope, variables, values)
-
-        fn, args = tf.function(forward), (specs,) + tuple(values)
+    step = training_step.TrainingStep(model, has_targets=targets is not None, variables=variables)
+    args = (specs,) + ((targets,) if targets is not None else ()) + tuple(values)
     with LayerRecorder(model) as recorder:
-        concrete = fn.get_concrete_function(*args)
-    phases = step.phases if step else {}
+        concrete = step.function.get_concrete_function(*args)
     return Trace(
         function=concrete,
-        owners=attribute(concrete.graph, recorder.op_layers(), phases),
+        owners=attribute(concrete.graph, recorder.op_layers(), step.phases),
         layers=recorder.layers(),
-        notes=tuple(dict.fromkeys(step.notes)) if step else (),
+        notes=tuple(dict.fromkeys(step.notes)),
+    )
+
+
+def trace_call(model, call: Callable, specs: List) -> Trace:
+    """Trace ``call(*args, region)`` on ``specs``: a function that runs
+    ``model`` or parts of it (a language model's ``call_with_cache``, say),
+    with every op's owner among ``model``'s layers. ``region(name)`` is a
+    context manager that gives the ops created inside it, and in no layer, a
+    row of their own (the sampler of a generation step, say). Weightless
+    models are traced on placeholders, as by :func:`trace`."""
+    variables = weightless.deferred_variables(model)
+    values = [weightless.value_specs(variables)] if variables is not None else []
+
+    def fn(*args):
+        args, placeholders = (args[:-1], args[-1]) if variables is not None else (args, None)
+        with weightless.values_for(variables, placeholders) as scope:
+            outputs = call(*args, recorder.region)
+            return outputs, weightless.updates(scope, variables, placeholders)
+
+    with LayerRecorder(model) as recorder:
+        concrete = tf.function(fn).get_concrete_function(*specs, *values)
+    return Trace(
+        function=concrete,
+        owners=attribute(concrete.graph, recorder.op_layers()),
+        layers=recorder.layers(),
     )
 
 

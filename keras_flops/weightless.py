@@ -64,13 +64,15 @@ def values_for(variables: Optional[Sequence], values):
 
 def updates(scope, variables: Optional[Sequence], values) -> list:
     """The new values the traced call assigned to variables (a batch
-    normalization's moving averages, a dropout's seed), to be returned by the
-    traced function: an allocated variable's assignment is an op that runs,
-    and these must run, and be counted, the same."""
+    normalization's moving averages, a dropout's or a sampler's seed), to be
+    returned by the traced function: an allocated variable's assignment is an
+    op that runs, and these must run, and be counted, the same. Inside the
+    scope every assignment is recorded in its ``state_mapping``, the
+    variables it was given (mapped to their placeholders) and any other."""
     if variables is None:
         return []
-    current = [scope.get_current_value(v) for v in variables]
-    return [new for new, old in zip(current, values) if new is not None and new is not old]
+    given = {id(v) for v in values}
+    return [value for value in scope.state_mapping.values() if id(value) not in given]
 
 
 def _dtype(variable) -> str:

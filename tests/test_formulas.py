@@ -262,6 +262,11 @@ def test_top_k():
     assert run("TopKV2", [(4, 10), ()], [(4, 1), (4, 1)], values=(None, 1)).flops == 4 * 9
 
 
+def test_multinomial_draw():
+    # 2 rows of 10 classes, 1 sample each: 2 x 1 x 10
+    assert run("StatelessMultinomial", [(2, 10), (), (2,)], [(2, 1)], values=(None, 1, None)).flops == 20
+
+
 def test_scatter_adds():
     # 5 updates of 3 elements each, added into a (10, 3) tensor
     assert run("TensorScatterAdd", [(10, 3), (5, 1), (5, 3)], [(10, 3)]).flops == 15

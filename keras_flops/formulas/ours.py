@@ -424,3 +424,16 @@ def scatter_add(op: OpSpec) -> Cost:
     index = 2 if op.type.startswith("TensorScatter") else 1
     n = num_elements(op.inputs[index], "updates")
     return Cost(n, 0, f"{n} updates added")
+
+
+@builtin("Multinomial", "StatelessMultinomial")
+def multinomial(op: OpSpec) -> Cost:
+    """rows x samples x classes: each sample scans its row's classes once (the
+    inverse of the cumulative distribution); a convention, as for TopK."""
+    logits = op.inputs[0]
+    rows, classes = logits[0], logits[1]
+    samples = op.values[1] if len(op.values) > 1 else None
+    if rows is None or classes is None or samples is None:
+        raise ValueError(f"the logits shape {logits} or the number of samples is not known")
+    flops = int(rows) * int(samples) * int(classes)
+    return Cost(flops, 0, f"{rows} rows x {samples} samples x {classes} classes")

@@ -40,3 +40,30 @@ def bars(report, top: int = 10, path=None, by: str = "layer", ax=None):
         fig.savefig(path, dpi=120)
         plt.close(fig)
     return fig
+
+
+def sweep_lines(sweep, top: int = 5, measure: str = "flops", path=None, ax=None):
+    """The total and the ``top`` costliest layers (at the largest value)
+    against the swept value, counts in K, M, G, T. Returns the Figure."""
+    from matplotlib.ticker import EngFormatter
+
+    plt = _pyplot(headless=path is not None and ax is None)
+    df = sweep.to_dataframe().xs(measure, axis=1, level="measure")
+    layers = df.drop(columns="(total)").iloc[-1].sort_values(ascending=False).index[:top]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 5))
+    else:
+        fig = ax.figure
+    ax.plot(df.index, df["(total)"], marker="o", linewidth=2, label="(total)")
+    for layer in layers:
+        ax.plot(df.index, df[layer], marker=".", label=str(layer))
+    ax.yaxis.set_major_formatter(EngFormatter())
+    ax.set_xlabel(sweep.parameter)
+    ax.set_ylabel(measure.upper() if measure == "macs" else "FLOPs")
+    ax.set_title(f"{sweep.reports[0].model_name}: {measure} against {sweep.parameter}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig

@@ -1,0 +1,256 @@
+"""What generating costs: the prefill and one decode step of a language model.
+
+keras_hub's ``generate()`` pads the prompt to ``max_length``, fills the
+key/value cache by running the model over all of it (the prefill, its
+``_build_cache``), then loops ``max_length - prompt_length`` times over one
+step: one token through ``call_with_cache``, attending over the whole
+fixed-size cache, and the sampler picking the next token. Both are traced
+from keras_hub's own functions and counted per layer; generation's cost is
+the prefill plus the steps times one step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import warnings
+from typing import Optional
+
+import pandas as pd
+import tensorflow as tf
+
+from keras_flops import _compat, inputs, moe, tracing
+from keras_flops.counting import count
+from keras_flops.profiling import ProfileError, UncountedOpsWarning, layer_rows, reason
+from keras_flops.records import LayerRow
+from keras_flops.render.text import format_count
+from keras_flops.report import FlopsReport
+
+SAMPLER = "(sampler)"  # the row of the sampler's ops in a decode step
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationReport:
+    """The cost of one ``generate()`` call: ``prefill`` (a FlopsReport),
+    ``decode`` (a FlopsReport of one step, for the whole batch) and
+    ``steps``, the tokens generated per sequence."""
+
+    model_name: str
+    batch_size: int
+    prompt_length: int
+    max_length: int
+    prefill: FlopsReport
+    decode: FlopsReport
+    notes: tuple = ()
+
+    @property
+    def steps(self) -> int:
+        """Tokens generated per sequence: ``max_length - prompt_length``."""
+        return self.max_length - self.prompt_length
+
+    @property
+    def flops(self) -> int:
+        """FLOPs of the whole ``generate()`` call: prefill + steps x decode."""
+        return self.prefill.flops + self.steps * self.decode.flops
+
+    @property
+    def macs(self) -> int:
+        return self.prefill.macs + self.steps * self.decode.macs
+
+    @property
+    def flops_per_token(self) -> float:
+        """Decode FLOPs per generated token, per sequence."""
+        return self.decode.flops / self.batch_size
+
+    @property
+    def macs_per_token(self) -> float:
+        return self.decode.macs / self.batch_size
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Per layer: the prefill's and one decode step's FLOPs and MACs, side
+        by side, and the whole generation's (prefill + steps x decode)."""
+        prefill = self.prefill.to_dataframe()[["class", "flops", "macs"]]
+        decode = self.decode.to_dataframe()[["class", "flops", "macs"]]
+        df = prefill.join(decode, how="outer", lsuffix="_prefill", rsuffix="_decode")
+        df["class"] = df["class_prefill"].fillna(df["class_decode"])
+        for column in ("flops_prefill", "macs_prefill", "flops_decode", "macs_decode"):
+            df[column] = df[column].fillna(0).astype("int64")
+        df["flops_total"] = df["flops_prefill"] + self.steps * df["flops_decode"]
+        df["macs_total"] = df["macs_prefill"] + self.steps * df["macs_decode"]
+        order = list(prefill.index) + [i for i in decode.index if i not in prefill.index]
+        columns = ["class", "flops_prefill", "macs_prefill", "flops_decode", "macs_decode",
+                   "flops_total", "macs_total"]
+        return df.loc[order, columns]
+
+    def to_dict(self) -> dict:
+        """Plain JSON types: the totals, and the prefill's and decode step's reports."""
+        return {
+            "schema": "keras_flops.generation",
+            "model": self.model_name,
+            "batch_size": self.batch_size,
+            "prompt_length": self.prompt_length,
+            "max_length": self.max_length,
+            "steps": self.steps,
+            "flops": self.flops,
+            "macs": self.macs,
+            "flops_per_token": self.flops_per_token,
+            "macs_per_token": self.macs_per_token,
+            "prefill": self.prefill.to_dict(),
+            "decode": self.decode.to_dict(),
+            "notes": list(self.notes),
+        }
+
+    def __str__(self) -> str:
+        df = self.to_dataframe()
+        shown = df.copy()
+        for column in df.columns[1:]:
+            shown[column] = [f"{v:,}" for v in df[column]]
+        lines = [
+            f"Generation with {self.model_name!r}: batch {self.batch_size}, prompt "
+            f"{self.prompt_length}, max_length {self.max_length} ({self.steps} steps)",
+            shown.to_string(),
+            f"Prefill: {format_count(self.prefill.flops)} FLOPs ({self.prefill.flops:,}), "
+            f"{format_count(self.prefill.macs)} MACs",
+            f"Decode: {format_count(self.decode.flops)} FLOPs ({self.decode.flops:,}) per step, "
+            f"{format_count(self.flops_per_token)} per token per sequence",
+            f"Total: {format_count(self.flops)} FLOPs ({self.flops:,}) = prefill + "
+            f"{self.steps} x decode; {format_count(self.macs)} MACs ({self.macs:,})",
+        ]
+        return "\n".join(lines + list(self.notes))
+
+    def __repr__(self) -> str:
+        return (f"GenerationReport(model={self.model_name!r}, batch_size={self.batch_size}, "
+                f"prompt_length={self.prompt_length}, max_length={self.max_length}, "
+                f"flops={self.flops}, macs={self.macs})")
+
+
+def causal_lm_for(model):
+    """``model`` if it generates; a keras_hub Backbone wrapped in its CausalLM
+    (``GPT2Backbone`` -> ``GPT2CausalLM``, no preprocessor) otherwise."""
+    if callable(getattr(model, "call_with_cache", None)):
+        return model
+    name = type(model).__name__
+    if name.endswith("Backbone"):
+        try:
+            import keras_hub
+
+            task = getattr(keras_hub.models, name[: -len("Backbone")] + "CausalLM", None)
+        except ImportError:
+            task = None
+        if task is not None:
+            return task(backbone=model, preprocessor=None)  # outside any stateless scope: it compiles
+    return model
+
+
+def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_size: int = 1,
+                       *, warn: bool = True) -> GenerationReport:
+    """Count what ``causal_lm.generate()`` runs for prompts of ``prompt_length``
+    tokens generated up to ``max_length``, for a batch of ``batch_size``.
+
+    Works on any keras_hub ``CausalLM`` whose prefill takes the token ids
+    (GPT-2, Llama, Gemma, Mistral, Qwen, ...), and on any model that follows
+    the same ``call_with_cache`` protocol; also on models built without
+    weights (``keras_flops.without_weights()``).
+    """
+    batch_size = inputs.check_batch_size(batch_size)
+    for name, value in (("prompt_length", prompt_length), ("max_length", max_length)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    if prompt_length > max_length:
+        raise ValueError(f"prompt_length {prompt_length} is longer than max_length {max_length}.")
+    prefill_fn = _check(causal_lm)
+    tokens = tf.TensorSpec((batch_size, max_length), tf.int32, name="token_ids")
+    prefill = _traced(causal_lm, lambda ids, region: prefill_fn(ids), [tokens], "prefill")
+    _, cache_spec = _output_specs(prefill.function)
+    sampler = getattr(causal_lm, "sampler", None)
+
+    def step(prompt, cache, index, region):
+        token = tf.slice(prompt, [0, index], [batch_size, 1])
+        logits, _, cache = causal_lm.call_with_cache(token, cache, index)
+        if sampler is not None:
+            with region(SAMPLER):
+                probabilities = sampler.compute_probabilities(tf.squeeze(logits, axis=1))
+                next_token = sampler.get_next_token(probabilities)
+            return next_token, cache
+        return logits, cache
+
+    index = tf.TensorSpec((), tf.int32, name="cache_update_index")
+    decode = _traced(causal_lm, step, [tokens, cache_spec, index], "decode step")
+    notes = (
+        f"keras_hub pads the prompt to max_length: the prefill runs the model over all "
+        f"{max_length} positions, and each of the {max_length - prompt_length} decode steps "
+        f"runs one token per sequence attending over the whole cache of {max_length} "
+        "positions. Counted as it runs.",
+    )
+    report = GenerationReport(
+        model_name=causal_lm.name,
+        batch_size=batch_size,
+        prompt_length=prompt_length,
+        max_length=max_length,
+        prefill=_report(causal_lm, prefill, batch_size, tokens),
+        decode=_report(causal_lm, decode, batch_size, tokens),
+        notes=notes,
+    )
+    if warn:
+        for part in (report.prefill, report.decode):
+            if part.uncounted:
+                warnings.warn(part.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
+    return report
+
+
+def _check(causal_lm):
+    """The prefill function, or a clear error naming what is missing."""
+    prefill = _compat.build_cache(causal_lm)
+    if not callable(getattr(causal_lm, "call_with_cache", None)) or prefill is None:
+        missing = [n for n, f in (("call_with_cache", getattr(causal_lm, "call_with_cache", None)),
+                                  ("_build_cache", prefill)) if not callable(f)]
+        raise TypeError(
+            f"{type(causal_lm).__name__} {getattr(causal_lm, 'name', '')!r} has no "
+            f"{' and no '.join(missing)}: profile_generation needs a keras_hub CausalLM (or a "
+            "model with the same protocol: _build_cache(token_ids) -> (hidden_states, cache) and "
+            "call_with_cache(token_ids, cache, cache_update_index) -> (logits, hidden_states, "
+            "cache)). For one forward pass, use keras_flops.profile."
+        )
+    required = [p for p in inspect.signature(prefill).parameters.values()
+                if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+    if len(required) != 1:
+        names = ", ".join(p.name for p in required)
+        raise TypeError(
+            f"{type(causal_lm).__name__}'s prefill takes ({names}), not the token ids alone: "
+            "profile_generation counts text-only language models (images and other inputs "
+            "to the prefill are not supported yet)."
+        )
+    return prefill
+
+
+def _traced(model, call, specs, what: str):
+    try:
+        return tracing.trace_call(model, call, specs)
+    except Exception as err:
+        raise ProfileError(
+            f"Tracing the {what} of {type(model).__name__} {model.name!r} failed: {reason(err)}"
+        ) from err
+
+
+def _output_specs(concrete):
+    """Specs of the prefill's (hidden_states, cache) outputs."""
+    outputs, _ = concrete.structured_outputs
+    return tuple(tf.TensorSpec(t.shape, t.dtype) for t in outputs)
+
+
+def _report(model, traced, batch_size: int, tokens) -> FlopsReport:
+    counted = count(traced)
+    layers = layer_rows(model, traced.layers, counted)
+    if any(op.layer == SAMPLER for op in counted.ops):
+        layers += (LayerRow(SAMPLER, type(getattr(model, "sampler", None)).__name__, None, 0, 1),)
+    experts = moe.find(model)
+    return FlopsReport(
+        model_name=model.name,
+        batch_size=batch_size,
+        input_shapes=(("token_ids", tuple(tokens.shape.as_list())),),
+        layers=layers,
+        ops=counted.ops,
+        uncounted=counted.uncounted,
+        notes=counted.notes + tuple(e.note() for e in experts),
+        experts=experts,
+    )
