@@ -31,6 +31,8 @@ _EXPORTS = {
     "profile": "keras_flops.profiling",
     "profile_saved_model": "keras_flops.saved_model",
     "without_weights": "keras_flops.weightless",
+    "Device": "keras_flops.hardware",
+    "measure": "keras_flops.measuring",
     "GenerationReport": "keras_flops.generation",
     "profile_generation": "keras_flops.generation",
     "Sweep": "keras_flops.sweeps",

@@ -394,6 +394,44 @@ def quiet_tf_formulas():
         yield
 
 
+def profiler_ops(logdir: str):
+    """The op executions TensorFlow's profiler recorded under ``logdir``, as
+    ``(op name, start ps, duration ps)``, and the windows of each function
+    call, ``(start ps, end ps)``.
+
+    TensorFlow 2.x: the trace is an ``XSpace`` protobuf (``*.xplane.pb``,
+    ``tsl.profiler.protobuf.xplane_pb2``); op events are named
+    "<op name>:<op type>" on the host plane's "tf_Compute" lines, and each
+    call of a function is an "EagerLocalExecute" event on its "python" line.
+    """
+    import glob
+    import os
+
+    try:
+        from tsl.profiler.protobuf import xplane_pb2
+    except ImportError:
+        from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    paths = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
+    if not paths:
+        raise CompatError(f"TensorFlow's profiler wrote no *.xplane.pb under {logdir}.")
+    space = xplane_pb2.XSpace()
+    with open(sorted(paths)[-1], "rb") as f:
+        space.ParseFromString(f.read())
+    ops, calls = [], []
+    for plane in space.planes:
+        names = plane.event_metadata
+        for line in plane.lines:
+            base = line.timestamp_ns * 1000
+            for event in line.events:
+                name = names[event.metadata_id].name
+                start = base + event.offset_ps
+                if line.name.startswith("tf_Compute") and ":" in name and "::" not in name:
+                    ops.append((name.rsplit(":", 1)[0], start, event.duration_ps))
+                elif line.name == "python" and name.startswith("EagerLocalExecute"):
+                    calls.append((start, start + event.duration_ps))
+    return ops, calls
+
+
 def freeze(concrete_function):
     """A concrete function with its variables turned into constants and its
     called functions inlined, so every shape is known:

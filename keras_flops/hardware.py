@@ -1,4 +1,4 @@
-"""Peak FLOP/s of known accelerators, for model FLOPs utilization (MFU).
+"""Peak FLOP/s and memory bandwidth of known accelerators: MFU and rooflines.
 
 Dense (no structured sparsity) peaks from NVIDIA's datasheets, in TFLOP/s per
 GPU, by the dtype the math runs in. "float32" is plain FP32; when TensorFlow
@@ -8,8 +8,9 @@ later), "tensorfloat32" applies.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 # name pattern (searched in the device name), then peaks by dtype
 PEAK_TFLOPS: Tuple[Tuple[str, Dict[str, float]], ...] = (
@@ -21,6 +22,68 @@ PEAK_TFLOPS: Tuple[Tuple[str, Dict[str, float]], ...] = (
     (r"\bL4\b", {"float32": 30.3, "tensorfloat32": 60.0, "float16": 121.0, "bfloat16": 121.0}),
     (r"\bT4\b", {"float32": 8.1, "float16": 65.0}),
 )
+
+
+# name pattern, then HBM bandwidth in GB/s per GPU (datasheets)
+BANDWIDTH_GBPS: Tuple[Tuple[str, float], ...] = (
+    (r"H100.*PCIe", 2000.0),
+    (r"H200", 4800.0),
+    (r"H100|GH200", 3350.0),
+    (r"A100", 2039.0),  # the 80 GB SXM card
+    (r"V100", 900.0),
+    (r"\bL4\b", 300.0),
+    (r"\bT4\b", 320.0),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """A device for a roofline: its peak TFLOP/s at the compute dtype and its
+    memory bandwidth in GB/s. ``keras_flops.Device(peak_tflops=..., bandwidth_gbps=...)``
+    describes any device, a CPU included."""
+
+    peak_tflops: float
+    bandwidth_gbps: float
+    name: str = "device"
+
+    def __post_init__(self):
+        if not (self.peak_tflops > 0 and self.bandwidth_gbps > 0):
+            raise ValueError(
+                f"a Device needs a positive peak_tflops and bandwidth_gbps, got "
+                f"{self.peak_tflops} and {self.bandwidth_gbps}."
+            )
+
+    @property
+    def ridge(self) -> float:
+        """FLOPs per byte at which compute and memory take the same time."""
+        return self.peak_tflops * 1e12 / (self.bandwidth_gbps * 1e9)
+
+    def time_s(self, flops: float, moved: float) -> float:
+        """The roofline time: ``max(flops / peak, bytes / bandwidth)``."""
+        return max(flops / (self.peak_tflops * 1e12), moved / (self.bandwidth_gbps * 1e9))
+
+    def bound(self, flops: float, moved: float) -> str:
+        """"compute" when the FLOPs take longer than the bytes, else "memory"."""
+        return "compute" if flops / (self.peak_tflops * 1e12) >= moved / (self.bandwidth_gbps * 1e9) else "memory"
+
+
+def device(spec: Union[str, Device], dtype: str = "float32") -> Device:
+    """A :class:`Device` as given, or a known GPU by name ("H100", "H100 PCIe",
+    "H200", "A100", "V100", "L4", "T4") at the compute ``dtype``."""
+    if isinstance(spec, Device):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"device must be a GPU name or a keras_flops.Device, got {type(spec).__name__}.")
+    peak = peak_tflops(spec, dtype)
+    bandwidth = next((bw for pattern, bw in BANDWIDTH_GBPS if re.search(pattern, spec)), None)
+    if peak is None or bandwidth is None:
+        known = "H100, H100 PCIe, H200, A100, V100, L4, T4"
+        raise ValueError(
+            f"no peak for {spec!r} at {dtype}: known devices are {known} (at float32, "
+            "float16 or bfloat16 where they have it); describe another with "
+            "keras_flops.Device(peak_tflops=..., bandwidth_gbps=...)."
+        )
+    return Device(peak, bandwidth, spec)
 
 
 def peak_tflops(device_name: str, dtype: str) -> Optional[float]:

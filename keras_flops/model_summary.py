@@ -33,6 +33,8 @@ def summary(
     expand_nested: bool = False,
     show_trainable: bool = False,
     layer_range=None,
+    columns: Sequence[str] = ("flops", "macs"),
+    device=None,
 ) -> FlopsReport:
     """Print ``model.summary()`` with FLOPs and MACs columns and a FLOPs footer.
 
@@ -40,13 +42,16 @@ def summary(
     sublayers too (an LSTM's cell, a nested model when not expanded), as its
     Param # does. Counts are for one batch of ``batch_size``, in K, M, G, T
     with 3 significant digits, or exact with ``raw_counts=True``. The other
-    options are ``model.summary()``'s. Returns the report it printed.
+    options are ``model.summary()``'s. ``columns`` picks the added columns from
+    "flops", "macs", "bytes" (moved, inclusive, unfused) and "bound" ("compute"
+    or "memory" on ``device``, a GPU name or a ``keras_flops.Device``).
+    Returns the report it printed.
     """
     if report is None:
         report = profile(model, batch_size=batch_size, input_shape=input_shape)
     paths = {id(layer): path for path, layer in tracing.layer_tree(model)}
     render = plain_summary if _compat.is_tf_keras(model) else rich_summary
-    render(model, SummaryCounts(report, paths, raw_counts), line_length=line_length,
+    render(model, SummaryCounts(report, paths, raw_counts, columns, device), line_length=line_length,
            positions=positions, print_fn=print_fn, expand_nested=expand_nested,
            show_trainable=show_trainable, layer_range=layer_range)
     return report

@@ -61,6 +61,16 @@ def profile(
 
     The model is traced into a TensorFlow graph and left exactly as it was.
     """
+    report, _ = profile_traced(model, batch_size, input_shape, training=training, targets=targets,
+                               counting=counting, formulas=formulas)
+    if warn and report.uncounted:
+        warnings.warn(report.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
+    return report
+
+
+def profile_traced(model, batch_size=1, input_shape=None, *, training=False, targets=None,
+                   counting="full", formulas=None):
+    """``profile``'s report, and the trace it counted (for ``measure``, which runs it)."""
     _check_model(model)
     if counting not in MODES:
         raise ValueError(f"counting must be one of {MODES}, got {counting!r}.")
@@ -87,10 +97,15 @@ def profile(
         counting=counting,
         training=training,
         experts=experts,
+        compute_dtype=compute_dtype(model),
     )
-    if warn and report.uncounted:
-        warnings.warn(report.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
-    return report
+    return report, (traced, given)
+
+
+def compute_dtype(model) -> str:
+    """The dtype the model computes in (float16 under mixed precision)."""
+    dtype = getattr(getattr(model, "dtype_policy", None), "compute_dtype", None) or "float32"
+    return str(getattr(dtype, "name", dtype))
 
 
 def layer_rows(model, layers, counted) -> tuple:

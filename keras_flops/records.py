@@ -18,9 +18,10 @@ PHASES = ("forward", "loss", "backward")
 class OpCount:
     """One counted op: where it is, what it costs, and whose formula said so.
 
-    ``flops`` and ``macs`` include ``repeat``, the number of times the op runs
-    (a loop body's trip count, 1 elsewhere); ``formula`` shows the arithmetic
-    of one run.
+    ``flops``, ``macs`` and ``bytes`` include ``repeat``, the number of times
+    the op runs (a loop body's trip count, 1 elsewhere); ``formula`` shows the
+    arithmetic of one run. An op that moves data and does no arithmetic (a
+    Transpose, a ConcatV2) is here with 0 FLOPs and its bytes.
     """
 
     node: str
@@ -28,10 +29,11 @@ class OpCount:
     layer: str
     flops: int
     macs: int
-    source: str  # "tensorflow", "keras_flops" or "user"
+    source: str  # "tensorflow", "keras_flops", "user", or "zero" for a copy
     formula: str = ""
     repeat: int = 1
     phase: str = "forward"  # "forward", "loss" or "backward" (training traces)
+    bytes: int = 0  # every input and output tensor, unfused (0 for views)
 
     def explain(self) -> str:
         """``Conv2D conv/convolution: 2 x 1 output x (1x1 kernel x 1 in-channel) = 2 FLOPs = 1 MAC``"""

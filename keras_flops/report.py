@@ -15,10 +15,11 @@ from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
+from keras_flops import hardware
 from keras_flops.records import ExpertsLayer, LayerRow, OpCount, UncountedOp, ancestor, within
 
 _LAYER_COLUMNS = ["layer", "class", "output_shape", "params", "calls"]
-_BACKWARD = ("backward_flops", "backward_macs")
+_BACKWARD = ("backward_flops", "backward_macs", "backward_bytes")
 _ACTIVE = ("active_flops", "active_macs")
 
 
@@ -43,6 +44,9 @@ class FlopsReport:
     counting: str = "full"
     training: bool = False  # a training step: forward, loss and backward
     experts: Tuple[ExpertsLayer, ...] = ()  # mixture-of-experts layers, for the "active" figures
+    compute_dtype: str = "float32"  # the dtype the model computes in: a roofline's peak
+    time_ms: Optional[float] = None  # measured forward pass (keras_flops.measure), median
+    layer_times: Tuple[Tuple[str, float, float], ...] = ()  # (layer, median ms, IQR ms), measured
 
     # ------------------------------------------------------------------ totals
     def _sum(self, field: str, phases: Tuple[str, ...]) -> int:
@@ -58,6 +62,17 @@ class FlopsReport:
     def macs(self) -> int:
         """Forward multiply-accumulates for one batch (FLOPs / 2 of Conv, MatMul, ...)."""
         return self._sum("macs", ("forward", "loss"))
+
+    @functools.cached_property
+    def bytes(self) -> int:
+        """Bytes the forward pass (and loss) moves: every op's inputs and outputs,
+        unfused, views excluded (see docs/formulas.md)."""
+        return self._sum("bytes", ("forward", "loss"))
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity of the forward pass: FLOPs per byte moved."""
+        return self.flops / self.bytes if self.bytes else math.nan
 
     @property
     def active_flops(self):
@@ -111,14 +126,15 @@ class FlopsReport:
     def params(self) -> int:
         return sum(row.params for row in self.layers)
 
-    def inclusive(self, path: str) -> Tuple[int, int]:
-        """Forward ``(flops, macs)`` of a layer and everything nested in it."""
-        flops = macs = 0
+    def inclusive(self, path: str) -> Tuple[int, int, int]:
+        """Forward ``(flops, macs, bytes)`` of a layer and everything nested in it."""
+        flops = macs = moved = 0
         for op in self.ops:
             if op.phase != "backward" and within(op.layer, path):
                 flops += op.flops
                 macs += op.macs
-        return flops, macs
+                moved += op.bytes
+        return flops, macs, moved
 
     # ------------------------------------------------------------ aggregations
     def _sums(self, key: str) -> Dict[str, collections.Counter]:
@@ -130,21 +146,24 @@ class FlopsReport:
             if op.phase == "backward":
                 row["backward_flops"] += op.flops
                 row["backward_macs"] += op.macs
+                row["backward_bytes"] += op.bytes
             else:  # the loss counts with the forward pass of its row "(loss)"
                 row["flops"] += op.flops
                 row["macs"] += op.macs
+                row["bytes"] += op.bytes
                 if self.experts:
                     row["active_flops"] += self._active(op, op.flops)
                     row["active_macs"] += self._active(op, op.macs)
         return sums
 
     def _count_columns(self) -> List[str]:
-        return (["flops", "macs"] + (list(_BACKWARD) if self.training else [])
+        return (["flops", "macs", "bytes"] + (list(_BACKWARD) if self.training else [])
                 + (list(_ACTIVE) if self.experts else []))
 
     def _finish(self, rows: List[dict]) -> List[dict]:
         """Add ``share`` of total FLOPs and, for training, the train columns."""
         for row in rows:
+            row["intensity"] = row["flops"] / row["bytes"] if row["bytes"] else math.nan
             row["share"] = row["flops"] / self.flops if self.flops else 0.0
             if self.training:
                 row["train_flops"] = row["flops"] + row["backward_flops"]
@@ -163,7 +182,15 @@ class FlopsReport:
             row.update({c: sums.get(row["layer"], {}).get(c, 0) for c in counts})
         if depth is not None:
             rows = _roll_up(rows, depth, counts)
-        return self._finish(rows)
+        rows = self._finish(rows)
+        if self.layer_times:
+            times = {layer: (median, iqr) for layer, median, iqr in self.layer_times}
+            for row in rows:
+                median, iqr = (times.get(row["layer"], (0.0, 0.0)) if depth is None else
+                               (sum(m for p, (m, _) in times.items() if ancestor(p, depth) == row["layer"]), math.nan))
+                row["time_ms"], row["time_iqr_ms"] = median, iqr
+                row["tflops_per_sec"] = row["flops"] / median / 1e9 if median else math.nan
+        return rows
 
     def op_table(self) -> List[dict]:
         """One dict per op type, costliest first: the columns of ``to_dataframe(by="op")``."""
@@ -183,25 +210,58 @@ class FlopsReport:
         ``output_shape``, ``params``, ``calls``, ``flops``, ``macs`` and
         ``share`` (of total FLOPs); ``depth=1`` sums nested layers into their
         top-level ancestor. By op, the index is the TensorFlow op type and the
-        columns are ``count``, ``flops``, ``macs`` and ``share``. Training
-        reports add ``backward_flops``, ``backward_macs``, ``train_flops`` and
-        ``train_ratio``.
+        columns are ``count``, ``flops``, ``macs`` and ``share``. Both have
+        ``bytes`` (every op's inputs and outputs, unfused) and ``intensity``
+        (FLOPs per byte). Training reports add ``backward_flops``,
+        ``backward_macs``, ``backward_bytes``, ``train_flops`` and
+        ``train_ratio``; reports of models with mixtures of experts,
+        ``active_flops`` and ``active_macs``.
         """
         if by == "layer":
             rows, index = self.layer_table(depth), "layer"
             columns = _LAYER_COLUMNS + self._count_columns()
+            timed = ["time_ms", "time_iqr_ms", "tflops_per_sec"] if self.layer_times else []
         elif by == "op":
             rows, index = self.op_table(), "op_type"
             columns = ["op_type", "count"] + self._count_columns()
+            timed = []
         else:
             raise ValueError(f"by must be 'layer' or 'op', got {by!r}.")
-        columns += ["share"] + (["train_flops", "train_ratio"] if self.training else [])
+        columns += ["intensity", "share"] + (["train_flops", "train_ratio"] if self.training else []) + timed
         return pd.DataFrame.from_records(rows, columns=columns).set_index(index)
+
+    # ---------------------------------------------------------------- roofline
+    def roofline(self, device, dtype: Optional[str] = None) -> pd.DataFrame:
+        """Per layer: ``flops``, ``bytes``, ``intensity`` (FLOPs per byte), the
+        device's ``ridge`` point, ``bound`` ("compute" or "memory") and
+        ``time_s``, the roofline time ``max(flops / peak, bytes / bandwidth)``.
+
+        ``device`` is a GPU name ("H100", "A100", ...; its peak at ``dtype``,
+        by default the model's compute dtype) or a ``keras_flops.Device``.
+        ``df.attrs["time_s"]`` is the model's roofline time, the sum of its
+        layers', and ``df.attrs["device"]`` the device.
+        """
+        dev = hardware.device(device, dtype or self.compute_dtype)
+        df = self.to_dataframe()[["class", "flops", "bytes", "intensity"]].copy()
+        df["ridge"] = dev.ridge
+        df["bound"] = [dev.bound(f, b) if f or b else "" for f, b in zip(df["flops"], df["bytes"])]
+        df["time_s"] = [dev.time_s(f, b) for f, b in zip(df["flops"], df["bytes"])]
+        if self.layer_times:  # a measured report: how far each layer is from its roof
+            measured = self.to_dataframe()["time_ms"] / 1e3
+            df["measured_s"] = measured
+            df["measured_ratio"] = measured / df["time_s"].where(df["time_s"] > 0)
+        df.attrs.update(time_s=float(df["time_s"].sum()), device=dev)
+        return df
+
+    def roofline_time(self, device, dtype: Optional[str] = None) -> float:
+        """The model's roofline time on ``device``, in seconds: the sum of its
+        layers' ``max(flops / peak, bytes / bandwidth)``."""
+        return self.roofline(device, dtype).attrs["time_s"]
 
     # ---------------------------------------------------------------- exports
     def to_dict(self) -> dict:
         """The report as plain JSON types, in the versioned schema of
-        docs/report.schema.json (``schema_version`` 1)."""
+        docs/report.schema.json (``schema_version`` 2)."""
         from keras_flops.render import export
 
         return export.as_dict(self)
@@ -243,23 +303,39 @@ class FlopsReport:
 
         return text.readable(self, by=by, top=top, raw_counts=raw_counts)
 
-    def to_markdown(self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False) -> str:
+    def to_markdown(self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False,
+                    device=None) -> str:
         """The table as Markdown, with the totals below it; ``top`` keeps the
-        N rows with the most FLOPs."""
+        N rows with the most FLOPs; ``device`` adds each layer's roofline
+        ``bound`` on it."""
         from keras_flops.render import text
 
-        return text.markdown(self, by=by, top=top, raw_counts=raw_counts)
+        return text.markdown(self, by=by, top=top, raw_counts=raw_counts, device=device)
 
-    def plot(self, top: int = 10, path=None, by: str = "layer", ax=None):
-        """Horizontal bars of the ``top`` layers (or op types) by FLOPs, each
-        labelled with its share; shown, or written to ``path`` (a PNG, say).
+    def plot(self, top: int = 10, path=None, by: str = "layer", ax=None, kind: str = "bars",
+             device=None):
+        """A chart of the report, shown or written to ``path`` (a PNG, say):
 
-        Needs matplotlib: ``pip install 'keras-flops[plot]'``. Returns the
-        matplotlib Figure.
+        - ``kind="bars"``: the ``top`` layers (or op types) by FLOPs, each labelled
+          with its share;
+        - ``kind="roofline"``: the classic log-log roofline on ``device`` (a GPU
+          name or a ``keras_flops.Device``), one point per layer sized by its FLOPs;
+        - ``kind="depth"``: FLOPs and bytes along the network, in layer order.
+
+        Counts are labelled in K, M, G, T. Needs matplotlib:
+        ``pip install 'keras-flops[plot]'``. Returns the matplotlib Figure.
         """
         from keras_flops.render import plot
 
-        return plot.bars(self, top=top, path=path, by=by, ax=ax)
+        if kind == "bars":
+            return plot.bars(self, top=top, path=path, by=by, ax=ax)
+        if kind == "roofline":
+            if device is None:
+                raise ValueError("plot(kind='roofline') needs device=, a GPU name or a keras_flops.Device.")
+            return plot.roofline(self, device, path=path, ax=ax)
+        if kind == "depth":
+            return plot.depth(self, path=path, ax=ax)
+        raise ValueError(f"kind must be 'bars', 'roofline' or 'depth', got {kind!r}.")
 
     def uncounted_summary(self) -> str:
         """One paragraph naming the uncounted op types, or "" when there are none."""

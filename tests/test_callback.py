@@ -323,3 +323,11 @@ def test_announcement_starts_its_own_line_under_a_progress_bar(capsys):
     lines = capsys.readouterr().out.split("\n")
     ours = [line for line in lines if "FlopsCallback:" in line]
     assert len(ours) == 1 and ours[0].startswith("FlopsCallback: forward 19.5 KFLOPs")
+
+
+def test_tensorboard_table_has_bytes_and_the_roofline_bound(tmp_path, monkeypatch):
+    monkeypatch.setattr(hardware, "local_gpu_names", lambda: ("NVIDIA A100-SXM4-80GB",))
+    fit(cnn(), [keras_flops.FlopsCallback(log_dir=str(tmp_path), verbose=0)], epochs=1)
+    _, texts = read_events(tmp_path)
+    header = texts["keras_flops/layers"].splitlines()[0]
+    assert "bytes" in header and "intensity" in header and "bound" in header

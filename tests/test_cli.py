@@ -58,17 +58,19 @@ def test_saved_model_directory(saved, capsys):
 def test_json_format(saved, capsys):
     code, out, _ = run(capsys, saved / "m.keras", "--batch-size", 2, "--format", "json")
     data = json.loads(out)
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2  # 2 added bytes and intensity
     assert {row["path"]: row["flops"] for row in data["layers"]} == {"d1": 66, "d2": 28}
 
 
 def test_csv_format_by_op(saved, capsys):
     code, out, _ = run(capsys, saved / "m.keras", "--batch-size", 2, "--format", "csv", "--by", "op")
     lines = out.splitlines()
-    assert lines[0] == "op_type,count,flops,macs,share"
-    # MatMul: 60 + 24 = 84 FLOPs, 42 MACs; BiasAdd: 6 + 4 = 10
-    assert lines[1].startswith("MatMul,2,84,42,")
-    assert lines[2].startswith("BiasAdd,2,10,0,")
+    assert lines[0] == "op_type,count,flops,macs,bytes,intensity,share"
+    # MatMul: 60 + 24 = 84 FLOPs, 42 MACs; bytes (float32, 4 each): x, kernel and y,
+    # (2x5 + 5x3 + 2x3) x 4 = 124 and (2x3 + 3x2 + 2x2) x 4 = 64, 188 in all
+    assert lines[1].startswith("MatMul,2,84,42,188,")
+    # BiasAdd: 6 + 4 = 10 FLOPs; (6 + 3 + 6) x 4 = 60 and (4 + 2 + 4) x 4 = 40 bytes
+    assert lines[2].startswith("BiasAdd,2,10,0,100,")
 
 
 def test_markdown_format_top(saved, capsys):

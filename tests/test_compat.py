@@ -179,3 +179,19 @@ def test_a_missing_private_fails_loudly():
 
     with pytest.raises(_compat.CompatError, match="NotAGraph._functions"):
         _compat.function_graph(NotAGraph(), "f")
+
+
+def test_profiler_trace_reads_xplane(tmp_path):
+    @tf.function
+    def f(a, b):
+        return tf.matmul(a, b)
+
+    a = tf.ones((64, 64))
+    f(a, a)
+    tf.profiler.experimental.start(str(tmp_path))
+    for _ in range(2):
+        f(a, a).numpy()
+    tf.profiler.experimental.stop()
+    ops, calls = _compat.profiler_ops(str(tmp_path))
+    assert len(calls) == 2  # one window per call of the function
+    assert any(name == "MatMul" and duration > 0 for name, _, duration in ops)

@@ -25,6 +25,7 @@ from keras_flops import _compat, hardware
 from keras_flops.callback import batch as _batch
 from keras_flops.callback.tensorboard import TensorBoardSink
 from keras_flops.callback.timing import Throughput
+from keras_flops.profiling import compute_dtype as _compute_dtype
 from keras_flops.profiling import profile
 from keras_flops.render.text import format_count
 from keras_flops.report import FlopsReport
@@ -160,7 +161,8 @@ class FlopsCallback(tf.keras.callbacks.Callback):
         try:
             _outside_strategy_scope(self._measure)
             self._announce()
-            self._sink.text("keras_flops/layers", (self.train_report or self.report).to_markdown())
+            self._sink.text("keras_flops/layers", (self.train_report or self.report).to_markdown(
+                device=self._roofline_device()))
         except Exception as err:  # never stop training
             self._give_up(err)
 
@@ -183,12 +185,20 @@ class FlopsCallback(tf.keras.callbacks.Callback):
 
             attach(self.model, batch_size=batch, report=self.report)
 
+    def _roofline_device(self):
+        """The detected GPU, for the table's roofline ``bound`` column, if its
+        bandwidth is known too."""
+        if not self._peak_device:
+            return None
+        try:
+            return hardware.device(self._peak_device, _compute_dtype(self.model))
+        except ValueError:
+            return None
+
     def _find_peak(self) -> Optional[hardware.Peak]:
         if self.peak_tflops is not None:
             return hardware.Peak(float(self.peak_tflops), "")
-        policy = getattr(self.model, "dtype_policy", None)
-        dtype = getattr(policy, "compute_dtype", None) or "float32"
-        return hardware.detect_peak(str(dtype))
+        return hardware.detect_peak(_compute_dtype(self.model))
 
     def _give_up(self, err: Exception):
         self._done = True

@@ -15,7 +15,8 @@ from typing import List
 
 from keras_flops import graphs
 from keras_flops.counting.loops import trip_count
-from keras_flops.formulas import Chain
+from keras_flops.counting.traffic import op_bytes
+from keras_flops.formulas import Chain, Cost
 from keras_flops.records import OpCount, UncountedOp
 
 
@@ -41,11 +42,15 @@ class Walk:
             priced = self.chain.price(op)
             if isinstance(priced, str):
                 self.uncounted.append(UncountedOp(op.name, op.type, layer, priced))
-            elif priced is not None:
+                continue
+            moved = op_bytes(op)
+            if priced is None and moved:  # no arithmetic, but memory traffic: a copy
+                priced = (Cost(0, 0, "moves data"), "zero")
+            if priced is not None:
                 cost, source = priced
                 self.counted.append(
                     OpCount(op.name, op.type, layer, cost.flops * repeat, cost.macs * repeat,
-                            source, cost.text, repeat, phase)
+                            source, cost.text, repeat, phase, moved * repeat)
                 )
 
     def _function_op(self, op, repeat: int, layer: str) -> None:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: bytes and intensity
 _TRAINING = ("backward_flops", "backward_macs", "train_flops")
 _ACTIVE = ("active_flops", "active_macs")
 
 
 def as_dict(report) -> dict:
-    """``report.to_dict()``: plain JSON types, ``schema_version`` 1, built
+    """``report.to_dict()``: plain JSON types, ``schema_version`` 2, built
     from the report's own tables (no DataFrame in between)."""
-    counts = (("flops", "macs", "share") + (_TRAINING if report.training else ())
+    counts = (("flops", "macs", "bytes", "intensity", "share") + (_TRAINING if report.training else ())
               + (_ACTIVE if report.experts else ()))
     totals = {
         "flops": report.flops,
         "macs": report.macs,
+        "bytes": report.bytes,
         "params": report.params,
         "flops_per_sample": report.flops_per_sample,
         "macs_per_sample": report.macs_per_sample,
@@ -42,18 +43,23 @@ def as_dict(report) -> dict:
                 "output_shape": _jsonable(row["output_shape"]),
                 "params": row["params"],
                 "calls": row["calls"],
-                **{k: row[k] for k in counts},
+                **{k: _number(row[k]) for k in counts},
             }
             for row in report.layer_table()
         ],
         "ops": [
-            {k: row[k] for k in ("op_type", "count", "flops", "macs", "share")}
+            {k: _number(row[k]) for k in ("op_type", "count", "flops", "macs", "bytes", "intensity", "share")}
             for row in report.op_table()
         ],
         "uncounted": [dataclasses.asdict(u) for u in report.uncounted],
         "experts": [dataclasses.asdict(e) for e in report.experts],
         "notes": list(report.notes),
     }
+
+
+def _number(value):
+    """NaN (an intensity of no bytes) as JSON's null."""
+    return None if isinstance(value, float) and value != value else value
 
 
 def _jsonable(shape):

@@ -31,15 +31,15 @@ def bars(report, top: int = 10, path=None, by: str = "layer", ax=None):
     for bar, share, flops in zip(drawn, df["share"], df["flops"]):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
                 f" {format_count(flops)} ({share:.1%})", va="center", fontsize=8)
+    from matplotlib.ticker import EngFormatter
+
+    ax.xaxis.set_major_formatter(EngFormatter())
     ax.set_xlabel(f"FLOPs for a batch of {report.batch_size}")
     ax.set_title(f"{report.model_name}: top {len(df)} {'layers' if by == 'layer' else 'op types'} "
                  f"of {format_count(report.flops)} FLOPs")
     ax.margins(x=0.25)
     fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return fig
+    return _finish(fig, plt, path)
 
 
 def sweep_lines(sweep, top: int = 5, measure: str = "flops", path=None, ax=None):
@@ -63,6 +63,77 @@ def sweep_lines(sweep, top: int = 5, measure: str = "flops", path=None, ax=None)
     ax.set_title(f"{sweep.reports[0].model_name}: {measure} against {sweep.parameter}")
     ax.legend(fontsize=8)
     fig.tight_layout()
+    return _finish(fig, plt, path)
+
+
+def roofline(report, device, path=None, ax=None):
+    """The classic roofline, log-log: FLOP/s against FLOPs per byte, the
+    device's roof (bandwidth x intensity up to the ridge, then the peak), and
+    one point per layer at its intensity and roofline-attainable rate, sized
+    by its FLOPs. Returns the Figure."""
+    import numpy as np
+    from matplotlib.ticker import EngFormatter
+
+    plt = _pyplot(headless=path is not None and ax is None)
+    df = report.roofline(device)
+    dev = df.attrs["device"]
+    df = df[(df["flops"] > 0) & (df["bytes"] > 0)]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 5.5))
+    else:
+        fig = ax.figure
+    peak, bandwidth = dev.peak_tflops * 1e12, dev.bandwidth_gbps * 1e9
+    low = min([dev.ridge / 100] + list(df["intensity"] / 2))
+    high = max([dev.ridge * 100] + list(df["intensity"] * 2))
+    x = np.geomspace(low, high, 200)
+    ax.plot(x, np.minimum(peak, bandwidth * x), color="black", linewidth=1.5,
+            label=f"{dev.name}: {dev.peak_tflops:g} TFLOP/s, {dev.bandwidth_gbps:g} GB/s")
+    ax.axvline(dev.ridge, color="gray", linestyle=":", linewidth=1)
+    attainable = np.minimum(peak, bandwidth * df["intensity"])
+    sizes = 20 + 300 * df["flops"] / df["flops"].max()
+    colors = ["tab:red" if b == "memory" else "tab:blue" for b in df["bound"]]
+    ax.scatter(df["intensity"], attainable, s=sizes, c=colors, alpha=0.6, edgecolors="none")
+    for color, label in (("tab:red", "memory-bound layer"), ("tab:blue", "compute-bound layer")):
+        ax.scatter([], [], c=color, alpha=0.6, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(EngFormatter())
+    ax.yaxis.set_major_formatter(EngFormatter(unit="FLOP/s"))
+    ax.set_xlabel("arithmetic intensity (FLOPs per byte)")
+    ax.set_ylabel("attainable")
+    ax.set_title(f"{report.model_name}: {len(df)} layers on {dev.name}")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return _finish(fig, plt, path)
+
+
+def depth(report, path=None, ax=None):
+    """FLOPs and bytes along the network, in layer order: the costly stages
+    stand out. Returns the Figure."""
+    from matplotlib.ticker import EngFormatter
+
+    plt = _pyplot(headless=path is not None and ax is None)
+    df = report.to_dataframe()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(10, 4))
+    else:
+        fig = ax.figure
+    positions = range(len(df))
+    ax.bar(positions, df["flops"], color="tab:blue", label="FLOPs")
+    ax.set_ylabel("FLOPs")
+    ax.yaxis.set_major_formatter(EngFormatter())
+    other = ax.twinx()
+    other.plot(positions, df["bytes"], color="tab:orange", linewidth=1.2, label="bytes")
+    other.set_ylabel("bytes")
+    other.yaxis.set_major_formatter(EngFormatter(unit="B"))
+    ax.set_xlabel(f"layers in call order (of {len(df)})")
+    ax.set_title(f"{report.model_name}: FLOPs and bytes along the network")
+    fig.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return _finish(fig, plt, path)
+
+
+def _finish(fig, plt, path):
     if path is not None:
         fig.savefig(path, dpi=120)
         plt.close(fig)

@@ -18,7 +18,7 @@ import rich.console
 import rich.markup
 import rich.table
 
-from keras_flops import _compat
+from keras_flops import _compat, hardware
 from keras_flops.render.text import count_text, totals
 from keras_flops.records import OUTSIDE, num_elements
 
@@ -26,16 +26,32 @@ COLUMN_WIDTH = 8  # of the FLOPs and MACs columns (Keras 3), at least
 PLAIN_WIDTH = 12  # the same, in tf_keras's plain text
 
 
-class SummaryCounts:
-    """What the table needs of a report: a layer's inclusive counts, and the footer."""
+COLUMNS = {"flops": "FLOPs", "macs": "MACs", "bytes": "Bytes", "bound": "Bound"}
 
-    def __init__(self, report, paths: dict, raw: bool):
-        self.report, self.paths, self.raw = report, paths, raw
+
+class SummaryCounts:
+    """What the table needs of a report: each layer's cells (its inclusive
+    counts, in ``columns``), and the footer. ``"bound"`` needs a ``device``."""
+
+    def __init__(self, report, paths: dict, raw: bool, columns: Sequence[str] = ("flops", "macs"),
+                 device=None):
+        unknown = [c for c in columns if c not in COLUMNS]
+        if unknown or not columns:
+            raise ValueError(f"columns must be some of {tuple(COLUMNS)}, got {tuple(columns)!r}.")
+        if "bound" in columns and device is None:
+            raise ValueError("the 'bound' column needs device=, a GPU name or a keras_flops.Device.")
+        self.report, self.paths, self.raw, self.columns = report, paths, raw, tuple(columns)
+        self.device = hardware.device(device, report.compute_dtype) if device is not None else None
+        self.headers = [COLUMNS[c] for c in self.columns]
 
     def cells(self, layer) -> List[str]:
         path = self.paths.get(id(layer))
-        flops, macs = self.report.inclusive(path) if path is not None else (0, 0)
-        return [count_text(flops, self.raw), count_text(macs, self.raw)]
+        flops, macs, moved = self.report.inclusive(path) if path is not None else (0, 0, 0)
+        values = {"flops": count_text(flops, self.raw), "macs": count_text(macs, self.raw),
+                  "bytes": count_text(moved, self.raw)}
+        if self.device is not None:
+            values["bound"] = self.device.bound(flops, moved) if flops or moved else "-"
+        return [values[c] for c in self.columns]
 
     def footer(self) -> List[str]:
         lines = [totals(self.report, "footer", raw=self.raw)]
@@ -164,9 +180,9 @@ def rich_summary(model, counts: SummaryCounts, line_length=None, positions=None,
             for layer, level in _nested(top, expand_nested)]
     ours = max([COLUMN_WIDTH] + [len(c) for _, _, cells in rows for c in cells])
     columns = [rich.table.Column(h, justify=a, width=w) for h, a, w in zip(header, align, widths)]
-    columns += [rich.table.Column(h, justify="right", width=ours) for h in ("FLOPs", "MACs")]
+    columns += [rich.table.Column(h, justify="right", width=ours) for h in counts.headers]
     table = rich.table.Table(*columns, show_lines=True)
-    table_width = sum(widths) + 2 * ours + 3 * len(columns) + 1
+    table_width = sum(widths) + len(counts.headers) * ours + 3 * len(columns) + 1
     for layer, level, cells in rows:
         table.add_row(*_rich_fields(model, layer, level, sequential_like, show_trainable),
                       *(_number(c) for c in cells))
@@ -253,7 +269,7 @@ def plain_summary(model, counts: SummaryCounts, line_length=None, positions=None
         line_length += 11
         positions.append(line_length)
         header.append("Trainable")
-    extra = 2 * PLAIN_WIDTH
+    extra = len(counts.headers) * PLAIN_WIDTH
 
     def emit_row(fields, cells, level=0):
         lines = _plain_row(fields, positions, level)
@@ -262,7 +278,7 @@ def plain_summary(model, counts: SummaryCounts, line_length=None, positions=None
 
     print_fn(f'Model: "{model.name}"')
     print_fn("_" * (line_length + extra))
-    emit_row(header, ["FLOPs", "MACs"])
+    emit_row(header, counts.headers)
     print_fn("=" * (line_length + extra))
 
     def emit_layer(layer, level=0, last=False):

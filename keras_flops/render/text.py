@@ -60,7 +60,7 @@ def readable(report, by: str = "layer", top: Optional[int] = None, raw_counts: b
     ``raw_counts``), shapes as text and shares in percent."""
     df = top_rows(report.to_dataframe(by=by), top)
     out = df.copy()
-    for column in ("flops", "macs", "params", "count"):
+    for column in ("flops", "macs", "bytes", "params", "count"):
         if column in out:
             out[column] = [count_text(v, raw_counts) for v in out[column]]
     if "output_shape" in out:
@@ -69,8 +69,11 @@ def readable(report, by: str = "layer", top: Optional[int] = None, raw_counts: b
     return out
 
 
-def markdown(report, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False) -> str:
+def markdown(report, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False,
+             device=None) -> str:
     table = readable(report, by=by, top=top, raw_counts=raw_counts)
+    if device is not None and by == "layer":
+        table["bound"] = report.roofline(device)["bound"].reindex(table.index)
     return table.to_markdown() + "\n\n" + totals(report, "markdown") + "\n"
 
 
@@ -95,10 +98,21 @@ def report_text(report) -> str:
         shown.to_string(),
         totals(report, "line"),
     ]
+    if report.time_ms is not None:
+        lines.append(measured_line(report))
     lines += list(report.notes)
     if report.uncounted:
         lines.append(uncounted_summary(report))
     return "\n".join(lines)
+
+
+def measured_line(report, top: int = 3) -> str:
+    """The measured forward time, what its layers sum to, and the slowest layers."""
+    total = sum(median for _, median, _ in report.layer_times)
+    slowest = sorted(report.layer_times, key=lambda t: t[1], reverse=True)[:top]
+    listed = ", ".join(f"{layer} {median:.3g} ms ({median / total:.0%})" for layer, median, _ in slowest)
+    return (f"Measured forward: {report.time_ms:.3g} ms (median); its layers sum to {total:.3g} ms "
+            f"({total / report.time_ms:.2f}x); slowest: {listed}")
 
 
 def uncounted_summary(report) -> str:
