@@ -66,6 +66,8 @@ def readable(report, by: str = "layer", top: Optional[int] = None, raw_counts: b
     if "output_shape" in out:
         out["output_shape"] = [shape_text(s) for s in out["output_shape"]]
     out["share"] = [f"{v:.1%}" for v in df["share"]]
+    if "intensity" in out:
+        out["intensity"] = ["" if v != v else f"{v:.3g}" for v in df["intensity"]]
     return out
 
 
