@@ -402,7 +402,8 @@ def profiler_ops(logdir: str):
     TensorFlow 2.x: the trace is an ``XSpace`` protobuf (``*.xplane.pb``,
     ``tsl.profiler.protobuf.xplane_pb2``); op events are named
     "<op name>:<op type>" on the host plane's "tf_Compute" lines, and each
-    call of a function is an "EagerLocalExecute" event on its "python" line.
+    call of a function is an "EagerLocalExecute" event on the calling
+    thread's line (not always recorded: then there are no windows).
     """
     import glob
     import os
@@ -427,7 +428,7 @@ def profiler_ops(logdir: str):
                 start = base + event.offset_ps
                 if line.name.startswith("tf_Compute") and ":" in name and "::" not in name:
                     ops.append((name.rsplit(":", 1)[0], start, event.duration_ps))
-                elif line.name == "python" and name.startswith("EagerLocalExecute"):
+                elif name.startswith("EagerLocalExecute"):
                     calls.append((start, start + event.duration_ps))
     return ops, calls
 

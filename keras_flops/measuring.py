@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 import statistics
 import tempfile
 import time
@@ -63,7 +64,7 @@ def measure(model, batch_size: int = 1, input_shape=None, *, repeats: int = 10,
         finally:
             tf.profiler.experimental.stop()
         ops, calls = _compat.profiler_ops(logdir)
-    per_run = _per_layer_per_run(ops, calls, _owners(traced), repeats)
+    per_run = _per_layer_per_run(ops, calls, _owners(traced), repeats, runs=repeats + 1)
     times = tuple(
         (layer, statistics.median(runs), _iqr(runs)) for layer, runs in per_run.items()
     )
@@ -107,12 +108,16 @@ def _owners(traced) -> _Owners:
     return _Owners(names)
 
 
-def _per_layer_per_run(ops, calls, owner, repeats: int) -> Dict[str, List[float]]:
+def _per_layer_per_run(ops, calls, owner, repeats: int, runs: Optional[int] = None) -> Dict[str, List[float]]:
     """{layer: [ms in each run]}, wall-clock time shared out: within each call
     window, every stretch of time goes to the ops running then, split evenly
     when several overlap (TensorFlow runs independent ops, a residual
     block's two branches, on parallel threads). So a run's layers sum to the
-    time its ops kept the device busy, never more than the run took."""
+    time its ops kept the device busy, never more than the run took.
+
+    Without one window per call (the profiler does not always record them)
+    every op falls in one window, whose times are divided by ``runs``, the
+    calls profiled: the mean of a run, with no spread."""
     calls = sorted(calls)[-repeats:] if len(calls) >= repeats else []
     windows = calls or [(min((s for _, s, _ in ops), default=0), float("inf"))]
     totals = [collections.Counter() for _ in windows]
@@ -120,7 +125,7 @@ def _per_layer_per_run(ops, calls, owner, repeats: int) -> Dict[str, List[float]
         inside = [(start, start + duration, owner(name)) for name, start, duration in ops
                   if low <= start <= high]
         _share_out(inside, totals[i])
-    scale = 1e9 if calls else 1e9 * repeats  # ps -> ms; one window holds every run
+    scale = 1e9 if calls else 1e9 * (runs or repeats)  # ps -> ms; one window holds every run
     layers = dict.fromkeys(layer for counter in totals for layer in counter)
     return {layer: [counter.get(layer, 0) / scale for counter in totals] for layer in layers}
 
@@ -145,8 +150,9 @@ def _share_out(intervals, into: collections.Counter) -> None:
 
 
 def _iqr(values: List[float]) -> float:
+    """The interquartile range; NaN from one value (no per-run windows)."""
     if len(values) < 2:
-        return 0.0
+        return math.nan
     q = statistics.quantiles(values, n=4)
     return q[2] - q[0]
 
