@@ -92,7 +92,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(f"keras-flops: error: {_message(err)}", file=sys.stderr)
         return EXIT_ERROR
-    parts = (report.prefill, report.decode) if hasattr(report, "prefill") else (report,)
+    parts = (report.prefill, report.decode) if args.generate else (report,)
     for part in parts:
         if part.uncounted and args.format != "json":
             print(part.uncounted_summary(), file=sys.stderr)
@@ -140,6 +140,8 @@ def _report(args):
         )
     model = _example(args.example) if args.example else _load(args.model, args.unsafe)
     if args.generate:
+        if args.plot:
+            raise CliError("--plot draws one forward pass; it does not go with --generate.")
         from keras_flops.generation import causal_lm_for, profile_generation
 
         prompt, max_length = _lengths(args.generate)
@@ -155,8 +157,8 @@ def _report(args):
 
 def _render(report, args) -> str:
     if args.format == "json":
-        return report.to_json() if hasattr(report, "to_json") else json.dumps(report.to_dict(), indent=2)
-    if not hasattr(report, "readable"):  # a generation report: its own table
+        return report.to_json()
+    if args.generate:  # a GenerationReport: its own table
         if args.format != "table":
             raise CliError(f"--generate prints a table or JSON, not {args.format}.")
         return str(report)

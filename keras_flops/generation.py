@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import warnings
 from typing import Optional
 
@@ -21,7 +22,7 @@ import tensorflow as tf
 
 from keras_flops import _compat, inputs, moe, tracing
 from keras_flops.counting import count
-from keras_flops.profiling import ProfileError, UncountedOpsWarning, layer_rows, reason
+from keras_flops.profiling import ProfileError, UncountedOpsWarning, build_report, reason
 from keras_flops.records import LayerRow
 from keras_flops.render.text import format_count
 from keras_flops.report import FlopsReport
@@ -99,6 +100,10 @@ class GenerationReport:
             "decode": self.decode.to_dict(),
             "notes": list(self.notes),
         }
+
+    def to_json(self, indent: Optional[int] = 2) -> str:
+        """``to_dict()`` as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent)
 
     def __str__(self) -> str:
         df = self.to_dataframe()
@@ -182,13 +187,14 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
         f"runs one token per sequence attending over the whole cache of {max_length} "
         "positions. Counted as it runs.",
     )
+    experts = moe.find(causal_lm)
     report = GenerationReport(
         model_name=causal_lm.name,
         batch_size=batch_size,
         prompt_length=prompt_length,
         max_length=max_length,
-        prefill=_report(causal_lm, prefill, batch_size, tokens),
-        decode=_report(causal_lm, decode, batch_size, tokens),
+        prefill=_report(causal_lm, prefill, batch_size, tokens, experts),
+        decode=_report(causal_lm, decode, batch_size, tokens, experts),
         notes=notes,
     )
     if warn:
@@ -238,19 +244,11 @@ def _output_specs(concrete):
     return tuple(tf.TensorSpec(t.shape, t.dtype) for t in outputs)
 
 
-def _report(model, traced, batch_size: int, tokens) -> FlopsReport:
+def _report(model, traced, batch_size: int, tokens, experts) -> FlopsReport:
     counted = count(traced)
-    layers = layer_rows(model, traced.layers, counted)
+    sampler = ()
     if any(op.layer == SAMPLER for op in counted.ops):
-        layers += (LayerRow(SAMPLER, type(getattr(model, "sampler", None)).__name__, None, 0, 1),)
-    experts = moe.find(model)
-    return FlopsReport(
-        model_name=model.name,
-        batch_size=batch_size,
-        input_shapes=(("token_ids", tuple(tokens.shape.as_list())),),
-        layers=layers,
-        ops=counted.ops,
-        uncounted=counted.uncounted,
-        notes=counted.notes + tuple(e.note() for e in experts),
-        experts=experts,
-    )
+        sampler = (LayerRow(SAMPLER, type(getattr(model, "sampler", None)).__name__, None, 0, 1),)
+    return build_report(model, traced, counted, batch_size=batch_size,
+                        input_shapes=(("token_ids", tuple(tokens.shape.as_list())),),
+                        extra_layers=sampler, experts=experts)

@@ -85,21 +85,32 @@ def profile_traced(model, batch_size=1, input_shape=None, *, training=False, tar
             f"failed: {reason(err)} {_advice(model, err)}"
         ) from err
     counted = count(traced, counting, formulas)
-    experts = moe.find(model)
-    report = FlopsReport(
+    report = build_report(model, traced, counted, batch_size=given.batch_size,
+                          input_shapes=given.shapes, notes=given.notes + traced.notes,
+                          counting=counting, training=training)
+    return report, (traced, given)
+
+
+def build_report(model, traced, counted, *, batch_size: int, input_shapes, notes=(),
+                 counting: str = "full", training: bool = False, extra_layers=(),
+                 experts=None) -> FlopsReport:
+    """The FlopsReport of a counted trace of ``model``: its layer rows (and
+    ``extra_layers``), its mixture-of-experts layers, its compute dtype.
+    ``experts`` may be given when already found (one search per model)."""
+    experts = moe.find(model) if experts is None else experts
+    return FlopsReport(
         model_name=model.name,
-        batch_size=given.batch_size,
-        input_shapes=given.shapes,
-        layers=layer_rows(model, traced.layers, counted),
+        batch_size=batch_size,
+        input_shapes=input_shapes,
+        layers=layer_rows(model, traced.layers, counted) + tuple(extra_layers),
         ops=counted.ops,
         uncounted=counted.uncounted,
-        notes=given.notes + traced.notes + counted.notes + tuple(e.note() for e in experts),
+        notes=tuple(notes) + counted.notes + tuple(e.note() for e in experts),
         counting=counting,
         training=training,
         experts=experts,
         compute_dtype=compute_dtype(model),
     )
-    return report, (traced, given)
 
 
 def compute_dtype(model) -> str:

@@ -106,8 +106,7 @@ def ancestor(path: str, depth: int) -> str:
 def num_elements(shape: Optional[Sequence[Optional[int]]], what: str = "") -> int:
     """Elements of a fully known shape; ValueError naming ``what`` on an unknown dim."""
     if shape is None or any(d is None for d in shape):
-        label = f"the {what} shape" if what else "shape"
-        raise ValueError(f"{label} {shape} has an unknown dim" if what else f"shape {shape} is not fully known")
+        raise ValueError(f"the {what + ' ' if what else ''}shape {shape} has an unknown dim")
     n = 1
     for d in shape:
         n *= int(d)

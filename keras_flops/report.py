@@ -185,10 +185,14 @@ class FlopsReport:
         rows = self._finish(rows)
         if self.layer_times:
             times = {layer: (median, iqr) for layer, median, iqr in self.layer_times}
+            if depth is not None:  # summed medians: their spread is not known
+                summed = collections.Counter()
+                for layer, (median, _) in times.items():
+                    summed[ancestor(layer, depth)] += median
+                times = {layer: (median, math.nan) for layer, median in summed.items()}
             for row in rows:
-                median, iqr = (times.get(row["layer"], (0.0, 0.0)) if depth is None else
-                               (sum(m for p, (m, _) in times.items() if ancestor(p, depth) == row["layer"]), math.nan))
-                row["time_ms"], row["time_iqr_ms"] = median, iqr
+                row["time_ms"], row["time_iqr_ms"] = times.get(row["layer"], (0.0, 0.0))
+                median = row["time_ms"]
                 row["tflops_per_sec"] = row["flops"] / median / 1e9 if median else math.nan
         return rows
 

@@ -116,6 +116,8 @@ def test_cli_generate(tmp_path, capsys):
     data = json.loads(out)
     assert (data["steps"], data["decode"]["totals"]["macs"]) == (6, 1424)
     assert data["macs"] == 13440 + 6 * 1424
+    code = cli.main([str(tmp_path / "p" / "config.json"), "--generate", "4:10", "--plot", "x.png"])
+    assert code == 2 and "--plot" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------
@@ -179,4 +181,17 @@ def test_sweep_plot(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (ax,) = fig.axes
     assert len(ax.lines) == 4  # the total and three layers
-    assert "k" in "".join(t.get_text() for t in ax.get_yticklabels()) or ax.get_yticklabels()
+    from matplotlib.ticker import EngFormatter
+
+    assert isinstance(ax.yaxis.get_major_formatter(), EngFormatter)  # counts in K, M, G, T
+
+
+def test_generation_reports_know_the_compute_dtype():
+    # a roofline of a decode step needs the dtype the model computes in
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        lm = gpt2_lm()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    gen = keras_flops.profile_generation(lm, prompt_length=4, max_length=10)
+    assert gen.prefill.compute_dtype == gen.decode.compute_dtype == "bfloat16"

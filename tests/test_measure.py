@@ -66,3 +66,9 @@ def test_without_call_windows_times_are_a_mean_over_the_runs():
     ops = [("a", 1 * ms, 4 * ms), ("a", 12 * ms, 6 * ms)]
     # no windows recorded: one window over both runs, divided by the 2 runs profiled
     assert measuring._per_layer_per_run(ops, [], str.upper, 2, runs=2) == {"A": [5.0]}
+
+
+def test_times_roll_up_by_depth():
+    report = keras_flops.measure(cnn(), repeats=2, warmup=1)
+    rolled = report.to_dataframe(depth=1)
+    assert rolled.loc["conv", "time_ms"] == report.to_dataframe().loc["conv", "time_ms"]

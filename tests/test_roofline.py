@@ -142,4 +142,8 @@ def test_bar_plot_labels_counts_in_units(tmp_path):
     ax = fig.axes[0]
     fig.canvas.draw()
     assert ax.xaxis.get_offset_text().get_text() == ""  # no "1e7" multiplier
-    assert any(label.get_text().endswith(("k", "M", "0")) for label in ax.get_xticklabels())
+    from matplotlib.ticker import EngFormatter
+
+    assert isinstance(ax.xaxis.get_major_formatter(), EngFormatter)
+    # 33,024 FLOPs on the axis: the ticks read "10 k", "20 k", "30 k"
+    assert any(label.get_text().endswith(" k") for label in ax.get_xticklabels())
