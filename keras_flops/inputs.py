@@ -1,4 +1,5 @@
-"""Input specs: the ``tf.TensorSpec`` structure a model is traced on.
+"""Input specs: the structure of ``tf.TensorSpec`` (TensorFlow) or
+``jax.ShapeDtypeStruct`` (JAX) a model is traced on.
 
 Shared by every entry point (``profile``, SavedModels, the callback):
 ``input_shape`` follows ``keras.Input(shape=...)`` (no batch dim; a tuple for
@@ -12,9 +13,7 @@ import dataclasses
 import numbers
 from typing import List, Optional, Sequence, Tuple
 
-import tensorflow as tf
-
-from keras_flops import _compat
+from keras_flops import _compat, backend
 
 
 class InputShapeError(ValueError):
@@ -29,13 +28,15 @@ class Inputs:
     specs: object
     batch_size: int
     notes: Tuple[str, ...] = ()
+    names: Tuple[str, ...] = ()  # in flattened order (a JAX spec has no name)
 
     @property
     def shapes(self) -> Tuple[Tuple[str, Tuple[int, ...]], ...]:
         """``((name, shape), ...)`` of every input, batch dim included."""
         return tuple(
-            (spec.name or f"input {i}", tuple(spec.shape.as_list()))
-            for i, spec in enumerate(tf.nest.flatten(self.specs))
+            (getattr(spec, "name", None) or (self.names[i] if i < len(self.names) else f"input {i}"),
+             tuple(int(d) for d in spec.shape))
+            for i, spec in enumerate(backend.flatten(self.specs))
         )
 
 
@@ -62,8 +63,9 @@ def resolve(model, batch_size, input_shape=None) -> Inputs:
                 "sample without the batch dim, e.g. keras_flops.profile(model, "
                 "input_shape=(224, 224, 3))."
             )
-        return Inputs(_specs_from_shapes(input_shape, batch_size), batch_size)
-    flat = tf.nest.flatten(struct)
+        specs = _specs_from_shapes(input_shape, batch_size)
+        return Inputs(specs, batch_size, names=_default_names(input_shape))
+    flat = backend.flatten(struct)
     names = _names(struct, flat)
     given = align_shapes(input_shape, names)
     specs = []
@@ -81,7 +83,7 @@ def resolve(model, batch_size, input_shape=None) -> Inputs:
         "shape, an upper bound (sparse kernels' FLOPs depend on the number of nonzeros)."
         for name, kt in zip(names, flat) if getattr(kt, "sparse", False)
     )
-    return Inputs(tf.nest.pack_sequence_as(struct, specs), batch_size, notes)
+    return Inputs(backend.pack_sequence_as(struct, specs), batch_size, notes, tuple(names))
 
 
 def _names(struct, flat) -> List[str]:
@@ -132,7 +134,7 @@ def align_shapes(input_shape, names: Sequence[str]) -> List[Optional[tuple]]:
 
 
 def is_shape(value) -> bool:
-    return isinstance(value, (tuple, list, tf.TensorShape)) and all(
+    return (isinstance(value, (tuple, list)) or type(value).__name__ == "TensorShape") and all(
         d is None or isinstance(d, numbers.Integral) for d in value
     )
 
@@ -145,7 +147,7 @@ def _as_shape(value) -> Optional[tuple]:
     return tuple(None if d is None else int(d) for d in value)
 
 
-def one_spec(name, model_shape, given, batch_size, dtype) -> tf.TensorSpec:
+def one_spec(name, model_shape, given, batch_size, dtype):
     """The spec of one input: the model's shape with ``given`` filling its
     unknown dims and ``batch_size`` its batch dim; every dim must end known."""
     sample = tuple(model_shape[1:])
@@ -180,26 +182,34 @@ def one_spec(name, model_shape, given, batch_size, dtype) -> tf.TensorSpec:
         raise InputShapeError(
             f"Input {name!r} has a fixed batch size of {batch}; pass batch_size={batch}."
         )
-    return tf.TensorSpec((batch_size,) + tuple(sample), dtype, name=_spec_name(name))
+    return backend.spec((batch_size,) + tuple(sample), dtype, name=_spec_name(name))
 
 
 def _specs_from_shapes(input_shape, batch_size):
     if is_shape(input_shape):
-        return one_spec("input", (None,) + _as_shape(input_shape), None, batch_size, tf.float32)
+        return one_spec("input", (None,) + _as_shape(input_shape), None, batch_size, "float32")
     if isinstance(input_shape, dict):
         return {
-            k: one_spec(k, (None,) + _as_shape(v), None, batch_size, tf.float32)
+            k: one_spec(k, (None,) + _as_shape(v), None, batch_size, "float32")
             for k, v in input_shape.items()
         }
     return [
-        one_spec(f"input {i}", (None,) + _as_shape(s), None, batch_size, tf.float32)
+        one_spec(f"input {i}", (None,) + _as_shape(s), None, batch_size, "float32")
         for i, s in enumerate(input_shape)
     ]
 
 
-def _dtype(keras_tensor):
-    dtype = getattr(keras_tensor, "dtype", None) or "float32"
-    return tf.as_dtype(getattr(dtype, "name", dtype))
+def _dtype(keras_tensor) -> str:
+    return backend.dtype_name(getattr(keras_tensor, "dtype", None) or "float32")
+
+
+def _default_names(input_shape) -> Tuple[str, ...]:
+    """The names :func:`_specs_from_shapes` gives, in flattened order."""
+    if is_shape(input_shape):
+        return ("input",)
+    if isinstance(input_shape, dict):
+        return tuple(sorted(input_shape))
+    return tuple(f"input {i}" for i in range(len(input_shape)))
 
 
 def _spec_name(name: str) -> str:
@@ -245,7 +255,7 @@ def filled_shapes(model, length: int, input_shape=None, only_rank: Optional[int]
             f"{describe(model)} has no Input, so there are no unknown dims to fill; "
             "pass input_shape=."
         )
-    flat = tf.nest.flatten(struct)
+    flat = backend.flatten(struct)
     names = _names(struct, flat)
     given = align_shapes(input_shape, names)
     filled, any_filled = [], False
@@ -281,6 +291,6 @@ def fix_batch(specs, batch_size: int):
         shape = list(spec.shape)
         if shape and shape[0] is None:
             shape[0] = batch_size
-        return tf.TensorSpec(shape, spec.dtype)
+        return backend.spec(shape, spec.dtype)
 
-    return tf.nest.map_structure(fix, specs)
+    return backend.map_structure(fix, specs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Callable, Optional, Sequence
 
-from keras_flops import _compat, tracing
+from keras_flops import _compat, layers
 from keras_flops.profiling import profile
 from keras_flops.render.summary_table import SummaryCounts, plain_summary, rich_summary
 from keras_flops.report import FlopsReport
@@ -49,7 +49,7 @@ def summary(
     """
     if report is None:
         report = profile(model, batch_size=batch_size, input_shape=input_shape)
-    paths = {id(layer): path for path, layer in tracing.layer_tree(model)}
+    paths = {id(layer): path for path, layer in layers.layer_tree(model)}
     render = plain_summary if _compat.is_tf_keras(model) else rich_summary
     render(model, SummaryCounts(report, paths, raw_counts, columns, device), line_length=line_length,
            positions=positions, print_fn=print_fn, expand_nested=expand_nested,

@@ -10,6 +10,7 @@ from typing import Mapping, Optional
 import tensorflow as tf
 
 from keras_flops import _compat, inputs, moe, tracing
+from keras_flops.layers import own_params
 from keras_flops.counting import MODES, count
 from keras_flops.records import OUTSIDE, LayerRow
 from keras_flops.report import FlopsReport
@@ -122,7 +123,7 @@ def compute_dtype(model) -> str:
 def layer_rows(model, layers, counted) -> tuple:
     """The called layers, and a "(model)" row when ops or weights belong to
     the model itself rather than any layer."""
-    own = tracing.own_params(model)
+    own = own_params(model)
     outside = any(op.layer == OUTSIDE and op.flops for op in counted.ops)
     if outside or own or any(u.layer == OUTSIDE for u in counted.uncounted):
         layers = layers + (LayerRow(OUTSIDE, type(model).__name__, None, own, 1),)

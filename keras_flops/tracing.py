@@ -20,8 +20,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import tensorflow as tf
 
-from keras_flops import _compat, graphs, training_step, weightless
-from keras_flops.records import LOSS, OUTSIDE, LayerRow, num_elements
+from keras_flops import graphs, training_step, weightless
+from keras_flops.layers import LayerRecorder
+from keras_flops.records import LOSS, OUTSIDE, LayerRow
 
 GRADIENT_PREFIX = "gradient_tape/"
 
@@ -50,141 +51,20 @@ class Trace:
 
 
 # --------------------------------------------------------------------------
-# The layer tree
-
-
-def children(layer) -> List[Any]:
-    """Direct sublayers, and for functional models the Keras ops they apply."""
-    kids = _compat.sublayers(layer)
-    seen = {id(k) for k in kids}
-    for op in _compat.functional_operations(layer):
-        if id(op) not in seen and hasattr(op, "call"):
-            kids.append(op)
-            seen.add(id(op))
-    return kids
-
-
-def layer_tree(model) -> List[Tuple[str, Any]]:
-    """Every sublayer of ``model`` with its path, depth first; each layer once."""
-    out: List[Tuple[str, Any]] = []
-    seen = {id(model)}
-    used_paths = set()
-
-    def visit(parent, prefix):
-        for child in children(parent):
-            if id(child) in seen:
-                continue  # shared: keeps its first path
-            seen.add(id(child))
-            path = prefix + child.name
-            n = 2
-            while path in used_paths:
-                path = f"{prefix}{child.name}#{n}"
-                n += 1
-            used_paths.add(path)
-            out.append((path, child))
-            visit(child, path + "/")
-
-    visit(model, "")
-    return out
-
-
-def own_params(layer) -> int:
-    """Parameters of the weights a layer holds itself, not through sublayers."""
-    weights = getattr(layer, "weights", None) or []
-    inner = {id(w) for c in children(layer) for w in (getattr(c, "weights", None) or [])}
-    return sum(num_elements(w.shape, "weight") for w in weights if id(w) not in inner)
-
-
-def _shapes_of(outputs):
-    def shape(t):
-        s = getattr(t, "shape", None)
-        return tuple(s) if s is not None else None
-
-    flat = [shape(t) for t in tf.nest.flatten(outputs)]
-    return flat[0] if len(flat) == 1 else flat
-
-
-# --------------------------------------------------------------------------
 # Recording layer calls
 
 
-@dataclasses.dataclass
-class _Called:
-    path: str
-    class_name: str
-    params: int
-    output_shape: Any = None
-    calls: int = 0
-    order: int = -1
-
-
-class LayerRecorder:
-    """Wraps each sublayer's ``call`` to record the graph ops it creates.
-
-    Use as a context manager around the trace. On exit every layer is put
-    back exactly as it was: the instance attribute ``call`` is removed again
-    (or restored, if the layer had one of its own).
-    """
-
-    _MISSING = object()
+class GraphRecorder(LayerRecorder):
+    """Records the graph ops each layer call creates: Keras 3 name scopes get
+    uniquifying suffixes ("dense" lands in scope "dense_1"), so scope names
+    cannot be parsed back into layers; recording op ranges during the call can."""
 
     def __init__(self, model):
-        self._entries = layer_tree(model)
-        self._saved: List[Tuple[Any, Any]] = []
-        self._called: Dict[str, _Called] = {}
+        super().__init__(model)
         self._calls: List[Tuple[str, Any, int, int]] = []  # path, graph, start, end
-        self._order = 0
-
-    def __enter__(self):
-        try:
-            for path, layer in self._entries:
-                self._wrap(path, layer)
-        except BaseException:
-            self._restore()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self._restore()
-        return False
-
-    def _wrap(self, path, layer):
-        original = layer.__dict__.get("call", self._MISSING)
-        bound = layer.call
-        info = _Called(path, type(layer).__name__, own_params(layer) if hasattr(layer, "weights") else 0)
-        recorder = self
-
-        @functools.wraps(bound)
-        def call(*args, **kwargs):
-            graph = tf.compat.v1.get_default_graph()
-            start = graphs.num_ops(graph)
-            try:
-                outputs = bound(*args, **kwargs)
-            finally:
-                recorder._calls.append((path, graph, start, graphs.num_ops(graph)))
-            if info.calls == 0:
-                info.output_shape = _shapes_of(outputs)
-                info.order = recorder._order
-                recorder._order += 1
-            info.calls += 1
-            return outputs
-
-        self._saved.append((layer, original))
-        object.__setattr__(layer, "call", call)
-        self._called[path] = info
-
-    def _restore(self):
-        while self._saved:
-            layer, original = self._saved.pop()
-            if original is self._MISSING:
-                layer.__dict__.pop("call", None)
-            else:
-                object.__setattr__(layer, "call", original)
 
     @contextlib.contextmanager
-    def region(self, path: str):
-        """Record the ops created inside the block as the row ``path``, below
-        every layer called inside it (calls finish inner first)."""
+    def mark(self, path: str):
         graph = tf.compat.v1.get_default_graph()
         start = graphs.num_ops(graph)
         try:
@@ -208,10 +88,6 @@ class LayerRecorder:
                 owner.setdefault((id(graph), op.name), path)
         return owner
 
-    def layers(self) -> Tuple[LayerRow, ...]:
-        called = sorted((i for i in self._called.values() if i.calls), key=lambda i: i.order)
-        return tuple(LayerRow(i.path, i.class_name, i.output_shape, i.params, i.calls) for i in called)
-
 
 # --------------------------------------------------------------------------
 # Tracing
@@ -233,7 +109,7 @@ def trace(model, specs, training: bool = False, targets=None) -> Trace:
     values = [weightless.value_specs(variables)] if variables is not None else []
     step = training_step.TrainingStep(model, has_targets=targets is not None, variables=variables)
     args = (specs,) + ((targets,) if targets is not None else ()) + tuple(values)
-    with LayerRecorder(model) as recorder:
+    with GraphRecorder(model) as recorder:
         concrete = step.function.get_concrete_function(*args)
     return Trace(
         function=concrete,
@@ -259,7 +135,7 @@ def trace_call(model, call: Callable, specs: List) -> Trace:
             outputs = call(*args, recorder.region)
             return outputs, weightless.updates(scope, variables, placeholders)
 
-    with LayerRecorder(model) as recorder:
+    with GraphRecorder(model) as recorder:
         concrete = tf.function(fn).get_concrete_function(*specs, *values)
     return Trace(
         function=concrete,
