@@ -7,9 +7,7 @@ import sys
 import warnings
 from typing import Mapping, Optional
 
-import tensorflow as tf
-
-from keras_flops import _compat, inputs, moe, tracing
+from keras_flops import backend, inputs, moe
 from keras_flops.layers import own_params
 from keras_flops.counting import MODES, count
 from keras_flops.records import OUTSIDE, LayerRow
@@ -60,7 +58,8 @@ def profile(
         other formula (see ``keras_flops.register_flops``).
       warn: warn once, naming them, when some ops could not be counted.
 
-    The model is traced into a TensorFlow graph and left exactly as it was.
+    The model is traced into a TensorFlow graph (a jaxpr on the JAX backend)
+    and left exactly as it was.
     """
     report, _ = profile_traced(model, batch_size, input_shape, training=training, targets=targets,
                                counting=counting, formulas=formulas)
@@ -76,16 +75,25 @@ def profile_traced(model, batch_size=1, input_shape=None, *, training=False, tar
     if counting not in MODES:
         raise ValueError(f"counting must be one of {MODES}, got {counting!r}.")
     given = inputs.resolve(model, batch_size, input_shape)
+    on_jax = backend.is_jax(model)
+    if on_jax and counting == "tfprof":
+        raise ValueError(
+            "counting='tfprof' reproduces TensorFlow's profiler, which counts TensorFlow "
+            "graphs; Keras runs on JAX here. Use counting='full' (the default).")
+    if on_jax:
+        from keras_flops import jax_backend as tracer
+    else:
+        from keras_flops import tracing as tracer
     try:
-        traced = tracing.trace(model, given.specs, training=training,
-                               targets=inputs.fix_batch(targets, given.batch_size))
+        traced = tracer.trace(model, given.specs, training=training,
+                              targets=inputs.fix_batch(targets, given.batch_size))
     except Exception as err:
         shapes = ", ".join(str(shape) for _, shape in given.shapes)
         raise ProfileError(
             f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
             f"failed: {reason(err)} {_advice(model, err)}"
         ) from err
-    counted = count(traced, counting, formulas)
+    counted = tracer.count(traced, formulas) if on_jax else count(traced, counting, formulas)
     report = build_report(model, traced, counted, batch_size=given.batch_size,
                           input_shapes=given.shapes, notes=given.notes + traced.notes,
                           counting=counting, training=training)
@@ -132,7 +140,7 @@ def layer_rows(model, layers, counted) -> tuple:
 
 def _advice(model, err: Exception) -> str:
     """What to do about a failed trace."""
-    if isinstance(err, tf.errors.OperatorNotAllowedInGraphError):
+    if _branches_on_a_tensor(err):
         parts = [f"model.{name}" for name, value in vars(model).items()
                  if not name.startswith("_") and isinstance(value, _layer_classes())
                  and hasattr(value, "inputs") and value is not model]
@@ -170,10 +178,20 @@ def reason(err: Exception) -> str:
     return reason if reason.endswith(".") else reason + "."
 
 
+def _branches_on_a_tensor(err: Exception) -> bool:
+    """The trace failed because the model used a tensor's value as a Python bool or int."""
+    names = {"OperatorNotAllowedInGraphError", "TracerBoolConversionError",
+             "ConcretizationTypeError", "TracerIntegerConversionError"}
+    return type(err).__name__ in names
+
+
 def _layer_classes() -> tuple:
     import keras
 
-    classes = [keras.layers.Layer, tf.keras.layers.Layer]
+    classes = [keras.layers.Layer]
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and hasattr(tf, "keras"):
+        classes.append(tf.keras.layers.Layer)
     legacy = sys.modules.get("tf_keras")
     if legacy is not None:
         classes.append(legacy.layers.Layer)
@@ -186,12 +204,4 @@ def _check_model(model) -> None:
             f"keras_flops.profile expects a Keras model or layer, got {type(model).__name__}. "
             "Build one with keras.Model, keras.Sequential or a keras.layers.Layer subclass."
         )
-    if not _compat.is_tf_keras(model):
-        import keras
-
-        backend = keras.backend.backend()
-        if backend != "tensorflow":
-            raise ValueError(
-                f"keras_flops counts TensorFlow graphs, but Keras runs on the {backend!r} "
-                "backend. Set KERAS_BACKEND=tensorflow before importing keras."
-            )
+    backend.of(model)  # a clear error on a backend keras_flops cannot trace

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from keras_flops.formulas.registry import Cost, OpSpec, builtin
+from keras_flops.formulas.registry import Cost, OpSpec, builtin, exact
 from keras_flops.records import num_elements
 
 def _channels_first(op: OpSpec) -> bool:
@@ -437,3 +437,81 @@ def multinomial(op: OpSpec) -> Cost:
         raise ValueError(f"the logits shape {logits} or the number of samples is not known")
     flops = int(rows) * int(samples) * int(classes)
     return Cost(flops, 0, f"{rows} rows x {samples} samples x {classes} classes")
+
+
+# --------------------------------------------------------------------------
+# Exact backward convolutions (counting="full"; tfprof keeps TensorFlow's)
+
+
+def _spatial(op: OpSpec, values) -> list:
+    """The spatial entries of a per-dim attribute (strides, dilations) in the op's layout."""
+    values = list(values)
+    return values[2:] if _channels_first(op) else values[1:-1]
+
+
+def _pads_lo(op: OpSpec, in_sizes, out_sizes, kernel, strides, dilations) -> list:
+    """The padding before each spatial dim of the forward convolution."""
+    padding = op.attrs.get("padding", b"VALID")
+    padding = padding.decode() if isinstance(padding, bytes) else str(padding)
+    if padding == "EXPLICIT":
+        pads = list(op.attrs.get("explicit_paddings", []))
+        pairs = [pads[i:i + 2] for i in range(0, len(pads), 2)]
+        return [p[0] for p in _spatial(op, pairs)]
+    if padding == "VALID":
+        return [0] * len(in_sizes)
+    return [max((o - 1) * s + (k - 1) * d + 1 - i, 0) // 2
+            for i, o, k, s, d in zip(in_sizes, out_sizes, kernel, strides, dilations)]
+
+
+def input_pairs(in_size: int, out_size: int, k: int, stride: int, dilation: int, pad_lo: int) -> int:
+    """Along one spatial dim of a forward convolution: the (output position,
+    kernel tap) pairs whose input position is a real element, not padding."""
+    count = 0
+    for o in range(out_size):
+        for t in range(k):
+            if 0 <= o * stride + t * dilation - pad_lo < in_size:
+                count += 1
+    return count
+
+
+@exact("Conv2DBackpropInput", "Conv3DBackpropInputV2", "DepthwiseConv2dNativeBackpropInput")
+def conv_backprop_input_exact(op: OpSpec) -> Cost:
+    """The input gradient (or transposed convolution) dx of a convolution with
+    output dy. Stride 1: n(dx) x window x (dy channels per group), every
+    product as TensorFlow's formula counts it. Strided: only the products of
+    a dy element with a real element of dx: N x (per-channel products) x the
+    (position, tap) pairs of each dim whose input is not padding, where
+    TensorFlow's formula divides by the stride product."""
+    dx, kernel, dy = op.outputs[0], op.inputs[1], op.inputs[2]
+    depthwise = op.type.startswith("Depthwise")
+    first = _channels_first(op)
+    window = list(kernel[:-2])
+    strides = _spatial(op, op.attrs.get("strides", [1] * len(dx)))
+    dilations = _spatial(op, op.attrs.get("dilations", [1] * len(dx)))
+    dx_channels = dx[1] if first else dx[-1]
+    # products per (dx element, tap): the dy channels each dx channel feeds
+    per = kernel[-1] if depthwise else kernel[-1] * kernel[-2] // dx_channels
+    if all(s == 1 for s in strides):
+        n_dx = num_elements(dx, "input gradient")
+        macs = n_dx * math.prod(window) * per
+        return Cost(2 * macs, macs, f"2 x {n_dx:,} input-gradient elements x "
+                                    f"{'x'.join(map(str, window))} window x {per} channels")
+    in_sizes = list(dx[2:] if first else dx[1:-1])
+    out_sizes = list(dy[2:] if first else dy[1:-1])
+    pads = _pads_lo(op, in_sizes, out_sizes, window, strides, dilations)
+    pairs = math.prod(input_pairs(i, o, k, s, d, p) for i, o, k, s, d, p
+                      in zip(in_sizes, out_sizes, window, strides, dilations, pads))
+    macs = dx[0] * dx_channels * per * pairs
+    return Cost(2 * macs, macs, f"2 x {dx[0]} batch x {dx_channels} channels x {per} x "
+                                f"{pairs:,} (position, tap) pairs on real inputs")
+
+
+@exact("Conv2DBackpropFilter")
+def conv_backprop_filter_exact(op: OpSpec) -> Cost:
+    """2 x n(dy) x kh x kw x Cin per group: each output gradient meets the
+    kernel's window of inputs, as in the forward convolution (TensorFlow's
+    formula counts the input image's positions instead, over with "valid")."""
+    dy = num_elements(op.inputs[2], "output gradient")
+    kernel = op.outputs[0]
+    per = math.prod(kernel[:-1])
+    return Cost(2 * dy * per, dy * per, f"2 x {dy:,} output-gradient elements x {per} (window x in-channels)")

@@ -154,6 +154,8 @@ ZERO_COST_OPS = frozenset(
 
 _BUILTIN: dict = {}
 _USER: dict = {}
+# Exact formulas that win over TensorFlow's in counting="full" (tfprof keeps TensorFlow's).
+_EXACT: dict = {}
 
 
 def register_flops(op_type: str, *more_types: str) -> Callable[[Formula], Formula]:
@@ -210,6 +212,20 @@ def builtin(*types: str) -> Callable[[Formula], Formula]:
             if name in _BUILTIN:
                 raise RuntimeError(f"two built-in formulas for {name!r}")
             _BUILTIN[name] = fn
+        return fn
+
+    return decorate
+
+
+def exact(*types: str) -> Callable[[Formula], Formula]:
+    """Register an exact formula for op types whose TensorFlow formula is an
+    approximation: it wins over TensorFlow's in ``counting="full"``."""
+
+    def decorate(fn: Formula) -> Formula:
+        for name in types:
+            if name in _EXACT:
+                raise RuntimeError(f"two exact formulas for {name!r}")
+            _EXACT[name] = fn
         return fn
 
     return decorate

@@ -1,0 +1,255 @@
+"""Formulas for JAX primitives, on TensorFlow's conventions (docs/formulas.md).
+
+Each formula is a pure function of an :class:`OpSpec` whose ``type`` is the
+primitive's name, ``inputs``/``outputs`` the shapes of its operands and
+results, and ``attrs`` the equation's parameters. No JAX import is needed to
+run them. The walk in :mod:`keras_flops.jax_backend` enters the primitives
+that call a jaxpr (``pjit``, ``custom_jvp_call``, ``scan``, ``while``,
+``cond`` ...); they have no formula here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, Sequence
+
+from keras_flops.formulas.registry import Cost, OpSpec
+
+JAX_FORMULAS: Dict[str, Callable[[OpSpec], Cost]] = {}
+
+
+def _register(*names: str):
+    def decorate(fn):
+        for name in names:
+            if name in JAX_FORMULAS:
+                raise RuntimeError(f"two JAX formulas for {name!r}")
+            JAX_FORMULAS[name] = fn
+        return fn
+
+    return decorate
+
+
+def _n(shape) -> int:
+    return math.prod(shape) if shape else 1
+
+
+def _times(k: int, what: str):
+    def formula(spec: OpSpec) -> Cost:
+        n = _n(spec.outputs[0])
+        return Cost(k * n, 0, f"{k} x {n:,} {what}" if k != 1 else f"{n:,} {what}")
+
+    return formula
+
+
+# Elementwise arithmetic and comparisons: one step per output element, as
+# TensorFlow's Add, Mul, RealDiv, Maximum, Equal ...
+_register(
+    "add", "add_any", "sub", "mul", "div", "max", "min", "pow", "rem", "atan2", "nextafter",
+    "eq", "ne", "gt", "ge", "lt", "le", "neg", "abs", "sign", "floor", "ceil", "round",
+    "square", "exp", "exp2", "log", "log1p", "expm1", "tanh", "sin", "cos", "tan", "asin",
+    "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "sqrt", "cbrt", "erf", "erfc",
+    "erf_inv", "lgamma", "digamma", "is_finite", "conj", "real", "imag", "igamma", "igammac",
+    "random_gamma_grad", "bessel_i0e", "bessel_i1e", "polygamma", "zeta", "regularized_incomplete_beta",
+)(_times(1, "output elements"))
+
+# rsqrt is 2 per element, as TensorFlow's Rsqrt (a square root and a reciprocal).
+_register("rsqrt")(_times(2, "output elements (square root, reciprocal)"))
+# logistic is 1 / (1 + exp(-x)): 4 per element, as keras_flops' Sigmoid.
+_register("logistic")(_times(4, "output elements: 1 / (1 + exp(-x))"))
+# clamp(lo, x, hi) is a max and a min.
+_register("clamp")(_times(2, "output elements (a max and a min)"))
+
+
+@_register("integer_pow")
+def integer_pow(spec: OpSpec) -> Cost:
+    """x ** y for a constant integer y: the multiplies of repeated squaring
+    (1 for y = 2, as TensorFlow's Square; 2 for y = 3), and a reciprocal for
+    a negative y."""
+    y = int(spec.attrs.get("y", 2))
+    n = _n(spec.outputs[0])
+    e = abs(y)
+    steps = e.bit_length() - 1 + bin(e).count("1") - 1 if e > 1 else 0
+    steps += 1 if y < 0 else 0
+    return Cost(steps * n, 0, f"{steps} x {n:,} output elements (x ** {y})")
+
+
+# Reductions: n(in) - n(out), as TensorFlow's Sum, Max, Prod, ArgMax.
+@_register("reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin",
+           "reduce_and", "reduce_or", "reduce_xor", "reduce_precision_sum")
+def reduction(spec: OpSpec) -> Cost:
+    """n(in) - n(out): the adds (compares) of reducing n(in) elements to n(out)."""
+    n_in, n_out = _n(spec.inputs[0]), _n(spec.outputs[0])
+    return Cost(n_in - n_out, 0, f"{n_in:,} inputs - {n_out:,} outputs")
+
+
+@_register("cumsum", "cumprod", "cummax", "cummin", "cumlogsumexp")
+def cumulative(spec: OpSpec) -> Cost:
+    """(L - 1) per scan of length L, as keras_flops' Cumsum."""
+    shape = spec.inputs[0]
+    axis = int(spec.attrs.get("axis", 0))
+    length = shape[axis] if shape else 1
+    scans = _n(shape) // max(length, 1)
+    flops = scans * max(length - 1, 0)
+    return Cost(flops, 0, f"{scans:,} scans x ({length} - 1)")
+
+
+@_register("dot_general")
+def dot_general(spec: OpSpec) -> Cost:
+    """2 x n(out) x K, and n(out) x K MACs: K the product of the contracted
+    dims, as TensorFlow's MatMul and BatchMatMul (2 x k x n(out))."""
+    (lhs_contract, _), _ = spec.attrs["dimension_numbers"]
+    lhs = spec.inputs[0]
+    k = math.prod(lhs[d] for d in lhs_contract)
+    n = _n(spec.outputs[0])
+    return Cost(2 * n * k, n * k, f"2 x {n:,} outputs x {k:,} contracted")
+
+
+@_register("conv_general_dilated")
+def conv_general_dilated(spec: OpSpec) -> Cost:
+    """n(out) x window x input features per group MACs, as TensorFlow's Conv2D
+    (products with padding zeros count, as there). A convolution with
+    ``lhs_dilation`` (JAX's input gradient of a strided convolution, and a
+    transposed convolution) counts only the products with a real input
+    element, not with the zeros the dilation inserts or the padding around
+    them: as many as the forward convolution's products with real inputs."""
+    dn = spec.attrs["dimension_numbers"]
+    lhs_spec, rhs_spec, out_spec = dn.lhs_spec, dn.rhs_spec, dn.out_spec
+    lhs, rhs, out = spec.inputs[0], spec.inputs[1], spec.outputs[0]
+    in_features = rhs[rhs_spec[1]]
+    window = [rhs[d] for d in rhs_spec[2:]]
+    lhs_dilation = tuple(spec.attrs.get("lhs_dilation") or (1,) * len(window))
+    if all(d == 1 for d in lhs_dilation):
+        macs = _n(out) * math.prod(window) * in_features
+        text = f"2 x {_n(out):,} outputs x ({'x'.join(map(str, window))} window x {in_features} in-features)"
+        return Cost(2 * macs, macs, text)
+    pairs = 1
+    for i, d in enumerate(lhs_spec[2:]):
+        pairs *= real_pairs(
+            out_size=out[out_spec[2 + i]], window=window[i], lhs_size=lhs[d],
+            lhs_dilation=lhs_dilation[i], pad_lo=spec.attrs["padding"][i][0],
+            stride=spec.attrs["window_strides"][i], rhs_dilation=(spec.attrs.get("rhs_dilation") or (1,) * len(window))[i],
+        )
+    batch = out[out_spec[0]]
+    out_features = out[out_spec[1]]
+    macs = batch * out_features * in_features * pairs
+    text = (f"2 x {batch} batch x {out_features} out-features x {in_features} in-features x "
+            f"{pairs:,} (position, tap) pairs on real inputs")
+    return Cost(2 * macs, macs, text)
+
+
+def real_pairs(out_size: int, window: int, lhs_size: int, lhs_dilation: int, pad_lo: int,
+               stride: int = 1, rhs_dilation: int = 1) -> int:
+    """Along one spatial dim of an lhs-dilated convolution: the (output
+    position, window tap) pairs that read a real input element, not a zero
+    inserted by the dilation nor the padding."""
+    dilated = (lhs_size - 1) * lhs_dilation + 1
+    count = 0
+    for o in range(out_size):
+        for t in range(window):
+            pos = o * stride + t * rhs_dilation - pad_lo
+            if 0 <= pos < dilated and pos % lhs_dilation == 0:
+                count += 1
+    return count
+
+
+# Pooling: TensorFlow's MaxPool counts window x n(out); average pooling is a
+# window sum ((window - 1) x n(out)) and a division (n(out)): window x n(out)
+# together, TensorFlow's AvgPool.
+@_register("reduce_window_max", "reduce_window_min")
+def reduce_window_max(spec: OpSpec) -> Cost:
+    """window x n(out), as TensorFlow's MaxPool."""
+    window = math.prod(spec.attrs["window_dimensions"])
+    n = _n(spec.outputs[0])
+    return Cost(window * n, 0, f"{window} window x {n:,} outputs")
+
+
+@_register("reduce_window_sum")
+def reduce_window_sum(spec: OpSpec) -> Cost:
+    """(window - 1) x n(out): the adds of each window's sum."""
+    window = math.prod(spec.attrs["window_dimensions"])
+    n = _n(spec.outputs[0])
+    return Cost((window - 1) * n, 0, f"({window} window - 1) x {n:,} outputs")
+
+
+@_register("select_and_scatter_add")
+def select_and_scatter_add(spec: OpSpec) -> Cost:
+    """window x n(src) + n(src): TensorFlow's MaxPoolGrad, the max found again
+    in each window and the gradient added at it."""
+    window = math.prod(spec.attrs["window_dimensions"])
+    n = _n(spec.inputs[0])
+    return Cost(window * n + n, 0, f"{window} window x {n:,} gradients + {n:,}")
+
+
+@_register("scatter-add", "scatter_add", "scatter-mul", "scatter_mul", "scatter-min", "scatter-max",
+           "scatter_min", "scatter_max")
+def scatter_combine(spec: OpSpec) -> Cost:
+    """n(updates): one add (multiply, compare) per update element."""
+    n = _n(spec.inputs[2]) if len(spec.inputs) > 2 else _n(spec.outputs[0])
+    return Cost(n, 0, f"{n:,} updates")
+
+
+@_register("top_k")
+def top_k(spec: OpSpec) -> Cost:
+    """rows x (n - 1) x ceil(log2(k + 1)), as keras_flops' TopKV2."""
+    shape = spec.inputs[0]
+    n = shape[-1]
+    k = int(spec.attrs.get("k", 1))
+    rows = _n(shape) // max(n, 1)
+    depth = math.ceil(math.log2(k + 1))
+    return Cost(rows * (n - 1) * depth, 0, f"{rows:,} rows x ({n} - 1) x {depth}")
+
+
+@_register("sort")
+def sort(spec: OpSpec) -> Cost:
+    """rows x n x ceil(log2 n) comparisons per sorted row of n (a convention,
+    as for top_k: comparisons count as FLOPs)."""
+    shape = spec.inputs[0]
+    dim = int(spec.attrs.get("dimension", len(shape) - 1))
+    n = shape[dim]
+    rows = _n(shape) // max(n, 1)
+    depth = math.ceil(math.log2(n)) if n > 1 else 0
+    return Cost(rows * n * depth, 0, f"{rows:,} rows x {n} x {depth}")
+
+
+@_register("fft")
+def fft(spec: OpSpec) -> Cost:
+    """5 N log2 N per complex transform (2.5 N log2 N for a real one), N the
+    product of the transformed dims, as keras_flops' FFT and RFFT."""
+    lengths = tuple(spec.attrs["fft_lengths"])
+    size = math.prod(lengths)
+    kind = str(spec.attrs.get("fft_type", "")).upper()
+    real = "RFFT" in kind
+    shape = spec.inputs[0] if "IRFFT" not in kind else spec.outputs[0]
+    transforms = _n(shape) // max(_n(shape[len(shape) - len(lengths):]), 1)
+    per = (2.5 if real else 5) * size * math.log2(size) if size > 1 else 0
+    return Cost(int(transforms * per), 0, f"{transforms:,} transforms x {'2.5' if real else '5'} N log2 N, N = {size}")
+
+
+# Primitives that read, move, reshape, select or convert data, or make random
+# bits (integer work, as TensorFlow's random ops): 0 FLOPs by design.
+JAX_ZERO = frozenset({
+    "reshape", "squeeze", "expand_dims", "broadcast_in_dim", "transpose", "concatenate", "pad",
+    "slice", "dynamic_slice", "dynamic_update_slice", "gather", "scatter", "select_n", "iota",
+    "copy", "copy_p", "rev", "convert_element_type", "bitcast_convert_type", "stop_gradient",
+    "sharding_constraint", "device_put", "squeeze_p", "split", "reduce_precision",
+    "and", "or", "not", "xor", "shift_left", "shift_right_logical", "shift_right_arithmetic",
+    "population_count", "clz", "threefry2x32", "random_bits", "random_seed", "random_wrap",
+    "random_unwrap", "random_fold_in", "random_split", "random_clone", "iota_2x32_shape",
+    "optimization_barrier", "name", "empty", "tie_in", "create_token",
+    "mesh_cast", "reshard", "pvary", "axis_index", "all_gather", "ppermute", "pbroadcast", "copy_start", "copy_done", "mutable_array", "ref",
+    "get", "swap", "addupdate", "freeze", "square_root_of_unity",
+})
+
+# Views: no data moves (docs/formulas.md, "Bytes").
+JAX_VIEWS = frozenset({
+    "reshape", "squeeze", "expand_dims", "stop_gradient", "bitcast_convert_type",
+    "sharding_constraint", "optimization_barrier", "name", "pvary",
+})
+
+
+def has_formula(name: str) -> bool:
+    return name in JAX_FORMULAS
+
+
+def names() -> Sequence[str]:
+    return sorted(JAX_FORMULAS)
