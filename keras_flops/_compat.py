@@ -179,7 +179,7 @@ def is_sequential_like(model) -> bool:
     "Connected to"): every depth of the graph has one node with one input,
     and no layer is reused. The rule of both Keras 3's and tf_keras's
     ``print_summary``."""
-    import tensorflow as tf
+    from keras_flops import backend
 
     if type(model).__name__ == "Sequential":
         return True
@@ -190,7 +190,7 @@ def is_sequential_like(model) -> bool:
     by_depth = getattr(model, "_nodes_by_depth", None) or {}
     nodes = []
     for level in by_depth.values():
-        if len(level) > 1 or (len(level) == 1 and len(tf.nest.flatten(_node_inputs(level[0]))) > 1):
+        if len(level) > 1 or (len(level) == 1 and len(backend.flatten(_node_inputs(level[0]))) > 1):
             return False
         nodes += level
     for layer in model.layers:
@@ -228,11 +228,11 @@ def output_shapes(layer, fmt):
     Keras 3: the last inbound node's ``output_tensors``, else
     ``compute_output_shape(**layer._build_shapes_dict)``.
     """
-    import tensorflow as tf
+    from keras_flops import backend
 
     nodes = list(_attr(layer, "_inbound_nodes", "a layer's calls on symbolic tensors"))
     if nodes:
-        return tf.nest.map_structure(lambda t: fmt(tuple(t.shape)), nodes[-1].output_tensors)
+        return backend.map_structure(lambda t: fmt(tuple(t.shape)), nodes[-1].output_tensors)
     built_on = build_shapes(layer)
     if not built_on:
         return None

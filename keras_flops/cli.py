@@ -112,7 +112,8 @@ def _quiet_tensorflow() -> None:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
             try:
-                import tensorflow  # noqa: F401
+                if os.environ.get("KERAS_BACKEND", "").lower() != "jax":
+                    import tensorflow  # noqa: F401
                 import keras  # noqa: F401
             except ImportError:
                 pass  # reported, with its reason, where keras_flops needs it
@@ -129,12 +130,14 @@ def _quiet_tensorflow() -> None:
 
 def _report(args):
     import keras_flops
-    from keras_flops import inputs, saved_model
+    from keras_flops import inputs
 
     if args.batch_size < 1:
         raise CliError(f"--batch-size must be at least 1, got {args.batch_size}.")
     shape = _shapes(args.input_shape)
-    if args.model and saved_model.is_saved_model(args.model):
+    if args.model and _is_saved_model(args.model):
+        from keras_flops import saved_model  # TensorFlow's format: TensorFlow only
+
         return saved_model.profile_saved_model(
             args.model, args.batch_size, shape, counting=args.counting, warn=False
         )
@@ -153,6 +156,11 @@ def _report(args):
     return keras_flops.profile(
         model, batch_size=args.batch_size, input_shape=shape, counting=args.counting, warn=False
     )
+
+
+def _is_saved_model(path) -> bool:
+    return os.path.isdir(path) and any(
+        os.path.exists(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt"))
 
 
 def _render(report, args) -> str:

@@ -97,7 +97,13 @@ def peak_tflops(device_name: str, dtype: str) -> Optional[float]:
 
 
 def local_gpu_names() -> Tuple[str, ...]:
-    """Names of the GPUs TensorFlow sees here."""
+    """Names of the GPUs the backend sees here (TensorFlow's, or JAX's devices)."""
+    from keras_flops import backend
+
+    if backend.keras_backend() == "jax":
+        import jax
+
+        return tuple(d.device_kind for d in jax.devices() if d.platform == "gpu")
     import tensorflow as tf
 
     names = []
@@ -127,6 +133,13 @@ def detect_peak(dtype: str) -> Optional[Peak]:
 
 
 def _tf32_enabled() -> bool:
+    from keras_flops import backend
+
+    if backend.keras_backend() == "jax":
+        import jax
+
+        # JAX's default matmul precision on GPU is TF32 unless set to "highest"
+        return str(jax.config.jax_default_matmul_precision or "").lower() not in ("highest", "float32")
     try:
         import tensorflow as tf
 

@@ -24,13 +24,6 @@ from keras_flops.report import FlopsReport
 _CALL_PREFIXES = ("StatefulPartitionedCall", "PartitionedCall")
 
 
-def is_saved_model(path) -> bool:
-    return os.path.isdir(path) and (
-        os.path.exists(os.path.join(path, "saved_model.pb"))
-        or os.path.exists(os.path.join(path, "saved_model.pbtxt"))
-    )
-
-
 def profile_saved_model(
     path, batch_size: int = 1, input_shape=None, signature: str = "serving_default",
     counting: str = "full", warn: bool = True,

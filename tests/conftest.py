@@ -5,7 +5,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+if os.environ["KERAS_BACKEND"] != "jax":  # the JAX suite imports no TensorFlow
+    import tensorflow as tf  # noqa: E402
 
 import keras_flops  # noqa: E402
 
@@ -47,3 +49,6 @@ def mobilenet_v2():
 # tests/tf_keras_suite runs in its own process with TF_USE_LEGACY_KERAS=1
 # (tests/test_tf_keras.py starts it): tf.keras must be tf_keras from the start.
 collect_ignore = ["tf_keras_suite"]
+# tests/jax_suite runs in its own process with KERAS_BACKEND=jax (tests/test_jax.py).
+if os.environ["KERAS_BACKEND"] != "jax":
+    collect_ignore.append("jax_suite")

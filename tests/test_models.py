@@ -121,9 +121,13 @@ def test_nchw_pooling_and_transposed_conv():
     assert report.uncounted == ()
     # max pool 2x2 to (1, 3, 4, 4) = 48 outputs: 4 x 48 = 192
     assert op_flops(report, "MaxPool") == 192
-    # transposed conv: 48 inputs x (3 x 3 x 2) = 864 MACs = 1728 FLOPs;
-    # formula: 2 x 128 outputs x 54 kernel elements / (2 channels x 2 x 2) = 1728
-    assert op_flops(report, "Conv2DBackpropInput") == 1728
+    # transposed conv, 3x3 stride 2 "same", 4x4x3 -> 8x8x2: TensorFlow's formula,
+    # 2 x 128 outputs x 54 kernel elements / (2 channels x 2 x 2) = 1728, counts
+    # 48 inputs x 3x3 taps x 2 channels = 864 MACs, products with the padding
+    # included. Exactly: the forward conv (8 -> 4, padding 0 before, 1 after)
+    # has per dim 4 outputs x 3 taps = 12 (position, tap) pairs, one on the
+    # padding (position 8): 11, so 11 x 11 = 121 pairs x 3 x 2 channels = 726 MACs.
+    assert op_flops(report, "Conv2DBackpropInput") == 2 * 121 * 3 * 2 == 1452
 
 
 def test_explain_the_1x1_conv():

@@ -56,14 +56,63 @@ def test_conv2d_forward_and_backward():
     df = keras_flops.profile(model, batch_size=2, training=True).to_dataframe()
     # conv, B = 2: 2 x 6 x 6 x 3 = 216 outputs of 3 x 3 x 2 = 18 products.
     # forward: 2 x 216 x 18 = 7776, bias 216.
-    # backward: Conv2DBackpropFilter 2 x 216 x 18 = 7776 (TensorFlow's formula,
-    # 2 x n(input) 144 x n(kernel) 54 / (2 in-channels x stride 1), the same for
-    # "same" padding), BiasAddGrad 216 - 3 = 213; no input gradient.
+    # backward: Conv2DBackpropFilter 2 x 216 x 18 = 7776 (each output gradient
+    # meets its 3x3x2 window, as the forward; TensorFlow's formula, 2 x n(input)
+    # 144 x n(kernel) 54 / (2 in-channels x stride 1), gives the same for "same"
+    # padding), BiasAddGrad 216 - 3 = 213; no input gradient.
     assert (df.loc["conv", "flops"], df.loc["conv", "backward_flops"]) == (7776 + 216, 7776 + 213)
     assert df.loc["conv", "backward_macs"] == 7776 // 2
     # fc, 108 -> 2: forward 2 x 108 x 4 + 4 = 868;
     # backward dW 2 x 2 x 216 = 864, dx 2 x 2 x 216 = 864, BiasAddGrad 4 - 2 = 2.
     assert (df.loc["fc", "flops"], df.loc["fc", "backward_flops"]) == (868, 864 + 864 + 2)
+
+
+def _strided(kernel, padding):
+    """A 1x1 conv (so the strided one needs its input gradient), then the
+    strided conv under test: one channel in and out, on 4x4."""
+    model = sequential(
+        (4, 4, 1),
+        keras.layers.Conv2D(1, 1, name="a"),
+        keras.layers.Conv2D(1, kernel, strides=2, padding=padding, use_bias=False, name="b"),
+        keras.layers.Flatten(),
+    )
+    model.compile(loss="mse")
+    return model
+
+
+@pytest.mark.parametrize("kernel, padding, forward, exact_input, tf_input, tf_filter", [
+    # 1x1 stride 2 "valid": 2x2 outputs x 1 tap = 4 products. TensorFlow's
+    # input-gradient formula: n(dx) 16 x n(kernel) 1 / (1 channel x 2 x 2) = 4;
+    # its filter formula: n(image) 16 x 1 / (1 x 2 x 2) = 4.
+    (1, "valid", 4, 4, 4, 4),
+    # 3x3 stride 2 "same" on 4: forward 2x2 outputs x 9 taps = 36 (the padding's
+    # products included). Input gradient, exactly: per dim the (output, tap)
+    # pairs on a real input, o=0 reads 0,1,2 and o=1 reads 2,3 (4 is padding):
+    # 5, so 5 x 5 = 25. TensorFlow's formula: 16 x 9 / (1 x 2 x 2) = 36.
+    (3, "same", 36, 25, 36, 36),
+    # 3x3 stride 2 "valid" on 4: 1 output x 9 taps. TensorFlow's filter formula
+    # counts the image's positions: 16 x 9 / (1 x 2 x 2) = 36 where the
+    # gradient has 9 products; its input formula 36 where 9 are real.
+    (3, "valid", 9, 9, 36, 36),
+])
+def test_strided_conv_gradients_exact_and_tfprof(kernel, padding, forward, exact_input, tf_input, tf_filter):
+    full = keras_flops.profile(_strided(kernel, padding), training=True).to_dataframe()
+    assert full.loc["b", "macs"] == forward
+    # counting="full": kernel gradient = the forward's products, input gradient the real ones
+    assert full.loc["b", "backward_macs"] == forward + exact_input
+    ops = keras_flops.profile(_strided(kernel, padding), training=True, counting="tfprof", warn=False).ops
+    tfprof = {o.op_type: o.macs for o in ops if o.layer == "b" and o.op_type.startswith("Conv2DBackprop")}
+    assert tfprof == {"Conv2DBackpropInput": tf_input, "Conv2DBackpropFilter": tf_filter}
+
+
+def test_resnet50_training_step_is_exact(resnet50):
+    report = keras_flops.profile(resnet50, batch_size=8, training=True, warn=False)
+    forward = 8 * 3_857_973_248
+    # two forward passes (kernel and input gradients) less conv1's input
+    # gradient (the data needs none): 8 x 112x112 x 64 filters x 7x7x3
+    conv1 = 8 * 112 * 112 * 64 * 7 * 7 * 3
+    assert report.backward_macs == 2 * forward - conv1 == 60_783_460_352
+    assert report.macs + report.backward_macs == 91_647_246_336
 
 
 def test_training_step_scales_with_batch():

@@ -1,8 +1,10 @@
 """FlopsCallback: FLOPs in the training logs and TensorBoard, measured training
 FLOPs, throughput and model FLOPs utilization, on one device or many.
 
-It derives from ``tf.keras.callbacks.Callback``: Keras 3's Callback, or
-tf_keras's when ``TF_USE_LEGACY_KERAS=1``, so it fits either kind of model.
+On TensorFlow it derives from ``tf.keras.callbacks.Callback``: Keras 3's
+Callback, or tf_keras's when ``TF_USE_LEGACY_KERAS=1``, so it fits either
+kind of model; on JAX from ``keras.callbacks.Callback``, and imports no
+TensorFlow.
 
 The callback profiles the live model once per fit, with the batch training
 really uses: the forward pass (``gflops``, ``gmacs`` per sample) and one
@@ -19,9 +21,7 @@ import threading
 import warnings
 from typing import Optional
 
-import tensorflow as tf
-
-from keras_flops import _compat, hardware
+from keras_flops import _compat, backend, hardware
 from keras_flops.callback import batch as _batch
 from keras_flops.callback.tensorboard import TensorBoardSink
 from keras_flops.callback.timing import Throughput
@@ -31,7 +31,19 @@ from keras_flops.render.text import format_count
 from keras_flops.report import FlopsReport
 
 
-class FlopsCallback(tf.keras.callbacks.Callback):
+def _keras_callbacks():
+    """``keras.callbacks`` of the backend in use: Keras 3's on JAX, else
+    ``tf.keras.callbacks`` (tf_keras's under ``TF_USE_LEGACY_KERAS=1``)."""
+    if backend.keras_backend() == "jax":
+        import keras
+
+        return keras.callbacks
+    import tensorflow as tf
+
+    return tf.keras.callbacks
+
+
+class FlopsCallback(_keras_callbacks().Callback):
     """Log FLOPs, MACs, achieved TFLOP/s and MFU while a model trains.
 
     At every epoch end the logs (so History and the progress bar) get:
@@ -98,13 +110,19 @@ class FlopsCallback(tf.keras.callbacks.Callback):
         self._clock = Throughput()
         self._sink = TensorBoardSink(None)
         self._step_flops = None  # one training step, all replicas
-        self._replicas = 1
+        self._replicas = 1  # data-parallel copies of the model, each on its share of the batch
+        self._devices = 1  # devices in sync: MFU's peak is theirs together
         self._peak = None  # TFLOP/s per device
         self._peak_device = ""  # the GPU whose peak it is, when detected
         self._epoch = 0
 
     @property
     def _strategy(self):
+        """TensorFlow's distribution strategy; None on JAX."""
+        if backend.of(self.model) == "jax":
+            return None
+        import tensorflow as tf
+
         return getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
 
     # ------------------------------------------------------------------ hooks
@@ -112,9 +130,13 @@ class FlopsCallback(tf.keras.callbacks.Callback):
         self._reset()
         try:
             siblings = _compat.calling_callbacks(depth=2)
-            tensorboard = next((c for c in siblings if isinstance(c, tf.keras.callbacks.TensorBoard)), None)
-            self._sink = TensorBoardSink(self.log_dir, tensorboard, self._strategy)
-            self._replicas = int(self._strategy.num_replicas_in_sync)
+            tensorboard = next((c for c in siblings if isinstance(c, _keras_callbacks().TensorBoard)), None)
+            strategy = self._strategy
+            self._sink = TensorBoardSink(self.log_dir, tensorboard, strategy)
+            if strategy is not None:
+                self._replicas = self._devices = int(strategy.num_replicas_in_sync)
+            else:
+                self._replicas, self._devices = _jax_parallelism()
             self._spy.install(self.model)
             if self.batch_size is not None and self.model.built:
                 self._profile()
@@ -223,7 +245,8 @@ class FlopsCallback(tf.keras.callbacks.Callback):
             line += (
                 f"; training {_amount(self._step_flops, 'FLOPs')} per step "
                 f"({self.train_report.train_flops / max(self.train_report.flops, 1):.2f}x forward, "
-                f"batch {r.batch_size} per replica x {self._replicas})"
+                f"batch {r.batch_size} per replica x {self._replicas}"
+                + (f", on {self._devices} devices" if self._devices != self._replicas else "") + ")"
             )
         if self._peak_device:
             line += f"; MFU against {self._peak_device}'s {self._peak:g} TFLOP/s"
@@ -242,14 +265,35 @@ class FlopsCallback(tf.keras.callbacks.Callback):
         if rate is not None:
             values["tflops_per_sec"] = rate
             if self._peak:
-                values["mfu"] = rate / (self._peak * self._replicas)
+                values["mfu"] = rate / (self._peak * self._devices)
         return values
+
+
+def _jax_parallelism():
+    """(data-parallel replicas, devices) of Keras's distribution on JAX: the
+    size of the device mesh's batch axis, and of the whole mesh (1, 1 without one)."""
+    import keras
+
+    distribution = keras.distribution.distribution()
+    mesh = getattr(distribution, "device_mesh", None)
+    if mesh is None:
+        return 1, 1
+    sizes = dict(zip(mesh.axis_names, mesh.shape))
+    devices = 1
+    for size in mesh.shape:
+        devices *= int(size)
+    return int(sizes.get(getattr(distribution, "batch_dim_name", None), 1)), devices
 
 
 def _outside_strategy_scope(fn):
     """Run ``fn`` where no distribution strategy's scope is entered: tf_keras
     calls callbacks inside the scope, where a gradient tape cannot read
-    distributed variables. A scope is per thread, so a fresh thread has none."""
+    distributed variables. A scope is per thread, so a fresh thread has none.
+    (JAX has no such scope.)"""
+    if backend.keras_backend() == "jax":
+        return fn()
+    import tensorflow as tf
+
     if not tf.distribute.has_strategy():
         return fn()
     result = {}

@@ -6,9 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Optional
 
-import tensorflow as tf
-
-from keras_flops import _compat
+from keras_flops import _compat, backend
 
 
 class LossSpy:
@@ -63,18 +61,32 @@ def replica_batch(model, x_spec, replicas: int, given: Optional[int]) -> int:
 
 
 def spec_of(value):
+    """The specs (``tf.TensorSpec`` or ``jax.ShapeDtypeStruct``) of traced
+    tensors, None for what is not a tensor or has an unknown rank."""
     if value is None:
         return None
-    return tf.nest.map_structure(
-        lambda t: tf.TensorSpec(t.shape, t.dtype) if hasattr(t, "shape") and hasattr(t, "dtype") else None,
-        value,
-    )
+
+    def spec(t):
+        dims = _dims(t) if hasattr(t, "dtype") else None
+        return None if dims is None else backend.spec(dims, t.dtype)
+
+    return backend.map_structure(spec, value)
+
+
+def _dims(t) -> Optional[tuple]:
+    """A tensor's or spec's shape as a tuple (None for unknown dims), or None
+    when its rank is unknown."""
+    shape = getattr(t, "shape", None)
+    if shape is None or getattr(shape, "rank", 0) is None:
+        return None
+    return tuple(None if d is None else int(d) for d in shape)
 
 
 def _static_batch(spec) -> Optional[int]:
-    for s in tf.nest.flatten(spec) if spec is not None else ():
-        if s is not None and s.shape.rank and s.shape[0] is not None:
-            return int(s.shape[0])
+    for s in backend.flatten(spec) if spec is not None else ():
+        dims = _dims(s) if s is not None else None
+        if dims and dims[0] is not None:
+            return dims[0]
     return None
 
 
@@ -82,17 +94,17 @@ def sample_shape(spec):
     """Per-sample shape of a single traced input, if fully known (for models with unknown dims)."""
     if spec is None:
         return None
-    flat = [s for s in tf.nest.flatten(spec) if s is not None]
-    if len(flat) != 1 or flat[0].shape.rank is None:
+    flat = [s for s in backend.flatten(spec) if s is not None]
+    if len(flat) != 1 or _dims(flat[0]) is None:
         return None
-    shape = tuple(flat[0].shape.as_list()[1:])
+    shape = _dims(flat[0])[1:]
     return shape if all(d is not None for d in shape) else None
 
 
 def usable_targets(spec):
     """The label specs Keras traced with, if every one is known (profile()
     fixes their batch dim), else None: labels are then made for the loss."""
-    flat = tf.nest.flatten(spec) if spec is not None else [None]
-    if any(s is None or s.shape.rank is None for s in flat):
+    flat = backend.flatten(spec) if spec is not None else [None]
+    if any(s is None or _dims(s) is None for s in flat):
         return None
     return spec

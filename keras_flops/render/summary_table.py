@@ -121,12 +121,12 @@ def _bold(x, color=None) -> str:
 
 
 def _shape_cell(layer) -> str:
-    import tensorflow as tf
+    from keras_flops import backend
 
     shapes = _compat.output_shapes(layer, lambda shape: f"({', '.join(_number(d) for d in shape)})")
     if shapes is None:
         return "?"
-    flat = tf.nest.flatten(shapes)
+    flat = backend.flatten(shapes)
     return flat[0] if len(flat) == 1 else str(shapes).replace("'", "")
 
 

@@ -1,0 +1,71 @@
+"""Models counted on both backends, the same way: imported by the JAX suite,
+and run as a script under KERAS_BACKEND=tensorflow to give the TensorFlow
+counts the suite compares with (``python cases.py OUT.json NAME[:train] ...``)."""
+
+import json
+import sys
+
+import keras
+
+import keras_flops
+
+APPLICATIONS = ("ResNet50", "MobileNetV2", "EfficientNetB0")
+RNNS = ("LSTM", "GRU", "Bidirectional")
+
+
+def build(name):
+    """(model, profile keyword arguments) of a case."""
+    if name in APPLICATIONS:
+        model = getattr(keras.applications, name)(weights=None)
+        model.compile(loss="categorical_crossentropy")
+        return model, {}
+    if name == "transformer_block":
+        x = keras.Input((16, 32))
+        a = keras.layers.MultiHeadAttention(4, 8, name="mha")(x, x)
+        a = keras.layers.LayerNormalization(name="ln")(x + a)
+        f = keras.layers.Dense(64, activation="gelu", name="ff1")(a)
+        model = keras.Model(x, keras.layers.Dense(32, name="ff2")(f))
+        model.compile(loss="mse")
+        return model, {}
+    if name in RNNS:  # 50 steps
+        x = keras.Input((50, 8))
+        if name == "Bidirectional":
+            rnn = keras.layers.Bidirectional(keras.layers.LSTM(16), name="rnn")
+        else:
+            rnn = getattr(keras.layers, name)(16, name="rnn")
+        model = keras.Model(x, keras.layers.Dense(3, name="d")(rnn(x)))
+        model.compile(loss="mse")
+        return model, {}
+    if name == "gpt2":
+        import keras_hub
+
+        model = keras_hub.models.GPT2Backbone(
+            vocabulary_size=101, num_layers=2, num_heads=2, hidden_dim=16,
+            intermediate_dim=32, max_sequence_length=24)
+        return model, {"input_shape": {"token_ids": (12,), "padding_mask": (12,)}}
+    raise KeyError(name)
+
+
+def counts(case):
+    """``{"flops", "macs", "backward_flops", "backward_macs", "layers": {path:
+    [macs, backward_macs, flops, backward_flops]}}`` of ``NAME`` (a batch of 2)
+    or ``NAME:train`` (one training step, a batch of 8)."""
+    name, _, mode = case.partition(":")
+    model, kwargs = build(name)
+    training = mode == "train"
+    report = keras_flops.profile(model, batch_size=8 if training else 2, training=training,
+                                 warn=False, **kwargs)
+    frame = report.to_dataframe()
+    columns = ["macs", "backward_macs", "flops", "backward_flops"] if training else ["macs", "flops"]
+    return {
+        "flops": report.flops, "macs": report.macs,
+        "backward_flops": report.backward_flops, "backward_macs": report.backward_macs,
+        "layers": {path: [int(frame.loc[path, c]) for c in columns] for path in frame.index},
+        "uncounted": [u.op_type for u in report.uncounted],
+    }
+
+
+if __name__ == "__main__":
+    out, *cases = sys.argv[1:]
+    with open(out, "w") as f:
+        json.dump({case: counts(case) for case in cases}, f)
