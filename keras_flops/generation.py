@@ -18,10 +18,8 @@ import warnings
 from typing import Optional
 
 import pandas as pd
-import tensorflow as tf
 
-from keras_flops import _compat, inputs, moe, tracing
-from keras_flops.counting import count
+from keras_flops import _compat, backend, inputs, moe
 from keras_flops.profiling import ProfileError, UncountedOpsWarning, build_report, reason
 from keras_flops.records import LayerRow
 from keras_flops.render.text import format_count
@@ -164,22 +162,25 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
     if prompt_length > max_length:
         raise ValueError(f"prompt_length {prompt_length} is longer than max_length {max_length}.")
     prefill_fn = _check(causal_lm)
-    tokens = tf.TensorSpec((batch_size, max_length), tf.int32, name="token_ids")
+    tokens = backend.spec((batch_size, max_length), "int32", name="token_ids")
     prefill = _traced(causal_lm, lambda ids, region: prefill_fn(ids), [tokens], "prefill")
-    _, cache_spec = _output_specs(prefill.function)
+    _, cache_spec = _output_specs(prefill)
     sampler = getattr(causal_lm, "sampler", None)
+    import keras
+
+    ops = keras.ops
 
     def step(prompt, cache, index, region):
-        token = tf.slice(prompt, [0, index], [batch_size, 1])
+        token = ops.slice(prompt, [0, index], [batch_size, 1])
         logits, _, cache = causal_lm.call_with_cache(token, cache, index)
         if sampler is not None:
             with region(SAMPLER):
-                probabilities = sampler.compute_probabilities(tf.squeeze(logits, axis=1))
+                probabilities = sampler.compute_probabilities(ops.squeeze(logits, axis=1))
                 next_token = sampler.get_next_token(probabilities)
             return next_token, cache
         return logits, cache
 
-    index = tf.TensorSpec((), tf.int32, name="cache_update_index")
+    index = backend.spec((), "int32", name="cache_update_index")
     decode = _traced(causal_lm, step, [tokens, cache_spec, index], "decode step")
     notes = (
         f"keras_hub pads the prompt to max_length: the prefill runs the model over all "
@@ -229,26 +230,46 @@ def _check(causal_lm):
     return prefill
 
 
+def _tracer(model):
+    """The backend's tracing module: trace_call and count."""
+    if backend.is_jax(model):
+        from keras_flops import jax_backend
+
+        return jax_backend
+    from keras_flops import tracing
+
+    return tracing
+
+
 def _traced(model, call, specs, what: str):
     try:
-        return tracing.trace_call(model, call, specs)
+        return _tracer(model).trace_call(model, call, specs)
     except Exception as err:
         raise ProfileError(
             f"Tracing the {what} of {type(model).__name__} {model.name!r} failed: {reason(err)}"
         ) from err
 
 
-def _output_specs(concrete):
+def _output_specs(traced):
     """Specs of the prefill's (hidden_states, cache) outputs."""
-    outputs, _ = concrete.structured_outputs
+    if hasattr(traced, "outputs"):  # a JAX trace keeps its outputs' specs
+        return tuple(traced.outputs)
+    import tensorflow as tf
+
+    outputs, _ = traced.function.structured_outputs
     return tuple(tf.TensorSpec(t.shape, t.dtype) for t in outputs)
 
 
 def _report(model, traced, batch_size: int, tokens, experts) -> FlopsReport:
-    counted = count(traced)
+    if backend.is_jax(model):
+        counted = _tracer(model).count(traced)
+    else:
+        from keras_flops.counting import count
+
+        counted = count(traced)
     sampler = ()
     if any(op.layer == SAMPLER for op in counted.ops):
         sampler = (LayerRow(SAMPLER, type(getattr(model, "sampler", None)).__name__, None, 0, 1),)
     return build_report(model, traced, counted, batch_size=batch_size,
-                        input_shapes=(("token_ids", tuple(tokens.shape.as_list())),),
+                        input_shapes=(("token_ids", tuple(int(d) for d in tokens.shape)),),
                         extra_layers=sampler, experts=experts)

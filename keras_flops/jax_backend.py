@@ -68,6 +68,7 @@ class JaxTrace:
     prefix: str
     layers: Tuple[LayerRow, ...] = ()
     notes: Tuple[str, ...] = ()
+    outputs: Any = None  # specs of the traced call's outputs, in their structure
 
     def owner(self, stack: str) -> Optional[str]:
         """The path of the innermost layer call in a name stack, if any."""
@@ -95,15 +96,19 @@ def trace_call(model, call, specs: Sequence) -> JaxTrace:
     """Trace ``call(*args, region)`` on ``specs`` (abstract values): a function
     that runs ``model`` or parts of it, as :func:`keras_flops.tracing.trace_call`."""
     variables = model_variables(model)
+    structure = []
 
     def fn(values, *args):
         with _scope(variables, values) as scope:
             outputs = call(*args, recorder.region)
+            structure.append(keras.tree.map_structure(
+                lambda t: jax.ShapeDtypeStruct(tuple(t.shape), t.dtype), outputs))
             return outputs, weightless.updates(scope, variables, values)
 
     with ScopeRecorder(model) as recorder:
         closed = jax.make_jaxpr(fn)(abstract(variables), *specs)
-    return JaxTrace(closed, dict(recorder.tokens), recorder.prefix, recorder.layers())
+    return JaxTrace(closed, dict(recorder.tokens), recorder.prefix, recorder.layers(),
+                    outputs=structure[0])
 
 
 def trace(model, specs, training: bool = False, targets=None) -> JaxTrace:

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 
 import tensorflow as tf
 
-from keras_flops import _compat, weightless
+from keras_flops import _compat, backend, weightless
 from keras_flops.profiling import profile_traced
 from keras_flops.records import OUTSIDE
 from keras_flops.report import FlopsReport
@@ -33,6 +33,11 @@ def measure(model, batch_size: int = 1, input_shape=None, *, repeats: int = 10,
     interquartile range) and ``tflops_per_sec`` achieved. ``warmup`` untimed
     runs come first; then ``repeats`` timed runs, and ``repeats`` runs under
     TensorFlow's profiler."""
+    if backend.is_jax(model):
+        raise ValueError(
+            "measure() times layers with TensorFlow's profiler, so it needs the TensorFlow "
+            "backend (KERAS_BACKEND=tensorflow); on JAX, keras_flops.profile() counts the same "
+            "FLOPs per layer.")
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be at least 1 and warmup at least 0, got {repeats} and {warmup}.")
     if weightless.deferred_variables(model) is not None:

@@ -197,7 +197,7 @@ class FlopsCallback(_keras_callbacks().Callback):
         if self.training_flops:
             self.train_report = profile(
                 self.model, batch_size=batch, input_shape=shape, training=True,
-                targets=_batch.usable_targets(y_spec), warn=False,
+                targets=_batch.usable_targets(y_spec, batch), warn=False,
             )
             self._step_flops = self.train_report.train_flops * self._replicas
         peak = self._find_peak()

@@ -46,12 +46,14 @@ class LossSpy:
 
 def replica_batch(model, x_spec, replicas: int, given: Optional[int]) -> int:
     """The per-replica batch: ``given`` (global) split over the replicas, the
-    traced specs' static batch, or the samples the loss averaged in its first step."""
+    traced specs' static batch (per replica on TensorFlow, whose strategies
+    trace each replica's step; global on JAX, which traces the whole
+    batch and shards it), or the samples the loss averaged in its first step."""
     if given is not None:
         return max(1, given // replicas)
     static = _static_batch(x_spec)
     if static:
-        return static
+        return max(1, static // replicas) if backend.is_jax(model) else static
     counted = _compat.loss_sample_count(model)
     if counted:
         per_call = getattr(model, "steps_per_execution", 1)  # a variable in tf_keras
@@ -101,10 +103,11 @@ def sample_shape(spec):
     return shape if all(d is not None for d in shape) else None
 
 
-def usable_targets(spec):
-    """The label specs Keras traced with, if every one is known (profile()
-    fixes their batch dim), else None: labels are then made for the loss."""
+def usable_targets(spec, batch: int):
+    """The label specs Keras traced with, their batch dim set to the
+    per-replica ``batch``, if every one is known; else None: labels are then
+    made for the loss."""
     flat = backend.flatten(spec) if spec is not None else [None]
-    if any(s is None or _dims(s) is None for s in flat):
+    if any(s is None or _dims(s) is None or not _dims(s) for s in flat):
         return None
-    return spec
+    return backend.map_structure(lambda s: backend.spec((batch,) + _dims(s)[1:], s.dtype), spec)

@@ -228,7 +228,7 @@ def fft(spec: OpSpec) -> Cost:
 # Primitives that read, move, reshape, select or convert data, or make random
 # bits (integer work, as TensorFlow's random ops): 0 FLOPs by design.
 JAX_ZERO = frozenset({
-    "reshape", "squeeze", "expand_dims", "broadcast_in_dim", "transpose", "concatenate", "pad",
+    "reshape", "squeeze", "expand_dims", "broadcast_in_dim", "transpose", "concatenate", "stack", "pad",
     "slice", "dynamic_slice", "dynamic_update_slice", "gather", "scatter", "select_n", "iota",
     "copy", "copy_p", "rev", "convert_element_type", "bitcast_convert_type", "stop_gradient",
     "sharding_constraint", "device_put", "squeeze_p", "split", "reduce_precision",
