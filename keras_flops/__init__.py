@@ -9,6 +9,8 @@
 
 The public names load on first use, so ``import keras_flops`` is instant and
 imports no TensorFlow (the command line sets TensorFlow's log level first).
+With ``KERAS_BACKEND=jax`` models are traced into jaxprs and TensorFlow is
+never imported.
 """
 
 import importlib
@@ -55,9 +57,11 @@ def __getattr__(name):
         if (err.name or "").split(".")[0] != "tensorflow":
             raise
         raise ImportError(
-            "keras_flops needs TensorFlow. Install it with the package: "
+            f"keras_flops.{name} needs TensorFlow. Install it with the package: "
             "pip install 'keras-flops[cpu]' (tensorflow-cpu) or 'keras-flops[tensorflow]' "
-            "(tensorflow, with GPU support)."
+            "(tensorflow, with GPU support); or run Keras on JAX (KERAS_BACKEND=jax, "
+            "pip install 'keras-flops[jax]'), where profile, summary, attach, FlopsCallback "
+            "and the command line need no TensorFlow."
         ) from err
     globals()[name] = value
     return value

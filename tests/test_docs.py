@@ -9,6 +9,7 @@ import pytest
 
 import keras_flops
 from keras_flops import formulas
+from keras_flops.formulas import jaxpr
 
 DOC = (pathlib.Path(__file__).parents[1] / "docs" / "formulas.md").read_text()
 
@@ -20,6 +21,10 @@ DOC = (pathlib.Path(__file__).parents[1] / "docs" / "formulas.md").read_text()
         ("the zero-cost list", formulas.ZERO_COST_OPS),
         ("the MAC op types", formulas.MAC_OPS),
         ("keras_flops' formulas", formulas._BUILTIN),
+        ("the exact formulas of counting='full'", formulas.registry._EXACT),
+        ("the JAX primitives' formulas", jaxpr.JAX_FORMULAS),
+        ("the JAX zero-cost primitives", jaxpr.JAX_ZERO),
+        ("the JAX views", jaxpr.JAX_VIEWS),
     ],
 )
 def test_every_op_type_is_documented(kind, op_types):
