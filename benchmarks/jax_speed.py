@@ -18,7 +18,6 @@ exact (the analytic Llama formula; ResNet50's known count).
 """
 
 import argparse
-import gc
 import json
 import os
 import resource
@@ -29,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from llm_configs import CONFIGS, T, analytic_macs  # noqa: E402
+from llm_configs import CONFIGS, T, analytic_macs, paired  # noqa: E402
 
 RESNET50_MACS = 3_857_973_248
 
@@ -71,16 +70,7 @@ def one(name: str, reps: int) -> dict:
     report = profile()
     first = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    pairs = []
-    for _ in range(reps):
-        gc.collect()
-        t = time.perf_counter()
-        bare()
-        t_bare = time.perf_counter() - t
-        gc.collect()
-        t = time.perf_counter()
-        profile()
-        pairs.append((t_bare, time.perf_counter() - t))
+    pairs = paired(bare, profile, reps)
     return {
         "model": name, "build_s": build, "first_profile_s": first,
         "trace_s": statistics.median(b for b, _ in pairs),

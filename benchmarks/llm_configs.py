@@ -47,6 +47,22 @@ def analytic_macs(c) -> int:
     return L * per_layer
 
 
+def paired(bare, profile, reps: int) -> list:
+    """``reps`` pairs of (bare trace, profile) times, alternating, each step
+    after a garbage collection of the last one's trace."""
+    pairs = []
+    for _ in range(reps):
+        gc.collect()
+        t = time.perf_counter()
+        bare()
+        t_bare = time.perf_counter() - t
+        gc.collect()
+        t = time.perf_counter()
+        profile()
+        pairs.append((t_bare, time.perf_counter() - t))
+    return pairs
+
+
 def one(name: str, reps: int) -> dict:
     import keras_hub
     import tensorflow as tf
@@ -76,16 +92,7 @@ def one(name: str, reps: int) -> dict:
     # what a user's process does: build, then profile once; its peak is the one to keep
     report = profile()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    pairs = []
-    for _ in range(reps):  # then the timing, each step after a collection of the last one's graph
-        gc.collect()
-        t = time.perf_counter()
-        bare()
-        t_bare = time.perf_counter() - t
-        gc.collect()
-        t = time.perf_counter()
-        profile()
-        pairs.append((t_bare, time.perf_counter() - t))
+    pairs = paired(bare, profile, reps)
     return {
         "config": name,
         "params": model.count_params(),

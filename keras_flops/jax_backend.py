@@ -240,6 +240,7 @@ class _Walk:
         self.counted: List[OpCount] = []
         self.uncounted: List[UncountedOp] = []
         self.notes: List[str] = []
+        self._owners: Dict[Tuple[str, Any], Tuple[str, str]] = {}  # by name stack: many equations share one
 
     # The owner of an equation: the innermost token of its full name stack;
     # its phase from the outermost transformation (backward under "transpose").
@@ -259,7 +260,10 @@ class _Walk:
         for i, eqn, outs in live(jaxpr, used):
             stack = str(eqn.source_info.name_stack)
             full = f"{outer_stack}/{stack}" if outer_stack and stack else (outer_stack or stack)
-            owner = self._owner(full, outer) if outer is None else self._owner(full, outer)
+            key = (full, outer)
+            owner = self._owners.get(key)
+            if owner is None:
+                owner = self._owners[key] = self._owner(full, outer)
             name = eqn.primitive.name
             node = f"{prefix}{name}_{i}"
             if self._enter(eqn, name, node, outs, full, owner, repeat):

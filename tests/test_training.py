@@ -16,6 +16,7 @@ import tensorflow as tf
 
 import keras_flops
 from conftest import sequential
+from jax_suite.cases import strided_model  # the same model the JAX suite counts
 
 SCHEMA = json.loads((pathlib.Path(__file__).parents[1] / "docs" / "report.schema.json").read_text())
 
@@ -67,19 +68,6 @@ def test_conv2d_forward_and_backward():
     assert (df.loc["fc", "flops"], df.loc["fc", "backward_flops"]) == (868, 864 + 864 + 2)
 
 
-def _strided(kernel, padding):
-    """A 1x1 conv (so the strided one needs its input gradient), then the
-    strided conv under test: one channel in and out, on 4x4."""
-    model = sequential(
-        (4, 4, 1),
-        keras.layers.Conv2D(1, 1, name="a"),
-        keras.layers.Conv2D(1, kernel, strides=2, padding=padding, use_bias=False, name="b"),
-        keras.layers.Flatten(),
-    )
-    model.compile(loss="mse")
-    return model
-
-
 @pytest.mark.parametrize("kernel, padding, forward, exact_input, tf_input, tf_filter", [
     # 1x1 stride 2 "valid": 2x2 outputs x 1 tap = 4 products. TensorFlow's
     # input-gradient formula: n(dx) 16 x n(kernel) 1 / (1 channel x 2 x 2) = 4;
@@ -96,11 +84,11 @@ def _strided(kernel, padding):
     (3, "valid", 9, 9, 36, 36),
 ])
 def test_strided_conv_gradients_exact_and_tfprof(kernel, padding, forward, exact_input, tf_input, tf_filter):
-    full = keras_flops.profile(_strided(kernel, padding), training=True).to_dataframe()
+    full = keras_flops.profile(strided_model(kernel, padding), training=True).to_dataframe()
     assert full.loc["b", "macs"] == forward
     # counting="full": kernel gradient = the forward's products, input gradient the real ones
     assert full.loc["b", "backward_macs"] == forward + exact_input
-    ops = keras_flops.profile(_strided(kernel, padding), training=True, counting="tfprof", warn=False).ops
+    ops = keras_flops.profile(strided_model(kernel, padding), training=True, counting="tfprof", warn=False).ops
     tfprof = {o.op_type: o.macs for o in ops if o.layer == "b" and o.op_type.startswith("Conv2DBackprop")}
     assert tfprof == {"Conv2DBackpropInput": tf_input, "Conv2DBackpropFilter": tf_filter}
 

@@ -28,27 +28,12 @@ import tensorflow as tf
 from keras_flops.formulas import ours as _ours  # noqa: F401  (registers them)
 from keras_flops.formulas import tensorflow as tf_formulas
 from keras_flops.formulas.registry import (
-    _BUILTIN,
-    _EXACT,
-    _USER,
-    MAC_OPS,
-    ZERO_COST_OPS,
-    Cost,
-    Formula,
-    OpSpec,
-    apply,
-    register_flops,
-    unregister_flops,
-    with_macs,
+    _BUILTIN, _EXACT, _USER, ZERO_COST_OPS, Cost, Formula, OpSpec, apply, with_macs,
 )
 
 TF_COUNTED_OPS = tf_formulas.COUNTED_OPS
 
-__all__ = [
-    "Chain", "Cost", "Formula", "MAC_OPS", "OpSpec", "Resolution", "TF_COUNTED_OPS",
-    "ZERO_COST_OPS", "apply", "builtin_formula", "register_flops", "unregister_flops",
-    "with_macs",
-]
+__all__ = ["Chain", "Resolution", "TF_COUNTED_OPS", "builtin_formula"]
 
 
 class Resolution(NamedTuple):

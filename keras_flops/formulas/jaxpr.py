@@ -13,20 +13,10 @@ from __future__ import annotations
 import math
 from typing import Callable, Dict, Sequence
 
-from keras_flops.formulas.registry import Cost, OpSpec
+from keras_flops.formulas.registry import Cost, OpSpec, registrar
 
 JAX_FORMULAS: Dict[str, Callable[[OpSpec], Cost]] = {}
-
-
-def _register(*names: str):
-    def decorate(fn):
-        for name in names:
-            if name in JAX_FORMULAS:
-                raise RuntimeError(f"two JAX formulas for {name!r}")
-            JAX_FORMULAS[name] = fn
-        return fn
-
-    return decorate
+_register = registrar(JAX_FORMULAS, "JAX")
 
 
 def _n(shape) -> int:

@@ -201,34 +201,28 @@ def _qualname(fn) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
-def builtin(*types: str) -> Callable[[Formula], Formula]:
-    """Register one of keras_flops' own formulas (a duplicate is a bug here).
+def registrar(table: dict, kind: str) -> Callable[..., Callable[[Formula], Formula]]:
+    """A decorator factory registering keras_flops' own formulas into ``table``
+    (a duplicate is a bug here, not a user's error)."""
 
-    A built-in formula returns a :class:`Cost` whose text shows its arithmetic.
-    """
+    def register(*types: str) -> Callable[[Formula], Formula]:
+        def decorate(fn: Formula) -> Formula:
+            for name in types:
+                if name in table:
+                    raise RuntimeError(f"two {kind} formulas for {name!r}")
+                table[name] = fn
+            return fn
 
-    def decorate(fn: Formula) -> Formula:
-        for name in types:
-            if name in _BUILTIN:
-                raise RuntimeError(f"two built-in formulas for {name!r}")
-            _BUILTIN[name] = fn
-        return fn
+        return decorate
 
-    return decorate
+    return register
 
 
-def exact(*types: str) -> Callable[[Formula], Formula]:
-    """Register an exact formula for op types whose TensorFlow formula is an
-    approximation: it wins over TensorFlow's in ``counting="full"``."""
-
-    def decorate(fn: Formula) -> Formula:
-        for name in types:
-            if name in _EXACT:
-                raise RuntimeError(f"two exact formulas for {name!r}")
-            _EXACT[name] = fn
-        return fn
-
-    return decorate
+# One of keras_flops' own formulas; it returns a Cost whose text shows its arithmetic.
+builtin = registrar(_BUILTIN, "built-in")
+# An exact formula for an op type whose TensorFlow formula is an approximation:
+# it wins over TensorFlow's in counting="full".
+exact = registrar(_EXACT, "exact")
 
 
 def apply(formula: Formula, spec: OpSpec) -> Cost:

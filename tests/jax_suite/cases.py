@@ -46,6 +46,19 @@ def build(name):
     raise KeyError(name)
 
 
+def strided_model(kernel, padding):
+    """A 1x1 conv (so the strided one needs its input gradient), then the
+    strided conv under test: one channel in and out, on 4x4."""
+    model = keras.Sequential([
+        keras.Input((4, 4, 1)),
+        keras.layers.Conv2D(1, 1, name="a"),
+        keras.layers.Conv2D(1, kernel, strides=2, padding=padding, use_bias=False, name="b"),
+        keras.layers.Flatten(),
+    ])
+    model.compile(loss="mse")
+    return model
+
+
 def counts(case):
     """``{"flops", "macs", "backward_flops", "backward_macs", "layers": {path:
     [macs, backward_macs, flops, backward_flops]}}`` of ``NAME`` (a batch of 2)

@@ -7,7 +7,7 @@ import jax
 import keras
 import numpy as np
 import pytest
-from cases import APPLICATIONS, RNNS, build, counts
+from cases import APPLICATIONS, RNNS, build, counts, strided_model
 
 import keras_flops
 from keras_flops import backend
@@ -56,19 +56,6 @@ def test_small_training_step_by_hand():
     # d: kernel gradient (36 x 5) and input gradient (36 x 5).
     assert rows.loc["d", "backward_macs"] == 2 * 36 * 5
     assert report.backward_macs == 972 + 360
-
-
-def strided_model(kernel, padding):
-    """A 1x1 conv (so the strided one needs its input gradient), then the
-    strided conv under test: one channel in and out, on 4x4."""
-    model = keras.Sequential([
-        keras.Input((4, 4, 1)),
-        keras.layers.Conv2D(1, 1, name="a"),
-        keras.layers.Conv2D(1, kernel, strides=2, padding=padding, use_bias=False, name="b"),
-        keras.layers.Flatten(),
-    ])
-    model.compile(loss="mse")
-    return model
 
 
 @pytest.mark.parametrize("kernel, padding, forward, input_grad", [

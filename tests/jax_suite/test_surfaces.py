@@ -101,15 +101,20 @@ def test_two_devices_for_the_distribution_tests():
     assert len(jax.devices()) == 2, "run with XLA_FLAGS=--xla_force_host_platform_device_count=2"
 
 
-def test_data_parallel_counts_the_per_device_batch():
-    devices = jax.devices()
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+def fit_under(distribution):
+    """A fit of a global batch of 8 under ``distribution``: (callback, history)."""
+    keras.distribution.set_distribution(distribution)
     try:
         model, x, y = model_and_data()
         callback = keras_flops.FlopsCallback(peak_tflops=1.0, verbose=0)
         history = model.fit(x, y, batch_size=8, epochs=1, callbacks=[callback], verbose=0)
     finally:
         keras.distribution.set_distribution(None)
+    return callback, history
+
+
+def test_data_parallel_counts_the_per_device_batch():
+    callback, history = fit_under(keras.distribution.DataParallel(devices=jax.devices()))
     # a global batch of 8 on 2 devices: 4 per device
     assert callback.report.batch_size == 4
     assert (callback._replicas, callback._devices) == (2, 2)
@@ -122,13 +127,7 @@ def test_model_parallel_counts_the_whole_batch_on_two_devices():
     mesh = keras.distribution.DeviceMesh((1, 2), ["batch", "model"], jax.devices())
     layout = keras.distribution.LayoutMap(mesh)
     layout["h/kernel"] = (None, "model")
-    keras.distribution.set_distribution(keras.distribution.ModelParallel(layout_map=layout, batch_dim_name="batch"))
-    try:
-        model, x, y = model_and_data()
-        callback = keras_flops.FlopsCallback(peak_tflops=1.0, verbose=0)
-        history = model.fit(x, y, batch_size=8, epochs=1, callbacks=[callback], verbose=0)
-    finally:
-        keras.distribution.set_distribution(None)
+    callback, history = fit_under(keras.distribution.ModelParallel(layout_map=layout, batch_dim_name="batch"))
     # one model replica over 2 devices: the whole batch, MFU against 2 peaks
     assert callback.report.batch_size == 8
     assert (callback._replicas, callback._devices) == (1, 2)
