@@ -209,4 +209,12 @@ def _backward_owner(op, by_name: Callable, phases: Mapping[str, str]) -> Optiona
     sources = [t.op for t in op.inputs]
     if any(phases.get(s.name) == "loss" for s in sources):
         return LOSS
+    if op.type in graphs.FUNCTION_OPS:
+        # the gradient of a function the forward pass called (a grouped
+        # convolution's): it takes that call's outputs, and belongs to its layer
+        for source in sources:
+            if source.type in graphs.FUNCTION_OPS and phases.get(source.name, "forward") == "forward":
+                layer = by_name(source.name)
+                if layer is not None:
+                    return layer
     return next(filter(None, (by_name(s.name) for s in sources)), None)

@@ -206,7 +206,10 @@ def test_depthwise_backprops():
 
 def test_conv3d_backprop_filter():
     # dy (1, 3, 3, 3, 2) = 54 elements, kernel 3x3x3 x 1 in-channel: 2 x 54 x 27 = 2916
-    cost = run("Conv3DBackpropFilterV2", [(1, 5, 5, 5, 1), (5,), (1, 3, 3, 3, 2)], [(3, 3, 3, 1, 2)])
+    spec = OpSpec("Conv3DBackpropFilterV2", "op", ((1, 5, 5, 5, 1), (5,), (1, 3, 3, 3, 2)),
+                  ((3, 3, 3, 1, 2),), {}, ())
+    # counting="full"'s exact formula (TensorFlow has none for it)
+    cost = formulas.apply(formulas.registry._EXACT["Conv3DBackpropFilterV2"], spec)
     assert cost[:2] == (2916, 1458)
 
 
@@ -278,3 +281,69 @@ def test_scatter_adds():
     "TensorScatterUpdate", "XlaDynamicUpdateSlice", "BitwiseAnd"])
 def test_data_movement_costs_nothing(op_type):
     assert formulas.Chain().resolve(op_type).source == "zero"
+
+
+# ----------------------------------------------------------------------------
+# JAX primitives (pure functions of shapes and parameters: no JAX needed)
+
+from collections import namedtuple  # noqa: E402
+
+from keras_flops.formulas import jaxpr  # noqa: E402
+
+ConvDims = namedtuple("ConvDims", "lhs_spec rhs_spec out_spec")
+NHWC = ConvDims((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))  # lhs NHWC, rhs HWIO, out NHWC
+
+
+def jax_cost(name, inputs, outputs, **params):
+    spec = OpSpec(name, "eqn", tuple(inputs), tuple(outputs), params, ())
+    return formulas.apply(jaxpr.JAX_FORMULAS[name], spec)
+
+
+def test_jax_dot_general():
+    # (2, 3, 4) x (2, 4, 5), batch dim 0, contracting 4: 2 x 3 x 5 = 30 outputs x 4
+    cost = jax_cost("dot_general", [(2, 3, 4), (2, 4, 5)], [(2, 3, 5)],
+                    dimension_numbers=(((2,), (1,)), ((0,), (0,))))
+    assert cost[:2] == (2 * 30 * 4, 30 * 4)
+
+
+def test_jax_conv_grouped_and_plain():
+    # 8x8x4 -> 8x8x6, 3x3 window, 2 groups: rhs (3, 3, 2, 6), 2 in-features per group;
+    # 384 outputs x 9 x 2 = 6912 MACs
+    cost = jax_cost("conv_general_dilated", [(1, 8, 8, 4), (3, 3, 2, 6)], [(1, 8, 8, 6)],
+                    dimension_numbers=NHWC, lhs_dilation=(1, 1), padding=((1, 1), (1, 1)),
+                    window_strides=(1, 1), rhs_dilation=(1, 1), feature_group_count=2)
+    assert cost[:2] == (2 * 6912, 6912) and 6912 == 384 * 9 * 2
+
+
+def test_jax_conv_with_lhs_dilation_counts_real_products():
+    # the input gradient of a 1x1 stride 2 "valid" conv on 4: dy 2x2 dilated by 2
+    # to 3x3, padded (0, 1) to give 4x4. Real pairs per dim: outputs 0 and 2 read
+    # dy's 2 elements; 1 and 3 read zeros: 2, so 2 x 2 = 4 (not the 16 positions)
+    cost = jax_cost("conv_general_dilated", [(1, 2, 2, 1), (1, 1, 1, 1)], [(1, 4, 4, 1)],
+                    dimension_numbers=NHWC, lhs_dilation=(2, 2), padding=((0, 1), (0, 1)),
+                    window_strides=(1, 1), rhs_dilation=(1, 1))
+    assert cost[:2] == (2 * 4, 4)
+    assert jaxpr.real_pairs(out_size=4, window=1, lhs_size=2, lhs_dilation=2, pad_lo=0) == 2
+
+
+@pytest.mark.parametrize("name, inputs, outputs, params, flops", [
+    ("add", [(2, 3), (2, 3)], [(2, 3)], {}, 6),
+    ("rsqrt", [(4,)], [(4,)], {}, 8),  # TensorFlow's Rsqrt: 2 per element
+    ("logistic", [(5,)], [(5,)], {}, 20),  # 1 / (1 + exp(-x)): 4 per element
+    ("integer_pow", [(6,)], [(6,)], {"y": 2}, 6),  # x * x
+    ("integer_pow", [(6,)], [(6,)], {"y": 3}, 12),  # x * x, * x
+    ("integer_pow", [(6,)], [(6,)], {"y": -2}, 12),  # x * x, reciprocal
+    ("reduce_sum", [(4, 5)], [(4,)], {"axes": (1,)}, 20 - 4),
+    ("cumsum", [(3, 7)], [(3, 7)], {"axis": 1}, 3 * 6),
+    ("reduce_window_max", [(1, 4, 4, 1)], [(1, 2, 2, 1)], {"window_dimensions": (1, 2, 2, 1)}, 4 * 4),
+    ("reduce_window_sum", [(1, 4, 4, 1)], [(1, 2, 2, 1)], {"window_dimensions": (1, 2, 2, 1)}, 3 * 4),
+    ("select_and_scatter_add", [(1, 2, 2, 1), (1, 4, 4, 1)], [(1, 4, 4, 1)],
+     {"window_dimensions": (1, 2, 2, 1)}, 4 * 4 + 4),
+    ("top_k", [(2, 10)], [(2, 3), (2, 3)], {"k": 3}, 2 * 9 * 2),  # ceil(log2(4)) = 2
+    ("sort", [(2, 8)], [(2, 8)], {"dimension": 1}, 2 * 8 * 3),
+    ("fft", [(2, 16)], [(2, 16)], {"fft_lengths": (16,), "fft_type": "FftType.FFT"}, 2 * 5 * 16 * 4),
+    ("fft", [(2, 16)], [(2, 9)], {"fft_lengths": (16,), "fft_type": "FftType.RFFT"}, int(2 * 2.5 * 16 * 4)),
+])
+def test_jax_primitive_formulas(name, inputs, outputs, params, flops):
+    cost = jax_cost(name, inputs, outputs, **params)
+    assert (cost.flops, cost.macs) == (flops, 0)

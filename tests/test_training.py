@@ -153,3 +153,38 @@ def test_inference_report_has_no_training_columns():
     report = keras_flops.profile(dense_model(), batch_size=4)
     assert "backward_flops" not in report.to_dataframe()
     assert report.train_flops == report.flops and report.backward_flops == 0
+
+
+def test_grouped_conv_gradients_belong_to_their_layer():
+    # Keras runs a grouped convolution in a function of its own; its gradient
+    # function is called from the root of the graph and must not go to the
+    # next layer, whose gradient feeds it.
+    model = sequential(
+        (8, 8, 4),
+        keras.layers.Conv2D(4, 1, name="first"),
+        keras.layers.Conv2D(4, 3, groups=2, padding="same", use_bias=False, name="grouped"),
+        keras.layers.Conv2D(2, 1, use_bias=False, name="last"),
+    )
+    model.compile(loss="mse")
+    df = keras_flops.profile(model, training=True).to_dataframe()
+    # grouped: 8x8 positions x 4 filters x (3x3 window x 2 in-channels per group) = 4608
+    # MACs forward; backward its kernel gradient and its input gradient, 4608 each
+    assert df.loc["grouped", "macs"] == 8 * 8 * 4 * 3 * 3 * 2 == 4608
+    assert df.loc["grouped", "backward_macs"] == 2 * 4608
+    # last: 64 positions x 2 x 4 = 512 forward; kernel and input gradients
+    assert df.loc["last", "backward_macs"] == 2 * 512
+
+
+def test_transposed_conv_kernel_gradient_counts_its_real_products():
+    # 3x3 stride 2 "same" transposed, 3x3x8 -> 6x6x6. As a convolution 6 -> 3
+    # (padding 0 before, 1 after), per dim the (position, tap) pairs on a real
+    # element: o=0 reads 0,1,2, o=1 reads 2,3,4, o=2 reads 4,5 (6 is padding):
+    # 8, so 8 x 8 = 64 pairs x 8 x 6 channels = 3072, forward and kernel
+    # gradient alike (TensorFlow's kernel-gradient formula: 6x6 image x 3x3x6x8
+    # kernel / (6 x 2 x 2) = 3888).
+    model = sequential((3, 3, 8), keras.layers.Conv2DTranspose(6, 3, strides=2, padding="same", name="t"))
+    model.compile(loss="mse")
+    df = keras_flops.profile(model, training=True).to_dataframe()
+    assert (df.loc["t", "macs"], df.loc["t", "backward_macs"]) == (64 * 8 * 6, 64 * 8 * 6) == (3072, 3072)
+    tfprof = keras_flops.profile(model, training=True, counting="tfprof", warn=False)
+    assert [o.macs for o in tfprof.ops if o.op_type == "Conv2DBackpropFilter"] == [3888]

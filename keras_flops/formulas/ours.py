@@ -297,16 +297,6 @@ def depthwise_backprop(op: OpSpec) -> Cost:
     return Cost(flops, flops // 2, f"2 x {dy} output-gradient elements x {kh}x{kw} kernel")
 
 
-@builtin("Conv3DBackpropFilterV2")
-def conv3d_backprop_filter(op: OpSpec) -> Cost:
-    """2 x n(dy) x kd x kh x kw x Cin: the forward convolution's multiply-adds."""
-    dy = num_elements(op.inputs[2], "output gradient")
-    kernel = op.outputs[0]
-    per = math.prod(kernel[:-1])
-    flops = 2 * dy * per
-    return Cost(flops, flops // 2, f"2 x {dy} output-gradient elements x {per} (kernel x in-channels)")
-
-
 @builtin("MaxPool3DGrad")
 def max_pool3d_grad(op: OpSpec) -> Cost:
     """window x n(orig out) + n(orig out), TensorFlow's MaxPoolGrad formula in 3-D."""
@@ -506,12 +496,30 @@ def conv_backprop_input_exact(op: OpSpec) -> Cost:
                                 f"{pairs:,} (position, tap) pairs on real inputs")
 
 
-@exact("Conv2DBackpropFilter")
+@exact("Conv2DBackpropFilter", "Conv3DBackpropFilterV2")
 def conv_backprop_filter_exact(op: OpSpec) -> Cost:
-    """2 x n(dy) x kh x kw x Cin per group: each output gradient meets the
-    kernel's window of inputs, as in the forward convolution (TensorFlow's
-    formula counts the input image's positions instead, over with "valid")."""
-    dy = num_elements(op.inputs[2], "output gradient")
-    kernel = op.outputs[0]
+    """The kernel gradient of a convolution with input x and output gradient
+    dy: 2 x n(dy) x window x Cin per group, each output gradient meeting its
+    window of inputs as in the forward convolution (TensorFlow's formula
+    counts the input image's positions instead, over with "valid"). The
+    kernel gradient of a transposed convolution (its forward op a
+    Conv2DBackpropInput, whose input is this op's dy) counts, as that
+    convolution does, only the products on a real output element:
+    N x channels x the (position, tap) pairs of each dim not on padding."""
+    big, kernel, small = op.inputs[0], op.outputs[0], op.inputs[2]
+    window = list(kernel[:-2])
+    if op.attrs.get("forward_op_type") in ("Conv2DBackpropInput", "Conv3DBackpropInputV2"):
+        first = _channels_first(op)
+        strides = _spatial(op, op.attrs.get("strides", [1] * len(big)))
+        dilations = _spatial(op, op.attrs.get("dilations", [1] * len(big)))
+        in_sizes = list(big[2:] if first else big[1:-1])
+        out_sizes = list(small[2:] if first else small[1:-1])
+        pads = _pads_lo(op, in_sizes, out_sizes, window, strides, dilations)
+        pairs = math.prod(input_pairs(i, o, k, s, d, p) for i, o, k, s, d, p
+                          in zip(in_sizes, out_sizes, window, strides, dilations, pads))
+        macs = small[0] * kernel[-2] * kernel[-1] * pairs
+        return Cost(2 * macs, macs, f"2 x {small[0]} batch x {kernel[-2]}x{kernel[-1]} channels x "
+                                    f"{pairs:,} (position, tap) pairs on real outputs (transposed)")
+    dy = num_elements(small, "output gradient")
     per = math.prod(kernel[:-1])
     return Cost(2 * dy * per, dy * per, f"2 x {dy:,} output-gradient elements x {per} (window x in-channels)")

@@ -50,6 +50,9 @@ class OpSpec:
                 attrs[key] = op.get_attr(key)
             except (ValueError, TypeError):  # pragma: no cover - exotic attr kinds
                 continue
+        forward = _forward_type(op)
+        if forward is not None:
+            attrs["forward_op_type"] = forward
         return cls(
             type=op.type,
             name=op.name,
@@ -58,6 +61,20 @@ class OpSpec:
             attrs=attrs,
             values=tuple(_small_constant(t) for t in op.inputs),
         )
+
+
+def _forward_type(op) -> Optional[str]:
+    """The type of the forward op a gradient op is the gradient of, when its
+    name says ("gradient_tape/<forward op>/..."): a transposed convolution's
+    kernel gradient is counted as the transposed convolution, not as an
+    ordinary one's."""
+    if not op.name.startswith("gradient_tape/"):
+        return None
+    forward = op.name[len("gradient_tape/"):].rsplit("/", 1)[0]
+    try:
+        return op.graph.get_operation_by_name(forward).type
+    except (KeyError, ValueError):
+        return None
 
 
 def _small_constant(tensor):

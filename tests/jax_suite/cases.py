@@ -36,6 +36,29 @@ def build(name):
         model = keras.Model(x, keras.layers.Dense(3, name="d")(rnn(x)))
         model.compile(loss="mse")
         return model, {}
+    if name == "conv_forms":  # dilated, grouped, depthwise, separable, transposed, pooling, 1-D
+        x = keras.Input((16, 16, 4))
+        y = keras.layers.Conv2D(8, 3, dilation_rate=2, padding="same", name="dilated")(x)
+        y = keras.layers.Conv2D(8, 3, groups=2, padding="same", name="grouped")(y)
+        y = keras.layers.DepthwiseConv2D(3, strides=2, depth_multiplier=2, padding="same",
+                                         name="depthwise")(y)
+        y = keras.layers.SeparableConv2D(8, 3, strides=2, name="separable")(y)
+        y = keras.layers.Conv2DTranspose(6, 3, strides=2, padding="same", name="transposed_same")(y)
+        y = keras.layers.Conv2DTranspose(4, 3, strides=2, name="transposed_valid")(y)
+        y = keras.layers.AveragePooling2D(2, name="avg")(y)
+        y = keras.layers.MaxPooling2D(2, name="max")(y)
+        y = keras.layers.Reshape((-1, 4))(y)
+        y = keras.layers.Conv1D(4, 3, strides=2, padding="same", name="conv1d")(y)
+        model = keras.Model(x, y)
+        model.compile(loss="mse")
+        return model, {}
+    if name == "conv3d":
+        x = keras.Input((8, 8, 8, 2))
+        y = keras.layers.Conv3D(4, 3, strides=2, padding="same", name="c3")(x)
+        y = keras.layers.Conv3DTranspose(2, 3, strides=2, padding="same", name="t3")(y)
+        model = keras.Model(x, y)
+        model.compile(loss="mse")
+        return model, {}
     if name == "gpt2":
         import keras_hub
 

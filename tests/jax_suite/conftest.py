@@ -19,7 +19,8 @@ sys.path.insert(0, str(HERE))
 # Every case the suite compares with the TensorFlow backend's counts.
 TF_CASES = (
     "ResNet50", "MobileNetV2", "EfficientNetB0", "transformer_block", "LSTM", "GRU",
-    "Bidirectional", "gpt2", "ResNet50:train", "MobileNetV2:train",
+    "Bidirectional", "gpt2", "conv_forms", "conv3d", "ResNet50:train", "MobileNetV2:train",
+    "conv_forms:train", "conv3d:train",
 )
 
 

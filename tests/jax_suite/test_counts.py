@@ -108,7 +108,8 @@ def _inclusive(rows, column):
     return out
 
 
-@pytest.mark.parametrize("case", list(APPLICATIONS) + ["transformer_block", "gpt2"] + list(RNNS))
+@pytest.mark.parametrize("case", list(APPLICATIONS) + ["transformer_block", "gpt2", "conv_forms", "conv3d"]
+                         + list(RNNS))
 def test_forward_macs_equal_tensorflow_per_layer(tf_counts, case):
     if case not in tf_counts:
         pytest.skip("keras_hub is not installed")
@@ -126,7 +127,7 @@ def test_forward_macs_equal_tensorflow_per_layer(tf_counts, case):
     assert mine["uncounted"] == []
 
 
-@pytest.mark.parametrize("case", ["ResNet50:train", "MobileNetV2:train"])
+@pytest.mark.parametrize("case", ["ResNet50:train", "MobileNetV2:train", "conv_forms:train", "conv3d:train"])
 def test_training_macs_equal_tensorflow_per_layer(tf_counts, case):
     mine, theirs = _jax_vs_tf(tf_counts, case)
     assert (mine["macs"], mine["backward_macs"]) == (theirs["macs"], theirs["backward_macs"])
