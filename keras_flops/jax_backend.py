@@ -266,9 +266,16 @@ class _Walk:
                 owner = self._owners[key] = self._owner(full, outer)
             name = eqn.primitive.name
             node = f"{prefix}{name}_{i}"
-            if self._enter(eqn, name, node, outs, full, owner, repeat):
+            try:
+                entered = self._enter(eqn, name, node, outs, full, owner, repeat)
+            except (KeyError, AttributeError, TypeError) as err:  # a jaxpr form this walk does not know
+                self.uncounted.append(UncountedOp(
+                    node, name, owner[0],
+                    f"its parameters are not in the form keras_flops reads (jax {jax.__version__}): "
+                    f"{type(err).__name__}: {err}"))
                 continue
-            self._price(eqn, name, node, owner, repeat)
+            if not entered:
+                self._price(eqn, name, node, owner, repeat)
 
     def _enter(self, eqn, name, node, outs, stack, owner, repeat) -> bool:
         params = eqn.params
