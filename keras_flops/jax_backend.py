@@ -185,7 +185,7 @@ _CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
 
 
 def _inner(value):
-    """(jaxpr, consts-free Jaxpr) of a ClosedJaxpr or Jaxpr parameter, else None."""
+    """The Jaxpr of a parameter that holds one (a ClosedJaxpr or a Jaxpr), else None."""
     if hasattr(value, "jaxpr") and hasattr(value, "consts"):
         return value.jaxpr
     if hasattr(value, "eqns") and hasattr(value, "outvars"):
