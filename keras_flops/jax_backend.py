@@ -21,6 +21,7 @@ A primitive with no formula goes to ``report.uncounted``.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -176,7 +177,16 @@ def count(trace: JaxTrace, formulas: Optional[Mapping] = None) -> Counted:
     """Price every live equation of ``trace``'s jaxpr, entering calls and loops."""
     walk = _Walk(trace, formulas or {})
     jaxpr = trace.jaxpr.jaxpr
-    walk.jaxpr(jaxpr, [True] * len(jaxpr.outvars), prefix="", outer_stack="", outer=None, repeat=1)
+    # The walk makes a few small records per equation; with the collector on,
+    # they set off full collections over the whole jaxpr (a 70B model's),
+    # which cost more than the walk. Nothing it makes is cyclic garbage.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        walk.jaxpr(jaxpr, [True] * len(jaxpr.outvars), prefix="", outer_stack="", outer=None, repeat=1)
+    finally:
+        if collecting:
+            gc.enable()
     return Counted(tuple(walk.counted), tuple(walk.uncounted), tuple(dict.fromkeys(walk.notes)))
 
 
@@ -217,20 +227,16 @@ def _is_drop(v) -> bool:
 
 
 def _shape(var):
-    aval = getattr(var, "aval", None)
-    shape = getattr(aval, "shape", None)
-    return tuple(int(d) for d in shape) if shape is not None else None
+    shape = getattr(getattr(var, "aval", None), "shape", None)
+    return tuple(shape) if shape is not None else None  # static ints in a jaxpr
 
 
 def _bytes(var) -> int:
     aval = getattr(var, "aval", None)
-    shape, dtype = getattr(aval, "shape", None), getattr(aval, "dtype", None)
-    if shape is None or dtype is None:
+    size, dtype = getattr(aval, "size", None), getattr(aval, "dtype", None)
+    if size is None or dtype is None:
         return 0
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n * getattr(dtype, "itemsize", 0)
+    return int(size) * getattr(dtype, "itemsize", 0)
 
 
 class _Walk:
@@ -328,26 +334,25 @@ class _Walk:
 
     def _price(self, eqn, name, node, owner, repeat):
         layer, phase = owner
+        formula, source = self.per_call.get(name), "user"
+        if formula is None:
+            formula = registry._USER.get(name)
+        if formula is None:
+            formula, source = JAX_FORMULAS.get(name), "keras_flops"
+        if formula is None and name not in JAX_ZERO:
+            self.uncounted.append(UncountedOp(node, name, layer, f"no formula for primitive {name}"))
+            return
+        moved = 0 if name in JAX_VIEWS else (
+            sum(_bytes(v) for v in eqn.invars) + sum(_bytes(v) for v in eqn.outvars))
+        if formula is None:  # moves data, no arithmetic
+            self.counted.append(OpCount(node, name, layer, 0, 0, "zero", "", repeat, phase, moved * repeat))
+            return
         spec = registry.OpSpec(
             type=name, name=node,
             inputs=tuple(_shape(v) for v in eqn.invars),
             outputs=tuple(_shape(v) for v in eqn.outvars),
             attrs=eqn.params,
         )
-        formula, source = self.per_call.get(name), "user"
-        if formula is None:
-            formula = registry._USER.get(name)
-        if formula is None:
-            formula, source = JAX_FORMULAS.get(name), "keras_flops"
-        moved = 0 if name in JAX_VIEWS else (
-            sum(_bytes(v) for v in eqn.invars) + sum(_bytes(v) for v in eqn.outvars))
-        if formula is None:
-            if name in JAX_ZERO:
-                self.counted.append(OpCount(node, name, layer, 0, 0, "zero", "", repeat, phase,
-                                            moved * repeat))
-                return
-            self.uncounted.append(UncountedOp(node, name, layer, f"no formula for primitive {name}"))
-            return
         try:
             cost = registry.apply(formula, spec)
         except Exception as err:  # a formula that fails leaves the op uncounted, with why
