@@ -9,6 +9,8 @@ module imports neither framework until asked.
 
 from __future__ import annotations
 
+from keras_flops import _compat
+
 SUPPORTED = ("tensorflow", "jax")
 
 
@@ -31,7 +33,7 @@ def keras_backend() -> str:
 def of(model=None) -> str:
     """The backend ``model`` is traced with: "tensorflow" for tf_keras models
     and Keras 3 on TensorFlow, "jax" for Keras 3 on JAX; a clear error otherwise."""
-    if model is not None and _is_tf_keras(model):
+    if model is not None and _compat.is_tf_keras(model):
         return "tensorflow"
     name = keras_backend()
     if name not in SUPPORTED:
@@ -47,36 +49,48 @@ def is_jax(model=None) -> bool:
     return of(model) == "jax"
 
 
-def _is_tf_keras(model) -> bool:
-    return any(c.__module__.split(".")[0] == "tf_keras" for c in type(model).__mro__)
+def tracer(model):
+    """The module that traces and counts ``model`` on its backend, each with
+    ``trace(model, specs, training, targets)``, ``trace_call(model, call,
+    specs)`` and ``count(trace, mode, formulas)``: :mod:`keras_flops.tracing`
+    (TensorFlow) or :mod:`keras_flops.jax_backend`."""
+    if is_jax(model):
+        from keras_flops import jax_backend
+
+        return jax_backend
+    from keras_flops import tracing
+
+    return tracing
 
 
 # --------------------------------------------------------------------------
 # Nested structures and specs
 
 
+def _nest():
+    """The nested-structure functions of the backend in use: ``tf.nest`` on
+    TensorFlow (tf_keras included), ``keras.tree`` on JAX."""
+    if keras_backend() == "jax":
+        import keras
+
+        return keras.tree
+    import tensorflow as tf
+
+    return tf.nest
+
+
 def flatten(struct):
-    if keras_backend() != "jax":
-        import tensorflow as tf
-
-        return tf.nest.flatten(struct)
-    import keras
-
-    return keras.tree.flatten(struct)
+    return _nest().flatten(struct)
 
 
 def pack_sequence_as(struct, flat):
-    if keras_backend() != "jax":
-        import tensorflow as tf
-
-        return tf.nest.pack_sequence_as(struct, flat)
-    import keras
-
-    return keras.tree.pack_sequence_as(struct, flat)
+    return _nest().pack_sequence_as(struct, flat)
 
 
 def map_structure(fn, struct):
-    return pack_sequence_as(struct, [fn(x) for x in flatten(struct)])
+    """``fn`` on every leaf (None leaves included, on both backends)."""
+    nest = _nest()
+    return nest.pack_sequence_as(struct, [fn(x) for x in nest.flatten(struct)])
 
 
 def dtype_name(dtype) -> str:
@@ -91,16 +105,14 @@ def dtype_name(dtype) -> str:
     return np.dtype(dtype).name
 
 
-def spec(shape, dtype, name=None, jax: bool = None):
+def spec(shape, dtype, name=None):
     """A fully shaped input spec: ``tf.TensorSpec`` on TensorFlow,
     ``jax.ShapeDtypeStruct`` on JAX (which has no name: keep it beside)."""
-    if jax is None:
-        jax = keras_backend() == "jax"
     shape = tuple(None if d is None else int(d) for d in shape)
-    if jax:
-        import jax as jax_module
+    if keras_backend() == "jax":
+        import jax
 
-        return jax_module.ShapeDtypeStruct(shape, dtype_name(dtype))
+        return jax.ShapeDtypeStruct(shape, dtype_name(dtype))
     import tensorflow as tf
 
     return tf.TensorSpec(shape, tf.as_dtype(dtype_name(dtype)), name=name)

@@ -164,7 +164,7 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
     prefill_fn = _check(causal_lm)
     tokens = backend.spec((batch_size, max_length), "int32", name="token_ids")
     prefill = _traced(causal_lm, lambda ids, region: prefill_fn(ids), [tokens], "prefill")
-    _, cache_spec = _output_specs(prefill)
+    _, cache_spec = prefill.outputs
     sampler = getattr(causal_lm, "sampler", None)
     import keras
 
@@ -230,43 +230,17 @@ def _check(causal_lm):
     return prefill
 
 
-def _tracer(model):
-    """The backend's tracing module: trace_call and count."""
-    if backend.is_jax(model):
-        from keras_flops import jax_backend
-
-        return jax_backend
-    from keras_flops import tracing
-
-    return tracing
-
-
 def _traced(model, call, specs, what: str):
     try:
-        return _tracer(model).trace_call(model, call, specs)
+        return backend.tracer(model).trace_call(model, call, specs)
     except Exception as err:
         raise ProfileError(
             f"Tracing the {what} of {type(model).__name__} {model.name!r} failed: {reason(err)}"
         ) from err
 
 
-def _output_specs(traced):
-    """Specs of the prefill's (hidden_states, cache) outputs."""
-    if hasattr(traced, "outputs"):  # a JAX trace keeps its outputs' specs
-        return tuple(traced.outputs)
-    import tensorflow as tf
-
-    outputs, _ = traced.function.structured_outputs
-    return tuple(tf.TensorSpec(t.shape, t.dtype) for t in outputs)
-
-
 def _report(model, traced, batch_size: int, tokens, experts) -> FlopsReport:
-    if backend.is_jax(model):
-        counted = _tracer(model).count(traced)
-    else:
-        from keras_flops.counting import count
-
-        counted = count(traced)
+    counted = backend.tracer(model).count(traced)
     sampler = ()
     if any(op.layer == SAMPLER for op in counted.ops):
         sampler = (LayerRow(SAMPLER, type(getattr(model, "sampler", None)).__name__, None, 0, 1),)

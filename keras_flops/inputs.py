@@ -282,14 +282,35 @@ def filled_shapes(model, length: int, input_shape=None, only_rank: Optional[int]
     return dict(zip(names, filled))
 
 
+# --------------------------------------------------------------------------
+# Labels, for a training trace
+
+NO_LOSS_NOTE = "The model is not compiled with a loss: gradients are of the sum of its outputs."
+
+
+def has_compiled_loss(model) -> bool:
+    return _compat.is_compiled(model) and getattr(model, "loss", None) is not None
+
+
+def sparse_labels(model) -> bool:
+    """Whether the compiled loss takes class ids (a sparse loss) rather than
+    labels shaped like the outputs: what labels made for it look like."""
+    names = [getattr(fn, "__name__", None) or getattr(fn, "name", None) or str(fn)
+             for fn in backend.flatten(model.loss)]
+    return any("sparse" in str(n).lower() for n in names)
+
+
 def fix_batch(specs, batch_size: int):
-    """Specs (labels, say) with an unknown batch dim fixed to ``batch_size``."""
+    """Specs (labels, say) with their batch dim set to ``batch_size``: the
+    labels of one batch, where the specs leave it unknown or give another
+    (the global batch a JAX step is traced on, of which one replica takes
+    ``batch_size``)."""
     if specs is None:
         return None
 
     def fix(spec):
         shape = list(spec.shape)
-        if shape and shape[0] is None:
+        if shape:
             shape[0] = batch_size
         return backend.spec(shape, spec.dtype)
 

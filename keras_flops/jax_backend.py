@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import jax
 import keras
 
-from keras_flops import backend, weightless
+from keras_flops import backend, inputs, weightless
 from keras_flops.counting import Counted
 from keras_flops.formulas import registry
 from keras_flops.formulas.jaxpr import JAX_FORMULAS, JAX_VIEWS, JAX_ZERO
@@ -82,25 +82,14 @@ def abstract(variables: Sequence) -> List[Any]:
     return [jax.ShapeDtypeStruct(tuple(v.shape), backend.dtype_name(v.dtype)) for v in variables]
 
 
-def model_variables(model) -> List[Any]:
-    """Every variable a trace of ``model`` may read: its own and its metrics'."""
-    variables = list(getattr(model, "variables", None) or [])
-    variables += list(getattr(model, "metrics_variables", None) or [])
-    return list({id(v): v for v in variables}.values())
-
-
-def _scope(variables, values):
-    return keras.StatelessScope(state_mapping=list(zip(variables, values)), initialize_variables=False)
-
-
 def trace_call(model, call, specs: Sequence) -> JaxTrace:
     """Trace ``call(*args, region)`` on ``specs`` (abstract values): a function
     that runs ``model`` or parts of it, as :func:`keras_flops.tracing.trace_call`."""
-    variables = model_variables(model)
+    variables = weightless.all_variables(model)
     structure = []
 
     def fn(values, *args):
-        with _scope(variables, values) as scope:
+        with weightless.values_for(variables, values) as scope:
             outputs = call(*args, recorder.region)
             structure.append(keras.tree.map_structure(
                 lambda t: jax.ShapeDtypeStruct(tuple(t.shape), t.dtype), outputs))
@@ -118,7 +107,7 @@ def trace(model, specs, training: bool = False, targets=None) -> JaxTrace:
     the compiled loss, the gradients with respect to the trainable weights)."""
     if not training:
         return trace_call(model, lambda inputs, region: model(inputs, training=False), [specs])
-    variables = model_variables(model)
+    variables = weightless.all_variables(model)
     index = {id(v): i for i, v in enumerate(variables)}
     trainable = [index[id(v)] for v in model.trainable_variables]
     notes: List[str] = []
@@ -128,7 +117,7 @@ def trace(model, specs, training: bool = False, targets=None) -> JaxTrace:
             mapped = list(values)
             for i, value in zip(trainable, train_values):
                 mapped[i] = value
-            with _scope(variables, mapped) as scope:
+            with weightless.values_for(variables, mapped) as scope:
                 y_pred = model(inputs, training=True)
                 with recorder.mark(LOSS):
                     loss = _loss(model, inputs, labels, y_pred, notes)
@@ -148,8 +137,8 @@ def _loss(model, x, y, y_pred, notes: List[str]):
     """The compiled loss, as the TensorFlow training step computes it; the sum
     of the outputs for a model compiled without one."""
     ops = keras.ops
-    if not getattr(model, "compiled", False) or getattr(model, "loss", None) is None:
-        notes.append("The model is not compiled with a loss: gradients are of the sum of its outputs.")
+    if not inputs.has_compiled_loss(model):
+        notes.append(inputs.NO_LOSS_NOTE)
         return sum(ops.sum(t) for t in keras.tree.flatten(y_pred))
     if y is None:
         y = _made_targets(model, y_pred)
@@ -158,9 +147,7 @@ def _loss(model, x, y, y_pred, notes: List[str]):
 
 def _made_targets(model, y_pred):
     """Zero labels shaped for the compiled loss: class ids for sparse losses."""
-    names = [getattr(fn, "__name__", None) or getattr(fn, "name", None) or str(fn)
-             for fn in keras.tree.flatten(model.loss)]
-    sparse = any("sparse" in str(n).lower() for n in names)
+    sparse = inputs.sparse_labels(model)
     ops = keras.ops
 
     def make(t):
@@ -173,8 +160,13 @@ def _made_targets(model, y_pred):
 # Counting
 
 
-def count(trace: JaxTrace, formulas: Optional[Mapping] = None) -> Counted:
-    """Price every live equation of ``trace``'s jaxpr, entering calls and loops."""
+def count(trace: JaxTrace, mode: str = "full", formulas: Optional[Mapping] = None) -> Counted:
+    """Price every live equation of ``trace``'s jaxpr, entering calls and
+    loops. ``mode`` must be "full": "tfprof" is TensorFlow's profiler."""
+    if mode != "full":
+        raise ValueError(
+            f"counting={mode!r} reproduces TensorFlow's profiler, which counts TensorFlow "
+            "graphs; Keras runs on JAX here. Use counting='full' (the default).")
     walk = _Walk(trace, formulas or {})
     jaxpr = trace.jaxpr.jaxpr
     # The walk makes a few small records per equation; with the collector on,

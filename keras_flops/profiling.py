@@ -9,7 +9,7 @@ from typing import Mapping, Optional
 
 from keras_flops import backend, inputs, moe
 from keras_flops.layers import own_params
-from keras_flops.counting import MODES, count
+from keras_flops.counting import MODES
 from keras_flops.records import OUTSIDE, LayerRow
 from keras_flops.report import FlopsReport
 
@@ -75,15 +75,7 @@ def profile_traced(model, batch_size=1, input_shape=None, *, training=False, tar
     if counting not in MODES:
         raise ValueError(f"counting must be one of {MODES}, got {counting!r}.")
     given = inputs.resolve(model, batch_size, input_shape)
-    on_jax = backend.is_jax(model)
-    if on_jax and counting == "tfprof":
-        raise ValueError(
-            "counting='tfprof' reproduces TensorFlow's profiler, which counts TensorFlow "
-            "graphs; Keras runs on JAX here. Use counting='full' (the default).")
-    if on_jax:
-        from keras_flops import jax_backend as tracer
-    else:
-        from keras_flops import tracing as tracer
+    tracer = backend.tracer(model)
     try:
         traced = tracer.trace(model, given.specs, training=training,
                               targets=inputs.fix_batch(targets, given.batch_size))
@@ -93,7 +85,7 @@ def profile_traced(model, batch_size=1, input_shape=None, *, training=False, tar
             f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
             f"failed: {reason(err)} {_advice(model, err)}"
         ) from err
-    counted = tracer.count(traced, formulas) if on_jax else count(traced, counting, formulas)
+    counted = tracer.count(traced, counting, formulas)
     report = build_report(model, traced, counted, batch_size=given.batch_size,
                           input_shapes=given.shapes, notes=given.notes + traced.notes,
                           counting=counting, training=training)

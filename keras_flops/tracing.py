@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 import tensorflow as tf
 
 from keras_flops import graphs, training_step, weightless
+from keras_flops.counting import count  # noqa: F401  (each backend's tracer module counts its traces)
 from keras_flops.layers import LayerRecorder
 from keras_flops.records import LOSS, OUTSIDE, LayerRow
 
@@ -43,6 +44,13 @@ class Trace:
     @property
     def graph(self):
         return self.function.graph
+
+    @property
+    def outputs(self):
+        """Specs of the traced call's outputs (a :func:`trace_call`'s, not its
+        variables' updates), in their structure."""
+        outputs, _ = self.function.structured_outputs
+        return tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), outputs)
 
     def owner(self, op) -> Owner:
         """``(layer path, phase)`` of an op of the traced graph or of a

@@ -12,7 +12,7 @@ from typing import Dict, List
 
 import tensorflow as tf
 
-from keras_flops import _compat, graphs, weightless
+from keras_flops import graphs, inputs, weightless
 
 
 class TrainingStep:
@@ -69,10 +69,8 @@ class TrainingStep:
 
     def _loss(self, x, y, y_pred):
         model = self.model
-        if not _compat.is_compiled(model) or getattr(model, "loss", None) is None:
-            self.notes.append(
-                "The model is not compiled with a loss: gradients are of the sum of its outputs."
-            )
+        if not inputs.has_compiled_loss(model):
+            self.notes.append(inputs.NO_LOSS_NOTE)
             return tf.add_n([tf.reduce_sum(t) for t in tf.nest.flatten(y_pred)])
         if y is None:
             y = _made_targets(model, y_pred)
@@ -96,11 +94,7 @@ def _tf_keras_loss(model, y, y_pred):
 
 def _made_targets(model, y_pred):
     """Zero labels shaped for the compiled loss: class ids for sparse losses."""
-    names = [
-        getattr(fn, "__name__", None) or getattr(fn, "name", None) or str(fn)
-        for fn in tf.nest.flatten(model.loss)
-    ]
-    sparse = any("sparse" in str(n).lower() for n in names)
+    sparse = inputs.sparse_labels(model)
 
     def make(t):
         if sparse:

@@ -34,12 +34,17 @@ def without_weights():
     return keras.StatelessScope(initialize_variables=False)
 
 
-def deferred_variables(model) -> Optional[List]:
-    """Every variable the model's trace may read (its own, its metrics'), when
-    any of them is unallocated; None for a model whose weights all exist."""
+def all_variables(model) -> List:
+    """Every variable a trace of the model may read: its own and its metrics', once each."""
     variables = list(getattr(model, "variables", None) or [])
     variables += list(getattr(model, "metrics_variables", None) or [])
-    unique = list({id(v): v for v in variables}.values())
+    return list({id(v): v for v in variables}.values())
+
+
+def deferred_variables(model) -> Optional[List]:
+    """:func:`all_variables`, when any of them is unallocated; None for a
+    model whose weights all exist."""
+    unique = all_variables(model)
     if not any(not _compat.is_allocated(v) for v in unique):
         return None
     return unique

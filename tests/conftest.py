@@ -1,4 +1,7 @@
 import os
+import pathlib
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -10,6 +13,18 @@ if os.environ["KERAS_BACKEND"] != "jax":  # the JAX suite imports no TensorFlow
     import tensorflow as tf  # noqa: E402
 
 import keras_flops  # noqa: E402
+
+
+def run_suite(directory: str, timeout: int, **env) -> None:
+    """Run tests/<directory> with pytest in a process of its own, with ``env``
+    added to the environment; fail with its output when any test fails."""
+    suite = pathlib.Path(__file__).parent / directory
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite)],
+        capture_output=True, text=True, timeout=timeout, env=dict(os.environ, **env),
+    )
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    assert " passed" in out.stdout and "failed" not in out.stdout
 
 
 def sequential(input_shape, *layers):

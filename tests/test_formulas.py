@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from keras_flops import formulas
 from keras_flops.formulas import Cost, OpSpec
-from keras_flops.formulas.ours import einsum_terms
+from keras_flops.formulas.ours import einsum_terms, input_pairs
 
 
 def run(op_type, inputs, outputs, attrs=None, values=()):
@@ -323,7 +323,7 @@ def test_jax_conv_with_lhs_dilation_counts_real_products():
                     dimension_numbers=NHWC, lhs_dilation=(2, 2), padding=((0, 1), (0, 1)),
                     window_strides=(1, 1), rhs_dilation=(1, 1))
     assert cost[:2] == (2 * 4, 4)
-    assert jaxpr.real_pairs(out_size=4, window=1, lhs_size=2, lhs_dilation=2, pad_lo=0) == 2
+    assert input_pairs(in_size=2, out_size=4, k=1, stride=1, dilation=1, pad_lo=0, lhs_dilation=2) == 2
 
 
 @pytest.mark.parametrize("name, inputs, outputs, params, flops", [

@@ -17,6 +17,7 @@ on (:mod:`.batch`), the clock (:mod:`.timing`), TensorBoard (:mod:`.tensorboard`
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from typing import Optional
@@ -197,7 +198,7 @@ class FlopsCallback(_keras_callbacks().Callback):
         if self.training_flops:
             self.train_report = profile(
                 self.model, batch_size=batch, input_shape=shape, training=True,
-                targets=_batch.usable_targets(y_spec, batch), warn=False,
+                targets=_batch.usable_targets(y_spec), warn=False,
             )
             self._step_flops = self.train_report.train_flops * self._replicas
         peak = self._find_peak()
@@ -279,10 +280,8 @@ def _jax_parallelism():
     if mesh is None:
         return 1, 1
     sizes = dict(zip(mesh.axis_names, mesh.shape))
-    devices = 1
-    for size in mesh.shape:
-        devices *= int(size)
-    return int(sizes.get(getattr(distribution, "batch_dim_name", None), 1)), devices
+    replicas = sizes.get(getattr(distribution, "batch_dim_name", None), 1)
+    return int(replicas), int(math.prod(mesh.shape))
 
 
 def _outside_strategy_scope(fn):

@@ -103,11 +103,11 @@ def sample_shape(spec):
     return shape if all(d is not None for d in shape) else None
 
 
-def usable_targets(spec, batch: int):
-    """The label specs Keras traced with, their batch dim set to the
-    per-replica ``batch``, if every one is known; else None: labels are then
+def usable_targets(spec):
+    """The label specs Keras traced with, if every one is known (profile()
+    sets their batch dim to the replica's batch), else None: labels are then
     made for the loss."""
     flat = backend.flatten(spec) if spec is not None else [None]
-    if any(s is None or _dims(s) is None or not _dims(s) for s in flat):
+    if any(s is None or _dims(s) is None for s in flat):
         return None
-    return backend.map_structure(lambda s: backend.spec((batch,) + _dims(s)[1:], s.dtype), spec)
+    return spec

@@ -11,8 +11,9 @@ that call a jaxpr (``pjit``, ``custom_jvp_call``, ``scan``, ``while``,
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict
 
+from keras_flops.formulas.ours import input_pairs
 from keras_flops.formulas.registry import Cost, OpSpec, registrar
 
 JAX_FORMULAS: Dict[str, Callable[[OpSpec], Cost]] = {}
@@ -112,34 +113,18 @@ def conv_general_dilated(spec: OpSpec) -> Cost:
         macs = _n(out) * math.prod(window) * in_features
         text = f"2 x {_n(out):,} outputs x ({'x'.join(map(str, window))} window x {in_features} in-features)"
         return Cost(2 * macs, macs, text)
-    pairs = 1
-    for i, d in enumerate(lhs_spec[2:]):
-        pairs *= real_pairs(
-            out_size=out[out_spec[2 + i]], window=window[i], lhs_size=lhs[d],
-            lhs_dilation=lhs_dilation[i], pad_lo=spec.attrs["padding"][i][0],
-            stride=spec.attrs["window_strides"][i], rhs_dilation=(spec.attrs.get("rhs_dilation") or (1,) * len(window))[i],
-        )
+    rhs_dilation = spec.attrs.get("rhs_dilation") or (1,) * len(window)
+    pairs = math.prod(
+        input_pairs(in_size=lhs[d], out_size=out[out_spec[2 + i]], k=window[i],
+                    stride=spec.attrs["window_strides"][i], dilation=rhs_dilation[i],
+                    pad_lo=spec.attrs["padding"][i][0], lhs_dilation=lhs_dilation[i])
+        for i, d in enumerate(lhs_spec[2:]))
     batch = out[out_spec[0]]
     out_features = out[out_spec[1]]
     macs = batch * out_features * in_features * pairs
     text = (f"2 x {batch} batch x {out_features} out-features x {in_features} in-features x "
             f"{pairs:,} (position, tap) pairs on real inputs")
     return Cost(2 * macs, macs, text)
-
-
-def real_pairs(out_size: int, window: int, lhs_size: int, lhs_dilation: int, pad_lo: int,
-               stride: int = 1, rhs_dilation: int = 1) -> int:
-    """Along one spatial dim of an lhs-dilated convolution: the (output
-    position, window tap) pairs that read a real input element, not a zero
-    inserted by the dilation nor the padding."""
-    dilated = (lhs_size - 1) * lhs_dilation + 1
-    count = 0
-    for o in range(out_size):
-        for t in range(window):
-            pos = o * stride + t * rhs_dilation - pad_lo
-            if 0 <= pos < dilated and pos % lhs_dilation == 0:
-                count += 1
-    return count
 
 
 # Pooling: TensorFlow's MaxPool counts window x n(out); average pooling is a
@@ -235,11 +220,3 @@ JAX_VIEWS = frozenset({
     "reshape", "squeeze", "expand_dims", "stop_gradient", "bitcast_convert_type",
     "sharding_constraint", "optimization_barrier", "name", "pvary",
 })
-
-
-def has_formula(name: str) -> bool:
-    return name in JAX_FORMULAS
-
-
-def names() -> Sequence[str]:
-    return sorted(JAX_FORMULAS)

@@ -453,15 +453,33 @@ def _pads_lo(op: OpSpec, in_sizes, out_sizes, kernel, strides, dilations) -> lis
             for i, o, k, s, d in zip(in_sizes, out_sizes, kernel, strides, dilations)]
 
 
-def input_pairs(in_size: int, out_size: int, k: int, stride: int, dilation: int, pad_lo: int) -> int:
-    """Along one spatial dim of a forward convolution: the (output position,
-    kernel tap) pairs whose input position is a real element, not padding."""
+def input_pairs(in_size: int, out_size: int, k: int, stride: int, dilation: int, pad_lo: int,
+                lhs_dilation: int = 1) -> int:
+    """Along one spatial dim of a convolution: the (output position, kernel
+    tap) pairs whose input position is a real element, not padding, nor (with
+    ``lhs_dilation``, as JAX writes a strided convolution's input gradient)
+    a zero inserted between the input's elements."""
+    dilated = (in_size - 1) * lhs_dilation + 1
     count = 0
     for o in range(out_size):
         for t in range(k):
-            if 0 <= o * stride + t * dilation - pad_lo < in_size:
+            position = o * stride + t * dilation - pad_lo
+            if 0 <= position < dilated and position % lhs_dilation == 0:
                 count += 1
     return count
+
+
+def _real_pairs(op: OpSpec, x, y, window) -> int:
+    """The (output position, tap) pairs of the forward convolution x -> y
+    whose input position is a real element of x, over every spatial dim."""
+    first = _channels_first(op)
+    strides = _spatial(op, op.attrs.get("strides", [1] * len(x)))
+    dilations = _spatial(op, op.attrs.get("dilations", [1] * len(x)))
+    in_sizes = list(x[2:] if first else x[1:-1])
+    out_sizes = list(y[2:] if first else y[1:-1])
+    pads = _pads_lo(op, in_sizes, out_sizes, window, strides, dilations)
+    return math.prod(input_pairs(i, o, k, s, d, p) for i, o, k, s, d, p
+                     in zip(in_sizes, out_sizes, window, strides, dilations, pads))
 
 
 @exact("Conv2DBackpropInput", "Conv3DBackpropInputV2", "DepthwiseConv2dNativeBackpropInput")
@@ -477,7 +495,6 @@ def conv_backprop_input_exact(op: OpSpec) -> Cost:
     first = _channels_first(op)
     window = list(kernel[:-2])
     strides = _spatial(op, op.attrs.get("strides", [1] * len(dx)))
-    dilations = _spatial(op, op.attrs.get("dilations", [1] * len(dx)))
     dx_channels = dx[1] if first else dx[-1]
     # products per (dx element, tap): the dy channels each dx channel feeds
     per = kernel[-1] if depthwise else kernel[-1] * kernel[-2] // dx_channels
@@ -486,11 +503,7 @@ def conv_backprop_input_exact(op: OpSpec) -> Cost:
         macs = n_dx * math.prod(window) * per
         return Cost(2 * macs, macs, f"2 x {n_dx:,} input-gradient elements x "
                                     f"{'x'.join(map(str, window))} window x {per} channels")
-    in_sizes = list(dx[2:] if first else dx[1:-1])
-    out_sizes = list(dy[2:] if first else dy[1:-1])
-    pads = _pads_lo(op, in_sizes, out_sizes, window, strides, dilations)
-    pairs = math.prod(input_pairs(i, o, k, s, d, p) for i, o, k, s, d, p
-                      in zip(in_sizes, out_sizes, window, strides, dilations, pads))
+    pairs = _real_pairs(op, dx, dy, window)
     macs = dx[0] * dx_channels * per * pairs
     return Cost(2 * macs, macs, f"2 x {dx[0]} batch x {dx_channels} channels x {per} x "
                                 f"{pairs:,} (position, tap) pairs on real inputs")
@@ -509,14 +522,7 @@ def conv_backprop_filter_exact(op: OpSpec) -> Cost:
     big, kernel, small = op.inputs[0], op.outputs[0], op.inputs[2]
     window = list(kernel[:-2])
     if op.attrs.get("forward_op_type") in ("Conv2DBackpropInput", "Conv3DBackpropInputV2"):
-        first = _channels_first(op)
-        strides = _spatial(op, op.attrs.get("strides", [1] * len(big)))
-        dilations = _spatial(op, op.attrs.get("dilations", [1] * len(big)))
-        in_sizes = list(big[2:] if first else big[1:-1])
-        out_sizes = list(small[2:] if first else small[1:-1])
-        pads = _pads_lo(op, in_sizes, out_sizes, window, strides, dilations)
-        pairs = math.prod(input_pairs(i, o, k, s, d, p) for i, o, k, s, d, p
-                          in zip(in_sizes, out_sizes, window, strides, dilations, pads))
+        pairs = _real_pairs(op, big, small, window)
         macs = small[0] * kernel[-2] * kernel[-1] * pairs
         return Cost(2 * macs, macs, f"2 x {small[0]} batch x {kernel[-2]}x{kernel[-1]} channels x "
                                     f"{pairs:,} (position, tap) pairs on real outputs (transposed)")

@@ -85,10 +85,6 @@ def test_callback_writes_tensorboard(tmp_path):
 
 
 def test_callback_never_stops_training():
-    class Broken(keras.layers.Layer):
-        def call(self, x):
-            return keras.ops.linalg.cholesky(x)  # no formula: uncounted, not an error
-
     model, x, y = model_and_data()
     callback = keras_flops.FlopsCallback(verbose=0)
     callback._measure = lambda: (_ for _ in ()).throw(RuntimeError("boom"))
