@@ -248,7 +248,8 @@ def einsum_terms(equation: str, shapes: Sequence[Sequence[Optional[int]]]) -> in
         if len(labels) != len(dims):
             raise ValueError(f"{spec!r} does not match shape {shape}")
         for label, dim in zip(labels, dims):
-            sizes[label] = max(sizes.get(label, 1), dim)
+            # a label of size 1 broadcasts against the other operand's size (0 included)
+            sizes[label] = dim if sizes.get(label, 1) == 1 else sizes[label]
     broadcast = _broadcast(ellipses)
     return math.prod(sizes.values()) * math.prod(broadcast)
 
@@ -297,17 +298,17 @@ def depthwise_backprop(op: OpSpec) -> Cost:
     return Cost(flops, flops // 2, f"2 x {dy} output-gradient elements x {kh}x{kw} kernel")
 
 
-@builtin("MaxPool3DGrad")
-def max_pool3d_grad(op: OpSpec) -> Cost:
-    """window x n(orig out) + n(orig out), TensorFlow's MaxPoolGrad formula in 3-D."""
+@builtin("MaxPoolGrad", "MaxPool3DGrad")
+def max_pool_grad(op: OpSpec) -> Cost:
+    """window x n(orig out) + n(orig out), TensorFlow's MaxPoolGrad formula in any layout and rank."""
     window = math.prod(op.attrs["ksize"])
     n = num_elements(op.inputs[1], "original output")
     return Cost(window * n + n, 0, f"{window} window x {n} outputs + {n}")
 
 
-@builtin("AvgPool3DGrad")
-def avg_pool3d_grad(op: OpSpec) -> Cost:
-    """2 x window x n(dy), TensorFlow's AvgPoolGrad formula in 3-D."""
+@builtin("AvgPoolGrad", "AvgPool3DGrad")
+def avg_pool_grad(op: OpSpec) -> Cost:
+    """2 x window x n(dy), TensorFlow's AvgPoolGrad formula in any layout and rank."""
     window = math.prod(op.attrs["ksize"])
     n = num_elements(op.inputs[1], "output gradient")
     return Cost(2 * window * n, 0, f"2 x {window} window x {n} gradient elements")
@@ -427,6 +428,26 @@ def multinomial(op: OpSpec) -> Cost:
         raise ValueError(f"the logits shape {logits} or the number of samples is not known")
     flops = int(rows) * int(samples) * int(classes)
     return Cost(flops, 0, f"{rows} rows x {samples} samples x {classes} classes")
+
+
+# --------------------------------------------------------------------------
+# Batch matmuls (counting="full"; tfprof keeps TensorFlow's)
+
+
+@exact("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
+def batch_matmul(op: OpSpec) -> Cost:
+    """2 x k x n(out), k the inner dim: x's last dim, or its second to last
+    with ``adj_x``. TensorFlow's statistic reads ``transpose_a``, an attribute
+    batch matmuls do not have, so it always takes the last dim: wrong for
+    every ``adj_x`` matmul, such as the kernel gradient of an EinsumDense."""
+    x = op.inputs[0]
+    adjoint = bool(op.attrs.get("adj_x", False))
+    k = x[-2] if adjoint else x[-1]
+    n_out = num_elements(op.outputs[0], "output")
+    if k is None:
+        raise ValueError(f"the inner dim of {x} is not known")
+    side = "x's second to last dim (adj_x)" if adjoint else "x's last dim"
+    return Cost(2 * k * n_out, k * n_out, f"2 x {k} inner dim ({side}) x {n_out:,} outputs")
 
 
 # --------------------------------------------------------------------------

@@ -73,9 +73,14 @@ def explain(op) -> str:
 
 def _matmul(op) -> str:
     a = op.inputs[0].shape.as_list()
-    transpose = op.get_attr("transpose_a") if op.type == "MatMul" else op.get_attr("adj_x")
-    k = a[-2] if transpose else a[-1]
-    return f"2 x {k} inner dim x {_plural(_n(op.outputs[0]), 'output')}"
+    outputs = _plural(_n(op.outputs[0]), "output")
+    if op.type == "MatMul":
+        k = a[-2] if op.get_attr("transpose_a") else a[-1]
+        return f"2 x {k} inner dim x {outputs}"
+    # TensorFlow's statistic reads transpose_a, which batch matmuls do not
+    # have: it takes x's last dim even with adj_x (counting="full" does not).
+    wrong = " (x's last dim: TensorFlow's formula ignores adj_x)" if op.get_attr("adj_x") else ""
+    return f"2 x {a[-1]} inner dim{wrong} x {outputs}"
 
 
 def _conv(op) -> str:
