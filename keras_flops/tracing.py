@@ -119,12 +119,12 @@ def trace(model, specs, training: bool = False, targets=None) -> Trace:
     args = (specs,) + ((targets,) if targets is not None else ()) + tuple(values)
     with GraphRecorder(model) as recorder:
         concrete = step.function.get_concrete_function(*args)
-    return Trace(
+    return check_run_time_shapes(Trace(
         function=concrete,
         owners=attribute(concrete.graph, recorder.op_layers(), step.phases),
         layers=recorder.layers(),
         notes=tuple(dict.fromkeys(step.notes)),
-    )
+    ))
 
 
 def trace_call(model, call: Callable, specs: List) -> Trace:
@@ -145,11 +145,62 @@ def trace_call(model, call: Callable, specs: List) -> Trace:
 
     with GraphRecorder(model) as recorder:
         concrete = tf.function(fn).get_concrete_function(*specs, *values)
-    return Trace(
+    return check_run_time_shapes(Trace(
         function=concrete,
         owners=attribute(concrete.graph, recorder.op_layers()),
         layers=recorder.layers(),
-    )
+    ))
+
+
+class RunTimeShapeError(ValueError):
+    """The traced graph would fail when it runs: a shape check TensorFlow
+    leaves to run time fails on the traced shapes."""
+
+
+def check_run_time_shapes(trace: Trace) -> Trace:
+    """``trace``, once every shape check that TensorFlow leaves to run time
+    passes on its static shapes; else a RunTimeShapeError naming the layer.
+
+    TensorFlow's graph accepts a ``Slice`` past the end of its input (a
+    position embedding of 64 rows sliced for 128 positions) and fails only
+    when the graph runs; JAX and eager mode refuse it at once. A count for
+    an input the model cannot take would be silently wrong.
+    """
+    pending, seen = [trace.graph], set()
+    while pending:
+        graph = pending.pop()
+        if id(graph) in seen:
+            continue
+        seen.add(id(graph))
+        for op in graph.get_operations():
+            if op.type == "Slice":
+                problem = _slice_problem(op)
+                if problem:
+                    layer = trace.owner(op)[0]
+                    raise RunTimeShapeError(
+                        f"layer {layer!r} cannot run on these shapes: its {op.type} op "
+                        f"{op.name!r} would fail when the graph runs, with TensorFlow's own "
+                        f"words: {problem}")
+            elif op.type in graphs.FUNCTION_OPS:
+                pending.extend(g for _, g in graphs.called_graphs(op) or ())
+    return trace
+
+
+def _slice_problem(op) -> Optional[str]:
+    """What TensorFlow's Slice kernel would say of ``op``'s static shapes, or None."""
+    shape = op.inputs[0].shape
+    begin, size = tf.get_static_value(op.inputs[1]), tf.get_static_value(op.inputs[2])
+    if shape.rank is None or begin is None or size is None:
+        return None
+    for i, (dim, b, s) in enumerate(zip(shape.as_list(), begin.tolist(), size.tolist())):
+        if dim is None:
+            continue
+        if not 0 <= b <= dim:
+            return f"Expected begin[{i}] in [0, {dim}], but got {b}"
+        s = dim - b if s == -1 else s
+        if not 0 <= s <= dim - b:
+            return f"Expected size[{i}] in [0, {dim - b}], but got {s}"
+    return None
 
 
 def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None) -> Dict[Key, Owner]:
@@ -172,6 +223,7 @@ def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None
         for name, phase in phases.items() if phase == "loss"
         for parts in [name.split("/")] for i in range(1, len(parts) + 1)
     )
+    scopes = _scope_layers(recorded)
     owners: Dict[Key, Owner] = {}
     pending: List[Tuple[Any, Optional[Owner]]] = [(top, None)]
     done = set()
@@ -181,7 +233,7 @@ def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None
         if graph_id in done:
             continue  # a function called twice keeps its first caller
         done.add(graph_id)
-        by_name = functools.partial(_layer_by_name, recorded, loss_scopes, graph_id)
+        by_name = functools.partial(_layer_by_name, recorded, scopes, loss_scopes, graph_id)
         for op in graph.get_operations():
             name = op.name
             phase = phases.get(name, "forward") if caller is None else caller[1]
@@ -197,15 +249,33 @@ def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None
     return owners
 
 
-def _layer_by_name(recorded, loss_scopes, graph_id: int, name: str) -> Optional[str]:
-    """The recorded layer of an op, or of the forward op a gradient op is named after."""
+def _scope_layers(recorded: Mapping[Key, str]) -> Dict[Key, str]:
+    """The layer of each name scope that directly holds a recorded op: the
+    scope "mha/einsum" of the op "mha/einsum/Einsum" belongs to its layer."""
+    scopes: Dict[Key, str] = {}
+    for (graph_id, name), layer in recorded.items():
+        scope = name.rpartition("/")[0]
+        if scope:
+            scopes.setdefault((graph_id, scope), layer)
+    return scopes
+
+
+def _layer_by_name(recorded, scopes, loss_scopes, graph_id: int, name: str) -> Optional[str]:
+    """The recorded layer of an op, or of the forward op a gradient op is named after.
+
+    TensorFlow names a gradient op "gradient_tape/<scope>/...", <scope> the
+    name scope its forward op was recorded in: often the forward op's own
+    name ("query/MatMul"), but for an op made inside a function's scope (the
+    attention's "mha/einsum/Einsum") the scope that holds it. The longest
+    prefix that is a forward op or such a scope gives the layer.
+    """
     layer = recorded.get((graph_id, name))
     if layer is not None or not name.startswith(GRADIENT_PREFIX):
         return layer
     parts = name[len(GRADIENT_PREFIX):].split("/")
     for end in range(len(parts), 0, -1):
         prefix = "/".join(parts[:end])
-        layer = recorded.get((graph_id, prefix))
+        layer = recorded.get((graph_id, prefix)) or scopes.get((graph_id, prefix))
         if layer is not None:
             return layer
         if prefix in loss_scopes:

@@ -39,7 +39,7 @@ _register(
     "eq", "ne", "gt", "ge", "lt", "le", "neg", "abs", "sign", "floor", "ceil", "round",
     "square", "exp", "exp2", "log", "log1p", "expm1", "tanh", "sin", "cos", "tan", "asin",
     "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "sqrt", "cbrt", "erf", "erfc",
-    "erf_inv", "lgamma", "digamma", "is_finite", "conj", "real", "imag", "igamma", "igammac",
+    "erf_inv", "lgamma", "digamma", "is_finite", "conj", "igamma", "igammac",
     "random_gamma_grad", "bessel_i0e", "bessel_i1e", "polygamma", "zeta", "regularized_incomplete_beta",
 )(_times(1, "output elements"))
 
@@ -213,6 +213,10 @@ JAX_ZERO = frozenset({
     "optimization_barrier", "name", "empty", "tie_in", "create_token",
     "mesh_cast", "reshard", "pvary", "axis_index", "all_gather", "ppermute", "pbroadcast", "copy_start", "copy_done", "mutable_array", "ref",
     "get", "swap", "addupdate", "freeze", "square_root_of_unity",
+    # copies of the operand repeated, pieces of it, complex numbers paired from
+    # real and imaginary parts and their parts taken apart (TensorFlow's Tile,
+    # Unpack, Complex, Real and Imag)
+    "tile", "unstack", "complex", "real", "imag",
 })
 
 # Views: no data moves (docs/formulas.md, "Bytes").
