@@ -224,6 +224,9 @@ def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None
         for parts in [name.split("/")] for i in range(1, len(parts) + 1)
     )
     scopes = _scope_layers(recorded)
+    recorded_anywhere: Dict[str, str] = {}  # by op name alone, in whichever graph
+    for (_, name), layer in recorded.items():
+        recorded_anywhere.setdefault(name, layer)
     owners: Dict[Key, Owner] = {}
     pending: List[Tuple[Any, Optional[Owner]]] = [(top, None)]
     done = set()
@@ -238,6 +241,8 @@ def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None
             name = op.name
             phase = phases.get(name, "forward") if caller is None else caller[1]
             layer = by_name(name)
+            if layer is None and phase == "backward" and caller is not None:
+                layer = _in_gradient_body(recorded_anywhere, name)
             if layer is None and phase == "backward":
                 layer = _backward_owner(op, by_name, phases if caller is None else {})
             if layer is None:
@@ -280,6 +285,24 @@ def _layer_by_name(recorded, scopes, loss_scopes, graph_id: int, name: str) -> O
             return layer
         if prefix in loss_scopes:
             return LOSS
+    return None
+
+
+def _in_gradient_body(recorded_anywhere: Mapping[str, str], name: str) -> Optional[str]:
+    """The layer of the forward op that an op of a gradient function (a
+    loop's backward body) differentiates: TensorFlow names it
+    ".../gradients/<forward op in the forward body>_grad/...", and that
+    forward op lives in another graph, the forward loop's body."""
+    start = name.rfind("gradients/")
+    if start < 0:
+        return None
+    parts = name[start + len("gradients/"):].split("/")
+    for end in range(len(parts), 0, -1):
+        last = parts[end - 1]
+        forward = "/".join(parts[:end - 1] + [last[:-len("_grad")] if last.endswith("_grad") else last])
+        layer = recorded_anywhere.get(forward)
+        if layer is not None:
+            return layer
     return None
 
 

@@ -3,18 +3,51 @@ and run as a script under KERAS_BACKEND=tensorflow to give the TensorFlow
 counts the suite compares with (``python cases.py OUT.json NAME[:train] ...``)."""
 
 import json
+import pathlib
 import sys
 
 import keras
 
 import keras_flops
 
+sys.path.insert(0, str(pathlib.Path(__file__).parent.parent))  # tests/: hub_zoo
+import hub_zoo  # noqa: E402
+
 APPLICATIONS = ("ResNet50", "MobileNetV2", "EfficientNetB0")
 RNNS = ("LSTM", "GRU", "Bidirectional")
+# The differential cases (tests/jax_suite/test_differential.py): every traceable
+# keras_hub backbone forward; task models and Keras's own layers in training.
+HUB_CASES = tuple(f"hub:{name}" for name in hub_zoo.TRACEABLE)
+TASK_CASES = tuple(f"task:{name}:train" for name in hub_zoo.TASKS)
+KERAS_TRAINING = ("transformer_block:train", "LSTM:train", "GRU:train", "conv1d:train")
+EXECUTE_DIFFERENTLY = ("dilated_conv", "upsampling")
 
 
 def build(name):
-    """(model, profile keyword arguments) of a case."""
+    """(model, profile keyword arguments) of a case: also "hub:<backbone>" (a
+    keras_hub backbone from its small test config) and "task:<task model>"
+    (tests/hub_zoo.py)."""
+    kind, _, hub_name = name.partition(":")
+    if kind == "hub":
+        return hub_zoo.build(hub_name), {"input_shape": hub_zoo.input_shape(hub_name)}
+    if kind == "task":
+        model, shapes = hub_zoo.build_task(hub_name)
+        return model, {"input_shape": shapes}
+    if name == "conv1d":
+        x = keras.Input((20, 4))
+        y = keras.layers.Conv1D(8, 3, strides=2, padding="same", activation="relu", name="c1")(x)
+        y = keras.layers.Conv1D(4, 5, dilation_rate=2, name="c2")(y)
+        model = keras.Model(x, keras.layers.GlobalAveragePooling1D(name="pool")(y))
+        model.compile(loss="mse")
+        return model, {}
+    if name == "dilated_conv":  # a dilation larger than the image (DeepLabV3's atrous pyramid)
+        model = keras.Sequential([keras.Input((6, 6, 2)),
+                                  keras.layers.Conv2D(4, 3, dilation_rate=12, padding="same", name="atrous")])
+        return model, {}
+    if name == "upsampling":
+        x = keras.Input((4, 4, 3))
+        y = keras.layers.UpSampling2D(2, interpolation="bilinear", name="up")(x)
+        return keras.Model(x, keras.layers.Resizing(5, 6, name="resize")(y)), {}
     if name in APPLICATIONS:
         model = getattr(keras.applications, name)(weights=None)
         model.compile(loss="categorical_crossentropy")
@@ -86,19 +119,30 @@ def counts(case):
     """``{"flops", "macs", "backward_flops", "backward_macs", "layers": {path:
     [macs, backward_macs, flops, backward_flops]}}`` of ``NAME`` (a batch of 2)
     or ``NAME:train`` (one training step, a batch of 8)."""
-    name, _, mode = case.partition(":")
+    name, training = (case[:-len(":train")], True) if case.endswith(":train") else (case, False)
+    keras.backend.clear_session()  # Keras's automatic names restart: the same paths in both processes
     model, kwargs = build(name)
-    training = mode == "train"
-    report = keras_flops.profile(model, batch_size=8 if training else 2, training=training,
-                                 warn=False, **kwargs)
+    # keras_hub's task models train on a batch of 2, the rest on 8
+    batch = (2 if name.startswith("task:") else 8) if training else 2
+    report = keras_flops.profile(model, batch_size=batch, training=training, warn=False, **kwargs)
     frame = report.to_dataframe()
     columns = ["macs", "backward_macs", "flops", "backward_flops"] if training else ["macs", "flops"]
+    resizing = {op.layer for op in report.ops if op.op_type in RESIZES}
     return {
         "flops": report.flops, "macs": report.macs,
         "backward_flops": report.backward_flops, "backward_macs": report.backward_macs,
         "layers": {path: [int(frame.loc[path, c]) for c in columns] for path in frame.index},
         "uncounted": [u.op_type for u in report.uncounted],
+        # layers that resize, or convolve through a space-to-batch (TensorFlow's
+        # dilated convolution where the dilation does not divide the padded
+        # image): they execute different arithmetic on the two backends
+        "differ": sorted(resizing | {op.layer for op in report.ops if op.op_type == "SpaceToBatchND"}),
     }
+
+
+# TensorFlow's resize kernels (JAX resizes by dense contractions, dot_general)
+RESIZES = frozenset({"ResizeBilinear", "ResizeBicubic", "ResizeArea", "ResizeNearestNeighbor",
+                     "ScaleAndTranslate"})
 
 
 if __name__ == "__main__":
