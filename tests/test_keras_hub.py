@@ -2,7 +2,6 @@
 weights; transformers' MACs equal the analytic formulas; mixtures of experts."""
 
 import json
-import pathlib
 
 import keras
 import pytest
@@ -13,9 +12,8 @@ from keras_flops import _compat
 keras_hub = pytest.importorskip("keras_hub", reason="pip install --no-deps keras-hub (see the README)")
 models = keras_hub.models
 
-# Small configs from keras-hub's own backbone tests: {name: {"config", "inputs"}},
-# the inputs as [per-sample shape, dtype] in the model's input structure.
-ZOO = json.loads((pathlib.Path(__file__).parent / "data" / "keras_hub_backbones.json").read_text())
+from hub_zoo import BRANCHES_ON_VALUES, ZOO, build, input_shape  # noqa: E402
+
 # Exported backbones with no zoo entry of their own, and why.
 NOT_IN_ZOO = {
     "FeaturePyramidBackbone": "an abstract base class: it builds no model of its own",
@@ -23,22 +21,6 @@ NOT_IN_ZOO = {
     "Qwen2Backbone": "the same class as QwenBackbone",
     "SmolLMBackbone": "the same class as SmolLM3Backbone",
 }
-# It branches in Python on its num_steps input: its parts are profiled instead.
-BRANCHES_ON_VALUES = {"StableDiffusion3Backbone"}
-
-
-def build(name):
-    with keras_flops.without_weights():
-        return keras.saving.deserialize_keras_object(ZOO[name]["config"])
-
-
-def input_shape(name):
-    inputs = ZOO[name]["inputs"]
-    if isinstance(inputs, dict):
-        return {k: tuple(shape) for k, (shape, _) in inputs.items()}
-    if len(inputs) == 2 and isinstance(inputs[1], str):
-        return tuple(inputs[0])
-    return [tuple(shape) for shape, _ in inputs]
 
 
 def tokens(length):
