@@ -7,5 +7,5 @@ from conftest import run_suite
 
 def test_jax_suite():
     pytest.importorskip("jax", reason="install jax (pip install 'jax[cpu]'; in the test extras)")
-    run_suite("jax_suite", timeout=1200, KERAS_BACKEND="jax",
+    run_suite("jax_suite", timeout=2400, KERAS_BACKEND="jax",
               XLA_FLAGS="--xla_force_host_platform_device_count=2")
