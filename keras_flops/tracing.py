@@ -255,14 +255,25 @@ def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None
 
 
 def _scope_layers(recorded: Mapping[Key, str]) -> Dict[Key, str]:
-    """The layer of each name scope that directly holds a recorded op: the
-    scope "mha/einsum" of the op "mha/einsum/Einsum" belongs to its layer."""
-    scopes: Dict[Key, str] = {}
+    """The layer of each name scope whose recorded ops (those directly in it)
+    all belong to one layer: the scope "mha/einsum" of the op
+    "mha/einsum/Einsum" belongs to its layer. A scope shared by two layers
+    names neither."""
+    found: Dict[Key, set] = {}
     for (graph_id, name), layer in recorded.items():
         scope = name.rpartition("/")[0]
         if scope:
-            scopes.setdefault((graph_id, scope), layer)
-    return scopes
+            found.setdefault((graph_id, scope), set()).add(layer)
+    return {key: next(iter(layers)) for key, layers in found.items() if len(layers) == 1}
+
+
+def _longest_prefix(parts: List[str], lookup: Callable[[str], Optional[str]]) -> Optional[str]:
+    """``lookup`` of the longest "/"-joined prefix of ``parts`` it answers for."""
+    for end in range(len(parts), 0, -1):
+        found = lookup("/".join(parts[:end]))
+        if found is not None:
+            return found
+    return None
 
 
 def _layer_by_name(recorded, scopes, loss_scopes, graph_id: int, name: str) -> Optional[str]:
@@ -277,15 +288,12 @@ def _layer_by_name(recorded, scopes, loss_scopes, graph_id: int, name: str) -> O
     layer = recorded.get((graph_id, name))
     if layer is not None or not name.startswith(GRADIENT_PREFIX):
         return layer
-    parts = name[len(GRADIENT_PREFIX):].split("/")
-    for end in range(len(parts), 0, -1):
-        prefix = "/".join(parts[:end])
+
+    def lookup(prefix: str) -> Optional[str]:
         layer = recorded.get((graph_id, prefix)) or scopes.get((graph_id, prefix))
-        if layer is not None:
-            return layer
-        if prefix in loss_scopes:
-            return LOSS
-    return None
+        return layer or (LOSS if prefix in loss_scopes else None)
+
+    return _longest_prefix(name[len(GRADIENT_PREFIX):].split("/"), lookup)
 
 
 def _in_gradient_body(recorded_anywhere: Mapping[str, str], name: str) -> Optional[str]:
@@ -297,13 +305,7 @@ def _in_gradient_body(recorded_anywhere: Mapping[str, str], name: str) -> Option
     if start < 0:
         return None
     parts = name[start + len("gradients/"):].split("/")
-    for end in range(len(parts), 0, -1):
-        last = parts[end - 1]
-        forward = "/".join(parts[:end - 1] + [last[:-len("_grad")] if last.endswith("_grad") else last])
-        layer = recorded_anywhere.get(forward)
-        if layer is not None:
-            return layer
-    return None
+    return _longest_prefix(parts, lambda prefix: recorded_anywhere.get(prefix.removesuffix("_grad")))
 
 
 def _backward_owner(op, by_name: Callable, phases: Mapping[str, str]) -> Optional[str]:

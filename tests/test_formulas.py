@@ -131,6 +131,14 @@ def test_einsum_one_operand_sums():
     assert run("Einsum", [(3, 4)], [(4, 3)], {"equation": b"ij->ji"})[:2] == (0, 0)
 
 
+def test_einsum_with_an_empty_dim_has_no_products():
+    # GPT-NeoX's rotary frequencies on an empty slice: positions (1, 5) times
+    # 0 inverse frequencies, "bi,j->bij": 1 x 5 x 0 = 0 products (a size-1
+    # dim broadcasts, a size-0 one does not grow to 1)
+    assert einsum_terms("bi,j->bij", [(1, 5), (0,)]) == 0
+    assert einsum_terms("bi,bj->bij", [(1, 5), (3, 2)]) == 3 * 5 * 2  # b: 1 broadcasts to 3
+
+
 def test_einsum_ellipsis():
     # ...ij,jk->...ik on (2, 3, 4) and (4, 5): 2 x 3 x 4 x 5 = 120 products
     cost = run("Einsum", [(2, 3, 4), (4, 5)], [(2, 3, 5)], {"equation": b"...ij,jk->...ik"})
@@ -140,7 +148,7 @@ def test_einsum_ellipsis():
 @st.composite
 def einsum_cases(draw):
     labels = draw(st.lists(st.sampled_from("abcdef"), min_size=1, max_size=5, unique=True))
-    size = {label: draw(st.integers(1, 4)) for label in labels}
+    size = {label: draw(st.integers(0, 4)) for label in labels}  # 0: an empty dim
     n_operands = draw(st.integers(1, 2))
     ell_dims = draw(st.lists(st.integers(1, 3), max_size=2))
     use_ellipsis = draw(st.booleans())

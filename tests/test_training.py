@@ -188,3 +188,27 @@ def test_transposed_conv_kernel_gradient_counts_its_real_products():
     assert (df.loc["t", "macs"], df.loc["t", "backward_macs"]) == (64 * 8 * 6, 64 * 8 * 6) == (3072, 3072)
     tfprof = keras_flops.profile(model, training=True, counting="tfprof", warn=False)
     assert [o.macs for o in tfprof.ops if o.op_type == "Conv2DBackpropFilter"] == [3888]
+
+
+def test_attention_block_backward_per_layer():
+    # MultiHeadAttention(4 heads, key_dim 8) on x (2, 16, 32), then pooling and
+    # Dense(1). Each projection is 2 x 16 positions x 32 in x 32 out = 32,768 MACs;
+    # each attention product (scores, weighted values) 2 x 4 heads x 16 x 16 x 8
+    # = 16,384. A kernel gradient costs its matmul; an input gradient the same
+    # again, except for query, key and value, whose input is the model's data.
+    x = keras.Input((16, 32))
+    a = keras.layers.MultiHeadAttention(4, 8, name="mha")(x, x)
+    p = keras.layers.GlobalAveragePooling1D(name="pool")(a)
+    model = keras.Model(x, keras.layers.Dense(1, name="d")(p))
+    model.compile(loss="mse")
+    rows = keras_flops.profile(model, batch_size=2, training=True).to_dataframe()["backward_macs"]
+    projection, product = 2 * 16 * 32 * 32, 2 * 4 * 16 * 16 * 8
+    assert (projection, product) == (32_768, 16_384)
+    for name in ("query", "key", "value"):
+        assert rows[f"mha/{name}"] == projection  # kernel gradient only
+    assert rows["mha/attention_output"] == 2 * projection  # kernel and input gradients
+    # the two attention products, each with a gradient per operand, belong to
+    # the attention layer that ran them (they went to query and attention_output)
+    assert rows["mha"] == 2 * 2 * product
+    assert rows["d"] == 2 * (2 * 32)  # kernel and input gradients of 2 x 32 x 1
+    assert rows.sum() == 3 * projection + 2 * projection + 4 * product + 128 == 229_504

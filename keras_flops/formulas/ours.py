@@ -443,9 +443,9 @@ def batch_matmul(op: OpSpec) -> Cost:
     x = op.inputs[0]
     adjoint = bool(op.attrs.get("adj_x", False))
     k = x[-2] if adjoint else x[-1]
-    n_out = num_elements(op.outputs[0], "output")
     if k is None:
         raise ValueError(f"the inner dim of {x} is not known")
+    n_out = num_elements(op.outputs[0], "output")
     side = "x's second to last dim (adj_x)" if adjoint else "x's last dim"
     return Cost(2 * k * n_out, k * n_out, f"2 x {k} inner dim ({side}) x {n_out:,} outputs")
 

@@ -117,8 +117,12 @@ def strided_model(kernel, padding):
 
 def counts(case):
     """``{"flops", "macs", "backward_flops", "backward_macs", "layers": {path:
-    [macs, backward_macs, flops, backward_flops]}}`` of ``NAME`` (a batch of 2)
-    or ``NAME:train`` (one training step, a batch of 8)."""
+    [macs, backward_macs, flops, backward_flops]}, "uncounted", "differ"}`` of
+    ``NAME`` (a batch of 2; "layers" holds [macs, flops]) or ``NAME:train``
+    (one training step, a batch of 8; keras_hub's task models 2). "differ"
+    lists the layers with ops that TensorFlow executes differently from JAX
+    (a resize kernel, a space-to-batch): empty on JAX, read from the
+    TensorFlow process's counts."""
     name, training = (case[:-len(":train")], True) if case.endswith(":train") else (case, False)
     keras.backend.clear_session()  # Keras's automatic names restart: the same paths in both processes
     model, kwargs = build(name)
