@@ -68,7 +68,8 @@ def one(name: str, reps: int) -> dict:
     import tensorflow as tf
 
     import keras_flops
-    from keras_flops import _compat, inputs, weightless
+    from keras_flops import _compat, backends
+    from keras_flops.core import inputs, weightless
 
     start = time.perf_counter()
     with keras_flops.without_weights():
@@ -83,8 +84,8 @@ def one(name: str, reps: int) -> dict:
             with weightless.values_for(variables, values):
                 return model(x, training=False)
 
-        specs = inputs.resolve(model, 1, shapes).specs
-        tf.function(forward).get_concrete_function(specs, weightless.value_specs(variables))
+        specs = inputs.resolve(model, 1, shapes, backends.of(model)).specs
+        tf.function(forward).get_concrete_function(specs, weightless.value_specs(variables, backends.of(model).spec))
 
     def profile():
         return keras_flops.profile(model, input_shape=shapes, warn=False)

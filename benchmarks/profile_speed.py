@@ -26,7 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras_flops  # noqa: E402
-from keras_flops import _compat, counting, inputs, tracing  # noqa: E402
+from keras_flops import backends  # noqa: E402
+from keras_flops.backends.tensorflow import compat  # noqa: E402
+from keras_flops.core import inputs  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -68,7 +70,7 @@ def run_profile(model):
 
 
 def freeze_and_tfprof(model):
-    frozen = _compat.freeze(bare_trace(model))
+    frozen = compat.freeze(bare_trace(model))
     opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     opts["output"] = "none"
     return tf.compat.v1.profiler.profile(frozen.graph, options=opts).total_float_ops
@@ -112,9 +114,10 @@ def main():
             "profile": _median([p for _, p in pairs]),
             "freeze": measure(freeze_and_tfprof, model, args.freeze_reps),
         }
-        traced = tracing.trace(model, inputs.resolve(model, 1).specs)
+        tf_backend = backends.of(model)
+        traced = tf_backend.trace(model, inputs.resolve(model, 1, None, tf_backend).specs)
         start = time.perf_counter()
-        counting.count(traced)
+        tf_backend.count(traced)
         count_secs = time.perf_counter() - start
         print(f"{name}: {weight_bytes / 2**20:.0f} MB of weights")
         print(header)

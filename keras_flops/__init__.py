@@ -8,9 +8,10 @@
     keras_flops.summary(model)         # model.summary() with FLOPs and MACs columns
 
 The public names load on first use, so ``import keras_flops`` is instant and
-imports no TensorFlow (the command line sets TensorFlow's log level first).
-With ``KERAS_BACKEND=jax`` models are traced into jaxprs and TensorFlow is
-never imported.
+imports no framework (the command line sets TensorFlow's log level first).
+Frameworks are imported only by their backend (keras_flops/backends/): with
+``KERAS_BACKEND=jax`` models are traced into jaxprs and TensorFlow is never
+imported. docs/architecture.md shows the layout.
 """
 
 import importlib
@@ -23,18 +24,18 @@ _EXPORTS = {
     "register_flops": "keras_flops.formulas",
     "unregister_flops": "keras_flops.formulas",
     "FlopsCallback": "keras_flops.callback",
-    "FlopsReport": "keras_flops.report",
-    "InputShapeError": "keras_flops.inputs",
-    "LayerRow": "keras_flops.records",
-    "OpCount": "keras_flops.records",
-    "UncountedOp": "keras_flops.records",
+    "FlopsReport": "keras_flops.core.report",
+    "InputShapeError": "keras_flops.core.inputs",
+    "LayerRow": "keras_flops.core.records",
+    "OpCount": "keras_flops.core.records",
+    "UncountedOp": "keras_flops.core.records",
     "ProfileError": "keras_flops.profiling",
     "UncountedOpsWarning": "keras_flops.profiling",
     "profile": "keras_flops.profiling",
-    "profile_saved_model": "keras_flops.saved_model",
-    "without_weights": "keras_flops.weightless",
-    "Device": "keras_flops.hardware",
-    "measure": "keras_flops.measuring",
+    "profile_saved_model": "keras_flops.profiling",
+    "without_weights": "keras_flops.core.weightless",
+    "Device": "keras_flops.core.hardware",
+    "measure": "keras_flops.profiling",
     "GenerationReport": "keras_flops.generation",
     "profile_generation": "keras_flops.generation",
     "Sweep": "keras_flops.sweeps",

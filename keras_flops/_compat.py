@@ -1,17 +1,17 @@
-"""Every access to a private Keras, tf_keras or TensorFlow name, in one place.
+"""Every access to a private Keras or tf_keras name, in one place.
 
 Each function reads one private thing, says what and from which versions,
 and has a test in tests/test_compat.py that fails loudly when a new release
-renames or removes it. Nothing else in keras_flops imports ``keras.src`` or
-``tensorflow.python``, reads another object's private attribute, inspects
-frames, or assigns into a Keras module.
+renames or removes it. Nothing else in keras_flops imports ``keras.src``,
+reads another object's private attribute, inspects frames, or assigns into a
+Keras module; TensorFlow's private names are in
+:mod:`keras_flops.backends.tensorflow.compat`. No framework is imported here.
 
 Checked on Keras 3.0-3.15, tf_keras 2.16-2.21 and TensorFlow 2.16-2.21.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from typing import Any, Dict, List, Optional
 
@@ -20,7 +20,7 @@ class CompatError(RuntimeError):
     """A private name keras_flops relies on is missing from this Keras or TensorFlow."""
 
 
-def _attr(obj, name: str, what: str):
+def required_attr(obj, name: str, what: str):
     """``obj.<name>``, or a CompatError that says what is missing: never a silent default."""
     try:
         return getattr(obj, name)
@@ -44,7 +44,7 @@ def sublayers(layer) -> List[Any]:
     """
     if not hasattr(layer, "built"):
         return []  # a Keras op (keras.ops.add in a functional model), not a layer
-    flatten = _attr(layer, "_flatten_layers", "a layer's sublayers")
+    flatten = required_attr(layer, "_flatten_layers", "a layer's sublayers")
     return list(flatten(include_self=False, recursive=False))
 
 
@@ -127,7 +127,7 @@ def is_allocated(variable) -> bool:
     """
     if not hasattr(variable, "_deferred_initialize"):
         return True  # a tf.Variable, a tf_keras weight
-    return _attr(variable, "_value", "whether a variable is allocated") is not None
+    return required_attr(variable, "_value", "whether a variable is allocated") is not None
 
 
 def is_compiled(model) -> bool:
@@ -165,7 +165,7 @@ def _node_inputs(node) -> list:
     list there; in tf_keras the same name is the call's first argument)."""
     inputs = getattr(node, "keras_inputs", None)
     if inputs is None:
-        inputs = _attr(node, "input_tensors", "a node's input tensors")
+        inputs = required_attr(node, "input_tensors", "a node's input tensors")
     return list(inputs)
 
 
@@ -179,7 +179,7 @@ def is_sequential_like(model) -> bool:
     "Connected to"): every depth of the graph has one node with one input,
     and no layer is reused. The rule of both Keras 3's and tf_keras's
     ``print_summary``."""
-    from keras_flops import backend
+    import keras
 
     if type(model).__name__ == "Sequential":
         return True
@@ -190,7 +190,7 @@ def is_sequential_like(model) -> bool:
     by_depth = getattr(model, "_nodes_by_depth", None) or {}
     nodes = []
     for level in by_depth.values():
-        if len(level) > 1 or (len(level) == 1 and len(backend.flatten(_node_inputs(level[0]))) > 1):
+        if len(level) > 1 or (len(level) == 1 and len(keras.tree.flatten(_node_inputs(level[0]))) > 1):
             return False
         nodes += level
     for layer in model.layers:
@@ -228,11 +228,11 @@ def output_shapes(layer, fmt):
     Keras 3: the last inbound node's ``output_tensors``, else
     ``compute_output_shape(**layer._build_shapes_dict)``.
     """
-    from keras_flops import backend
+    import keras
 
-    nodes = list(_attr(layer, "_inbound_nodes", "a layer's calls on symbolic tensors"))
+    nodes = list(required_attr(layer, "_inbound_nodes", "a layer's calls on symbolic tensors"))
     if nodes:
-        return backend.map_structure(lambda t: fmt(tuple(t.shape)), nodes[-1].output_tensors)
+        return keras.tree.map_structure(lambda t: fmt(tuple(t.shape)), nodes[-1].output_tensors)
     built_on = build_shapes(layer)
     if not built_on:
         return None
@@ -321,124 +321,3 @@ def build_cache(causal_lm):
     ``(hidden_states, cache)``.
     """
     return getattr(causal_lm, "_build_cache", None)
-
-
-# --------------------------------------------------------------------------
-# TensorFlow graphs
-
-
-def function_graph(graph, name: str):
-    """The FuncGraph of a function a graph's op calls by name, looked up in
-    the graph and the graphs enclosing it; None when it is not at hand.
-
-    TensorFlow 2.x: ``FuncGraph._functions`` (name -> AtomicFunction /
-    _EagerDefinedFunction, whose ``graph`` is the body).
-    """
-    while graph is not None:
-        fn = _attr(graph, "_functions", "the functions a graph calls").get(name)
-        if fn is not None:
-            return getattr(fn, "graph", None)
-        graph = getattr(graph, "outer_graph", None)
-    return None
-
-
-_OPS = None  # tensorflow.python.framework.ops, once its flops statistics are registered
-
-
-def _stats_registry():
-    """TensorFlow's ``framework.ops`` module, whose ``_stats_registry`` holds
-    the statistics; importing ``profiler.internal.flops_registry`` registers
-    the "flops" ones. Read only, never written."""
-    global _OPS
-    if _OPS is None:
-        from tensorflow.python.framework import ops
-
-        try:
-            from tensorflow.python.profiler.internal import flops_registry  # noqa: F401
-        except ImportError:  # pragma: no cover - stripped TensorFlow
-            pass
-        _OPS = ops
-    return _OPS
-
-
-def tf_flops_op_types() -> frozenset:
-    """Op types TensorFlow registers a "flops" statistic for."""
-    registry = _stats_registry()._stats_registry
-    return frozenset(key.rsplit(",", 1)[0] for key in registry.list() if key.endswith(",flops"))
-
-
-def tf_flops_keys() -> frozenset:
-    """Every key of TensorFlow's statistics registry (to show it is never written)."""
-    return frozenset(_stats_registry()._stats_registry.list())
-
-
-def tf_flops(op) -> int:
-    """FLOPs of a graph op by TensorFlow's registered statistic, what
-    tf.compat.v1.profiler counts: ``ops.get_stats_for_node_def``. Raises
-    ValueError where TensorFlow's formula does. Call it inside
-    :func:`quiet_tf_formulas`."""
-    stats = _stats_registry().get_stats_for_node_def(op.graph, op.node_def, "flops")
-    return int(stats.value) if stats.value else 0
-
-
-@contextlib.contextmanager
-def quiet_tf_formulas():
-    """TensorFlow's formulas call a deprecated helper that logs on first use:
-    ``tensorflow.python.util.deprecation.silence`` for the length of a count."""
-    try:
-        from tensorflow.python.util import deprecation
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    with deprecation.silence():
-        yield
-
-
-def profiler_ops(logdir: str):
-    """The op executions TensorFlow's profiler recorded under ``logdir``, as
-    ``(op name, start ps, duration ps)``, and the windows of each function
-    call, ``(start ps, end ps)``.
-
-    TensorFlow 2.x: the trace is an ``XSpace`` protobuf (``*.xplane.pb``,
-    ``tsl.profiler.protobuf.xplane_pb2``); op events are named
-    "<op name>:<op type>" on the host plane's "tf_Compute" lines, and each
-    call of a function is an "EagerLocalExecute" event on the calling
-    thread's line (not always recorded: then there are no windows).
-    """
-    import glob
-    import os
-
-    try:
-        from tsl.profiler.protobuf import xplane_pb2
-    except ImportError:
-        from tensorflow.tsl.profiler.protobuf import xplane_pb2
-    paths = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
-    if not paths:
-        raise CompatError(f"TensorFlow's profiler wrote no *.xplane.pb under {logdir}.")
-    space = xplane_pb2.XSpace()
-    with open(sorted(paths)[-1], "rb") as f:
-        space.ParseFromString(f.read())
-    ops, calls = [], []
-    for plane in space.planes:
-        names = plane.event_metadata
-        for line in plane.lines:
-            base = line.timestamp_ns * 1000
-            for event in line.events:
-                name = names[event.metadata_id].name
-                start = base + event.offset_ps
-                if line.name.startswith("tf_Compute") and ":" in name and "::" not in name:
-                    ops.append((name.rsplit(":", 1)[0], start, event.duration_ps))
-                elif name.startswith("EagerLocalExecute"):
-                    calls.append((start, start + event.duration_ps))
-    return ops, calls
-
-
-def freeze(concrete_function):
-    """A concrete function with its variables turned into constants and its
-    called functions inlined, so every shape is known:
-    ``convert_to_constants.convert_variables_to_constants_v2``."""
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
-    return convert_variables_to_constants_v2(concrete_function)

@@ -100,11 +100,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _quiet_tensorflow() -> None:
-    """Import TensorFlow without its start-up lines. Some are written by its
-    C++ logging before any log level applies, so standard error is pointed
-    at /dev/null for the length of the import; later messages follow
-    TF_CPP_MIN_LOG_LEVEL (3 unless set). keras_flops itself imports
-    TensorFlow lazily, so this runs first."""
+    """Import Keras, and so its backend's framework, without TensorFlow's
+    start-up lines. Some are written by its C++ logging before any log level
+    applies, so standard error is pointed at /dev/null for the length of the
+    import; later messages follow TF_CPP_MIN_LOG_LEVEL (3 unless set).
+    keras_flops itself imports frameworks lazily, so this runs first."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
     saved = os.dup(2)
@@ -112,9 +112,7 @@ def _quiet_tensorflow() -> None:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
             try:
-                if os.environ.get("KERAS_BACKEND", "").lower() != "jax":
-                    import tensorflow  # noqa: F401
-                import keras  # noqa: F401
+                import keras  # noqa: F401  (on TensorFlow, Keras imports it)
             except ImportError:
                 pass  # reported, with its reason, where keras_flops needs it
     finally:
@@ -130,15 +128,14 @@ def _quiet_tensorflow() -> None:
 
 def _report(args):
     import keras_flops
-    from keras_flops import inputs
+    from keras_flops import backends
+    from keras_flops.core import inputs
 
     if args.batch_size < 1:
         raise CliError(f"--batch-size must be at least 1, got {args.batch_size}.")
     shape = _shapes(args.input_shape)
     if args.model and _is_saved_model(args.model):
-        from keras_flops import saved_model  # TensorFlow's format: TensorFlow only
-
-        return saved_model.profile_saved_model(
+        return keras_flops.profile_saved_model(  # TensorFlow's format: TensorFlow only
             args.model, args.batch_size, shape, counting=args.counting, warn=False
         )
     model = _example(args.example) if args.example else _load(args.model, args.unsafe)
@@ -152,7 +149,7 @@ def _report(args):
     if args.sequence_length is not None:
         if args.sequence_length < 1:
             raise CliError(f"--sequence-length must be at least 1, got {args.sequence_length}.")
-        shape = inputs.filled_shapes(model, args.sequence_length, shape)
+        shape = inputs.filled_shapes(model, args.sequence_length, shape, backends.of(model))
     return keras_flops.profile(
         model, batch_size=args.batch_size, input_shape=shape, counting=args.counting, warn=False
     )

@@ -19,11 +19,12 @@ from typing import Optional
 
 import pandas as pd
 
-from keras_flops import _compat, backend, inputs, moe
+from keras_flops import _compat, backends
+from keras_flops.core import inputs, moe
+from keras_flops.core.records import LayerRow
+from keras_flops.core.report import FlopsReport
 from keras_flops.profiling import ProfileError, UncountedOpsWarning, build_report, reason
-from keras_flops.records import LayerRow
 from keras_flops.render.text import format_count
-from keras_flops.report import FlopsReport
 
 SAMPLER = "(sampler)"  # the row of the sampler's ops in a decode step
 
@@ -161,9 +162,10 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
             raise ValueError(f"{name} must be a positive int, got {value!r}.")
     if prompt_length > max_length:
         raise ValueError(f"prompt_length {prompt_length} is longer than max_length {max_length}.")
-    prefill_fn = _check(causal_lm)
+    prefill_fn = prefill_function(causal_lm)
+    backend = backends.of(causal_lm)
     tokens = backend.spec((batch_size, max_length), "int32", name="token_ids")
-    prefill = _traced(causal_lm, lambda ids, region: prefill_fn(ids), [tokens], "prefill")
+    prefill = _traced(backend, causal_lm, lambda ids, region: prefill_fn(ids), [tokens], "prefill")
     _, cache_spec = prefill.outputs
     sampler = getattr(causal_lm, "sampler", None)
     import keras
@@ -181,7 +183,7 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
         return logits, cache
 
     index = backend.spec((), "int32", name="cache_update_index")
-    decode = _traced(causal_lm, step, [tokens, cache_spec, index], "decode step")
+    decode = _traced(backend, causal_lm, step, [tokens, cache_spec, index], "decode step")
     notes = (
         f"keras_hub pads the prompt to max_length: the prefill runs the model over all "
         f"{max_length} positions, and each of the {max_length - prompt_length} decode steps "
@@ -194,8 +196,8 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
         batch_size=batch_size,
         prompt_length=prompt_length,
         max_length=max_length,
-        prefill=_report(causal_lm, prefill, batch_size, tokens, experts),
-        decode=_report(causal_lm, decode, batch_size, tokens, experts),
+        prefill=_report(backend, causal_lm, prefill, batch_size, tokens, experts),
+        decode=_report(backend, causal_lm, decode, batch_size, tokens, experts),
         notes=notes,
     )
     if warn:
@@ -205,8 +207,9 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
     return report
 
 
-def _check(causal_lm):
-    """The prefill function, or a clear error naming what is missing."""
+def prefill_function(causal_lm):
+    """The function ``generate()`` runs on the prompt to fill the cache, or a
+    clear error naming what is missing."""
     prefill = _compat.build_cache(causal_lm)
     if not callable(getattr(causal_lm, "call_with_cache", None)) or prefill is None:
         missing = [n for n, f in (("call_with_cache", getattr(causal_lm, "call_with_cache", None)),
@@ -230,20 +233,20 @@ def _check(causal_lm):
     return prefill
 
 
-def _traced(model, call, specs, what: str):
+def _traced(backend, model, call, specs, what: str):
     try:
-        return backend.tracer(model).trace_call(model, call, specs)
+        return backend.trace_call(model, call, specs)
     except Exception as err:
         raise ProfileError(
             f"Tracing the {what} of {type(model).__name__} {model.name!r} failed: {reason(err)}"
         ) from err
 
 
-def _report(model, traced, batch_size: int, tokens, experts) -> FlopsReport:
-    counted = backend.tracer(model).count(traced)
+def _report(backend, model, traced, batch_size: int, tokens, experts) -> FlopsReport:
+    counted = backend.count(traced)
     sampler = ()
     if any(op.layer == SAMPLER for op in counted.ops):
         sampler = (LayerRow(SAMPLER, type(getattr(model, "sampler", None)).__name__, None, 0, 1),)
-    return build_report(model, traced, counted, batch_size=batch_size,
+    return build_report(model, traced, counted, backend, batch_size=batch_size,
                         input_shapes=(("token_ids", tuple(int(d) for d in tokens.shape)),),
                         extra_layers=sampler, experts=experts)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import functools
 from typing import Callable, Optional, Sequence
 
-from keras_flops import _compat, layers
+from keras_flops import _compat
+from keras_flops.core import layers
+from keras_flops.core.report import FlopsReport
 from keras_flops.profiling import profile
 from keras_flops.render.summary_table import SummaryCounts, plain_summary, rich_summary
-from keras_flops.report import FlopsReport
 
 _ATTACHED = "_keras_flops_report"
 _OPTIONS = ("line_length", "positions", "print_fn", "expand_nested", "show_trainable", "layer_range")

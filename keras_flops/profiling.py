@@ -1,17 +1,19 @@
-"""``profile``: check the model, resolve its inputs, trace, count, report."""
+"""``profile`` and ``measure``: check the model, resolve its inputs, trace,
+count, report; on the backend the model runs on."""
 
 from __future__ import annotations
 
 import re
 import sys
 import warnings
-from typing import Mapping, Optional
+from typing import Any, Mapping, NamedTuple, Optional
 
-from keras_flops import backend, inputs, moe
-from keras_flops.layers import own_params
-from keras_flops.counting import MODES
-from keras_flops.records import OUTSIDE, LayerRow
-from keras_flops.report import FlopsReport
+from keras_flops import backends
+from keras_flops.core import inputs, moe, weightless
+from keras_flops.core.layers import own_params
+from keras_flops.core.records import OUTSIDE, LayerRow
+from keras_flops.core.report import FlopsReport
+from keras_flops.core.walk import MODES
 
 
 class UncountedOpsWarning(UserWarning):
@@ -61,42 +63,83 @@ def profile(
     The model is traced into a TensorFlow graph (a jaxpr on the JAX backend)
     and left exactly as it was.
     """
-    report, _ = profile_traced(model, batch_size, input_shape, training=training, targets=targets,
-                               counting=counting, formulas=formulas)
+    report = profile_and_trace(model, batch_size, input_shape, training=training, targets=targets,
+                               counting=counting, formulas=formulas).report
     if warn and report.uncounted:
         warnings.warn(report.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
     return report
 
 
-def profile_traced(model, batch_size=1, input_shape=None, *, training=False, targets=None,
-                   counting="full", formulas=None):
-    """``profile``'s report, and the trace it counted (for ``measure``, which runs it)."""
-    _check_model(model)
+def measure(model, batch_size: int = 1, input_shape=None, *, repeats: int = 10,
+            warmup: int = 3) -> FlopsReport:
+    """``profile(model)``, plus measured times: ``report.time_ms`` (the median
+    forward pass), and per layer ``time_ms`` (median), ``time_iqr_ms`` (its
+    interquartile range) and ``tflops_per_sec`` achieved. ``warmup`` untimed
+    runs come first; then ``repeats`` timed runs, and ``repeats`` runs under
+    TensorFlow's profiler (TensorFlow only)."""
+    backend = _check_model(model)
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be at least 1 and warmup at least 0, got {repeats} and {warmup}.")
+    if weightless.deferred_variables(model) is not None:
+        raise ValueError(
+            f"measure() runs {model.name!r}, but its weights were never allocated (it was built "
+            "under keras_flops.without_weights()); build it with weights, or count it with profile()."
+        )
+    profiled = profile_and_trace(model, batch_size, input_shape)
+    return backend.measure(profiled.report, profiled.trace, profiled.inputs.specs, repeats, warmup)
+
+
+def profile_saved_model(path, batch_size: int = 1, input_shape=None, signature: str = "serving_default",
+                        counting: str = "full", warn: bool = True) -> FlopsReport:
+    """FLOPs and MACs of a TensorFlow SavedModel's serving signature, per name
+    scope (a SavedModel keeps no Keras layers). ``input_shape`` fills unknown
+    dims: one shape for a one-input signature, or a list (in sorted name
+    order) or a dict by input name; ``counting`` and ``warn`` are ``profile``'s."""
+    from keras_flops.backends.tensorflow import saved_model  # TensorFlow's format
+
+    report = saved_model.profile_saved_model(path, batch_size, input_shape, signature, counting)
+    if warn and report.uncounted:
+        warnings.warn(report.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
+    return report
+
+
+class Profiled(NamedTuple):
+    """A report, the trace it counts, and the inputs it was traced on."""
+
+    report: FlopsReport
+    trace: Any
+    inputs: inputs.Inputs
+
+
+def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, targets=None,
+                      counting="full", formulas=None) -> Profiled:
+    """``profile``'s report, with the trace it counted (``measure`` runs it)."""
+    backend = _check_model(model)
     if counting not in MODES:
         raise ValueError(f"counting must be one of {MODES}, got {counting!r}.")
-    given = inputs.resolve(model, batch_size, input_shape)
-    tracer = backend.tracer(model)
+    resolved = inputs.resolve(model, batch_size, input_shape, backend)
     try:
-        traced = tracer.trace(model, given.specs, training=training,
-                              targets=inputs.fix_batch(targets, given.batch_size))
+        traced = backend.trace(model, resolved.specs, training=training,
+                               targets=inputs.fix_batch(targets, resolved.batch_size, backend))
     except Exception as err:
-        shapes = ", ".join(str(shape) for _, shape in given.shapes)
+        shapes = ", ".join(str(shape) for _, shape in resolved.shapes)
         raise ProfileError(
             f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
             f"failed: {reason(err)} {_advice(model, err)}"
         ) from err
-    counted = tracer.count(traced, counting, formulas)
-    report = build_report(model, traced, counted, batch_size=given.batch_size,
-                          input_shapes=given.shapes, notes=given.notes + traced.notes,
+    counted = backend.count(traced, counting, formulas)
+    report = build_report(model, traced, counted, backend, batch_size=resolved.batch_size,
+                          input_shapes=resolved.shapes, notes=resolved.notes + traced.notes,
                           counting=counting, training=training)
-    return report, (traced, given)
+    return Profiled(report, traced, resolved)
 
 
-def build_report(model, traced, counted, *, batch_size: int, input_shapes, notes=(),
+def build_report(model, traced, counted, backend, *, batch_size: int, input_shapes, notes=(),
                  counting: str = "full", training: bool = False, extra_layers=(),
                  experts=None) -> FlopsReport:
     """The FlopsReport of a counted trace of ``model``: its layer rows (and
-    ``extra_layers``), its mixture-of-experts layers, its compute dtype.
+    ``extra_layers``), its mixture-of-experts layers, its compute dtype, and
+    whether ``backend`` runs float32 matmuls as TF32 (for rooflines).
     ``experts`` may be given when already found (one search per model)."""
     experts = moe.find(model) if experts is None else experts
     return FlopsReport(
@@ -111,6 +154,7 @@ def build_report(model, traced, counted, *, batch_size: int, input_shapes, notes
         training=training,
         experts=experts,
         compute_dtype=compute_dtype(model),
+        tensor_float_32=backend.tensor_float_32(),
     )
 
 
@@ -190,10 +234,11 @@ def _layer_classes() -> tuple:
     return tuple(classes)
 
 
-def _check_model(model) -> None:
+def _check_model(model):
+    """The backend of a Keras model or layer; a clear error for anything else."""
     if not isinstance(model, _layer_classes()):
         raise TypeError(
             f"keras_flops.profile expects a Keras model or layer, got {type(model).__name__}. "
             "Build one with keras.Model, keras.Sequential or a keras.layers.Layer subclass."
         )
-    backend.of(model)  # a clear error on a backend keras_flops cannot trace
+    return backends.of(model)  # a clear error on a backend keras_flops cannot trace

@@ -9,9 +9,10 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from keras_flops import inputs
+from keras_flops import backends
+from keras_flops.core import inputs
+from keras_flops.core.report import FlopsReport
 from keras_flops.profiling import profile
-from keras_flops.report import FlopsReport
 
 TOTAL = "(total)"
 PARAMETERS = ("sequence_length", "batch_size", "image_size")
@@ -101,11 +102,11 @@ def sweep(model, *, sequence_length: Optional[Sequence[int]] = None,
 
     ``input_shape`` fixes any other unknown dims, as in ``profile``.
     """
-    given = {n: v for n, v in (("sequence_length", sequence_length), ("batch_size", batch_size),
+    swept = {n: v for n, v in (("sequence_length", sequence_length), ("batch_size", batch_size),
                                ("image_size", image_size)) if v is not None}
-    if len(given) != 1:
-        raise ValueError(f"sweep over one of {PARAMETERS}: give exactly one, got {sorted(given) or 'none'}.")
-    (parameter, values), = given.items()
+    if len(swept) != 1:
+        raise ValueError(f"sweep over one of {PARAMETERS}: give exactly one, got {sorted(swept) or 'none'}.")
+    (parameter, values), = swept.items()
     values = tuple(values)
     if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
                          for v in values):
@@ -117,8 +118,8 @@ def sweep(model, *, sequence_length: Optional[Sequence[int]] = None,
             reports.append(profile(model, batch_size=value, input_shape=input_shape, counting=counting, warn=False))
             continue
         if parameter == "sequence_length":
-            shape = inputs.filled_shapes(model, value, input_shape)
+            shape = inputs.filled_shapes(model, value, input_shape, backends.of(model))
         else:
-            shape = inputs.filled_shapes(model, value, input_shape, only_rank=3, dims=(0, 1))
+            shape = inputs.filled_shapes(model, value, input_shape, backends.of(model), only_rank=3, dims=(0, 1))
         reports.append(profile(model, input_shape=shape, counting=counting, warn=False))
     return Sweep(parameter, tuple(int(v) for v in values), tuple(reports))

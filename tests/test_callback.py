@@ -16,7 +16,8 @@ import tensorflow as tf
 
 import keras_flops
 from keras_flops import callback as callback_module
-from keras_flops import hardware
+from keras_flops import backends
+from keras_flops.core import hardware
 
 KEYS = {"gflops", "gmacs", "tflops_per_sec", "mfu"}
 
@@ -69,7 +70,7 @@ def test_train_begin_line(capsys):
 
 
 def test_no_peak_no_mfu(monkeypatch):
-    monkeypatch.setattr(hardware, "local_gpu_names", lambda: ())  # no GPU whose peak is known
+    monkeypatch.setattr(type(backends.of()), "gpu_names", lambda self: ())  # no GPU whose peak is known
     history = fit(cnn(), [keras_flops.FlopsCallback(verbose=0)], epochs=1).history
     assert "tflops_per_sec" in history and "mfu" not in history
 
@@ -196,7 +197,7 @@ def test_model_summary_shows_flops_after_fit():
 
 
 def test_mixed_precision_same_flops_and_fp16_peak(monkeypatch):
-    monkeypatch.setattr(hardware, "local_gpu_names", lambda: ("NVIDIA A100-SXM4-80GB",))
+    monkeypatch.setattr(type(backends.of()), "gpu_names", lambda self: ("NVIDIA A100-SXM4-80GB",))
     full = cnn()
     full_cb = keras_flops.FlopsCallback(verbose=0)
     fit(full, [full_cb], epochs=1)
@@ -326,7 +327,7 @@ def test_announcement_starts_its_own_line_under_a_progress_bar(capsys):
 
 
 def test_tensorboard_table_has_bytes_and_the_roofline_bound(tmp_path, monkeypatch):
-    monkeypatch.setattr(hardware, "local_gpu_names", lambda: ("NVIDIA A100-SXM4-80GB",))
+    monkeypatch.setattr(type(backends.of()), "gpu_names", lambda self: ("NVIDIA A100-SXM4-80GB",))
     fit(cnn(), [keras_flops.FlopsCallback(log_dir=str(tmp_path), verbose=0)], epochs=1)
     _, texts = read_events(tmp_path)
     header = texts["keras_flops/layers"].splitlines()[0]

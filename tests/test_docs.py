@@ -9,7 +9,9 @@ import pytest
 
 import keras_flops
 from keras_flops import formulas
-from keras_flops.formulas import jaxpr
+from keras_flops.backends.jax import primitives
+from keras_flops.backends.tensorflow import formulas as tf_formulas
+from keras_flops.backends.tensorflow import statistics
 
 DOC = (pathlib.Path(__file__).parents[1] / "docs" / "formulas.md").read_text()
 
@@ -17,14 +19,14 @@ DOC = (pathlib.Path(__file__).parents[1] / "docs" / "formulas.md").read_text()
 @pytest.mark.parametrize(
     "kind, op_types",
     [
-        ("TensorFlow's formulas", formulas.TF_COUNTED_OPS),
-        ("the zero-cost list", formulas.ZERO_COST_OPS),
+        ("TensorFlow's formulas", statistics.COUNTED_OPS),
+        ("the zero-cost list", tf_formulas.ZERO_COST_OPS),
         ("the MAC op types", formulas.MAC_OPS),
-        ("keras_flops' formulas", formulas._BUILTIN),
-        ("the exact formulas of counting='full'", formulas.registry._EXACT),
-        ("the JAX primitives' formulas", jaxpr.JAX_FORMULAS),
-        ("the JAX zero-cost primitives", jaxpr.JAX_ZERO),
-        ("the JAX views", jaxpr.JAX_VIEWS),
+        ("keras_flops' formulas", tf_formulas.BUILTIN),
+        ("the exact formulas of counting='full'", tf_formulas.EXACT),
+        ("the JAX primitives' formulas", primitives.FORMULAS),
+        ("the JAX zero-cost primitives", primitives.ZERO),
+        ("the JAX views", primitives.VIEWS),
     ],
 )
 def test_every_op_type_is_documented(kind, op_types):

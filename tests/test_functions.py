@@ -6,7 +6,8 @@ import tensorflow as tf
 
 import keras_flops
 from conftest import sequential, tfprof
-from keras_flops import inputs, tracing
+from keras_flops import backends
+from keras_flops.core import inputs
 
 T, D, U = 20, 3, 4  # time steps, input features, units
 
@@ -59,7 +60,8 @@ def test_tfprof_mode_reproduces_tf_profiler():
     # to learn shapes: one step's MatMuls, 2 x (3 x 16 + 4 x 16) = 224 FLOPs.
     model = sequential((T, D), keras.layers.LSTM(U))
     report = keras_flops.profile(model, counting="tfprof", warn=False)
-    graph = tracing.trace(model, inputs.resolve(model, 1).specs).function.graph
+    tf_backend = backends.of(model)
+    graph = tf_backend.trace(model, inputs.resolve(model, 1, None, tf_backend).specs).function.graph
     total, by_type = tfprof(graph)
     assert report.flops == total
     assert by_type["MatMul"] == 224

@@ -6,7 +6,7 @@ import pytest
 
 import keras_flops
 from conftest import sequential
-from keras_flops import measuring
+from keras_flops.backends.tensorflow import measure as measuring
 
 
 def cnn():

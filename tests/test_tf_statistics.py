@@ -23,9 +23,11 @@ import tensorflow as tf
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from keras_flops.formulas import TF_COUNTED_OPS, Chain
+from keras_flops.backends.tensorflow.program import TABLE, price
+from keras_flops.backends.tensorflow.statistics import COUNTED_OPS as TF_COUNTED_OPS
+from keras_flops.formulas import Chain
 
-FULL, TFPROF = Chain(), Chain(tensorflow_only=True)
+FULL, TFPROF = Chain(TABLE), Chain(TABLE, statistic_only=True)
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 dims = st.integers(1, 5)
 
@@ -48,7 +50,7 @@ def traced_op(op_type, fn, *specs):
 
 def full(op):
     """(FLOPs, MACs) of ``op`` in counting="full"."""
-    priced = FULL.price(op)
+    priced = price(op)
     assert not isinstance(priced, str), priced
     cost, _ = priced
     return cost.flops, cost.macs
@@ -106,7 +108,7 @@ def test_batch_matmul(op_type, batch, broadcast, m, k, n, ax, ay):
     assert full(op) == (2 * macs, macs)
     # tf.profiler's statistic takes x's last dim as the inner dim, adj_x or not
     tf_k = m if ax else k
-    assert TFPROF.price(op)[0].flops == 2 * math.prod(batch) * m * n * tf_k
+    assert price(op, "tfprof")[0].flops == 2 * math.prod(batch) * m * n * tf_k
 
 
 def test_the_einsum_dense_kernel_gradient_is_an_adj_x_batch_matmul():
@@ -125,7 +127,7 @@ def test_the_einsum_dense_kernel_gradient_is_an_adj_x_batch_matmul():
     (op,) = [o for o in graph.get_operations()
              if o.type == "BatchMatMulV2" and o.get_attr("adj_x")]
     assert full(op) == (2 * 32_768, 32_768)
-    assert TFPROF.price(op)[0].flops == 2 * 65_536
+    assert price(op, "tfprof")[0].flops == 2 * 65_536
 
 
 # --------------------------------------------------------------------------

@@ -5,7 +5,8 @@ import pytest
 
 import keras_flops
 from conftest import sequential, tfprof
-from keras_flops import inputs, tracing
+from keras_flops import backends
+from keras_flops.core import inputs
 
 
 def tensorflow_counted(report):
@@ -18,8 +19,9 @@ def tensorflow_counted(report):
 
 
 def graph_of(model, batch_size=1):
-    specs = inputs.resolve(model, batch_size).specs
-    return tracing.trace(model, specs).function.graph
+    tf_backend = backends.of(model)
+    specs = inputs.resolve(model, batch_size, None, tf_backend).specs
+    return tf_backend.trace(model, specs).function.graph
 
 
 def small_cnn():

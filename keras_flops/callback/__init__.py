@@ -1,10 +1,10 @@
 """FlopsCallback: FLOPs in the training logs and TensorBoard, measured training
 FLOPs, throughput and model FLOPs utilization, on one device or many.
 
-On TensorFlow it derives from ``tf.keras.callbacks.Callback``: Keras 3's
-Callback, or tf_keras's when ``TF_USE_LEGACY_KERAS=1``, so it fits either
-kind of model; on JAX from ``keras.callbacks.Callback``, and imports no
-TensorFlow.
+It derives from the Callback of the backend Keras runs on (on TensorFlow
+``tf.keras.callbacks.Callback``: Keras 3's, or tf_keras's when
+``TF_USE_LEGACY_KERAS=1``, so it fits either kind of model; on JAX
+``keras.callbacks.Callback``, and no TensorFlow is imported).
 
 The callback profiles the live model once per fit, with the batch training
 really uses: the forward pass (``gflops``, ``gmacs`` per sample) and one
@@ -17,34 +17,21 @@ on (:mod:`.batch`), the clock (:mod:`.timing`), TensorBoard (:mod:`.tensorboard`
 
 from __future__ import annotations
 
-import math
-import threading
 import warnings
 from typing import Optional
 
-from keras_flops import _compat, backend, hardware
+from keras_flops import _compat, backends
 from keras_flops.callback import batch as _batch
 from keras_flops.callback.tensorboard import TensorBoardSink
 from keras_flops.callback.timing import Throughput
+from keras_flops.core import hardware
+from keras_flops.core.report import FlopsReport
 from keras_flops.profiling import compute_dtype as _compute_dtype
 from keras_flops.profiling import profile
 from keras_flops.render.text import format_count
-from keras_flops.report import FlopsReport
 
 
-def _keras_callbacks():
-    """``keras.callbacks`` of the backend in use: Keras 3's on JAX, else
-    ``tf.keras.callbacks`` (tf_keras's under ``TF_USE_LEGACY_KERAS=1``)."""
-    if backend.keras_backend() == "jax":
-        import keras
-
-        return keras.callbacks
-    import tensorflow as tf
-
-    return tf.keras.callbacks
-
-
-class FlopsCallback(_keras_callbacks().Callback):
+class FlopsCallback(backends.callbacks().Callback):
     """Log FLOPs, MACs, achieved TFLOP/s and MFU while a model trains.
 
     At every epoch end the logs (so History and the progress bar) get:
@@ -117,28 +104,17 @@ class FlopsCallback(_keras_callbacks().Callback):
         self._peak_device = ""  # the GPU whose peak it is, when detected
         self._epoch = 0
 
-    @property
-    def _strategy(self):
-        """TensorFlow's distribution strategy; None on JAX."""
-        if backend.of(self.model) == "jax":
-            return None
-        import tensorflow as tf
-
-        return getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
-
     # ------------------------------------------------------------------ hooks
     def on_train_begin(self, logs=None):
         self._reset()
         try:
+            backend = backends.of(self.model)
             siblings = _compat.calling_callbacks(depth=2)
-            tensorboard = next((c for c in siblings if isinstance(c, _keras_callbacks().TensorBoard)), None)
-            strategy = self._strategy
-            self._sink = TensorBoardSink(self.log_dir, tensorboard, strategy)
-            if strategy is not None:
-                self._replicas = self._devices = int(strategy.num_replicas_in_sync)
-            else:
-                self._replicas, self._devices = _jax_parallelism()
-            self._spy.install(self.model)
+            tensorboard = next((c for c in siblings if isinstance(c, backend.callbacks().TensorBoard)), None)
+            distribution = backend.distribution(self.model)
+            self._sink = TensorBoardSink(self.log_dir, tensorboard, distribution.chief, backend.summary_writer)
+            self._replicas, self._devices = distribution.replicas, distribution.devices
+            self._spy.install(self.model, backend)
             if self.batch_size is not None and self.model.built:
                 self._profile()
         except Exception as err:  # never stop training
@@ -182,7 +158,7 @@ class FlopsCallback(_keras_callbacks().Callback):
         self._done = True
         self._spy.remove()
         try:
-            _outside_strategy_scope(self._measure)
+            backends.of(self.model).outside_distribution(self._measure)
             self._announce()
             self._sink.text("keras_flops/layers", (self.train_report or self.report).to_markdown(
                 device=self._roofline_device()))
@@ -192,17 +168,18 @@ class FlopsCallback(_keras_callbacks().Callback):
     def _measure(self):
         """Profile the forward pass and one training step at the replica batch."""
         x_spec, y_spec = self._spy.specs or (None, None)
-        batch = _batch.replica_batch(self.model, x_spec, self._replicas, self.batch_size)
-        shape = _batch.sample_shape(x_spec)
+        backend = backends.of(self.model)
+        batch = _batch.replica_batch(self.model, x_spec, self._replicas, self.batch_size, backend)
+        shape = _batch.sample_shape(x_spec, backend)
         self.report = profile(self.model, batch_size=batch, input_shape=shape, warn=False)
         if self.training_flops:
             self.train_report = profile(
                 self.model, batch_size=batch, input_shape=shape, training=True,
-                targets=_batch.usable_targets(y_spec), warn=False,
+                targets=_batch.usable_targets(y_spec, backend), warn=False,
             )
             self._step_flops = self.train_report.train_flops * self._replicas
-        peak = self._find_peak()
-        self._peak, self._peak_device = (peak.tflops, peak.source) if peak else (None, "")
+        peak = self._find_peak(backend)
+        self._peak, self._peak_device = (peak.tflops, peak.device) if peak else (None, "")
         if self.attach:
             from keras_flops.model_summary import attach
 
@@ -214,14 +191,15 @@ class FlopsCallback(_keras_callbacks().Callback):
         if not self._peak_device:
             return None
         try:
-            return hardware.device(self._peak_device, _compute_dtype(self.model))
+            return hardware.device(self._peak_device, _compute_dtype(self.model),
+                                   backends.of(self.model).tensor_float_32())
         except ValueError:
             return None
 
-    def _find_peak(self) -> Optional[hardware.Peak]:
+    def _find_peak(self, backend) -> Optional[hardware.Peak]:
         if self.peak_tflops is not None:
             return hardware.Peak(float(self.peak_tflops), "")
-        return hardware.detect_peak(_compute_dtype(self.model))
+        return hardware.detect_peak(backend.gpu_names(), _compute_dtype(self.model), backend.tensor_float_32())
 
     def _give_up(self, err: Exception):
         self._done = True
@@ -268,47 +246,6 @@ class FlopsCallback(_keras_callbacks().Callback):
             if self._peak:
                 values["mfu"] = rate / (self._peak * self._devices)
         return values
-
-
-def _jax_parallelism():
-    """(data-parallel replicas, devices) of Keras's distribution on JAX: the
-    size of the device mesh's batch axis, and of the whole mesh (1, 1 without one)."""
-    import keras
-
-    distribution = keras.distribution.distribution()
-    mesh = getattr(distribution, "device_mesh", None)
-    if mesh is None:
-        return 1, 1
-    sizes = dict(zip(mesh.axis_names, mesh.shape))
-    replicas = sizes.get(getattr(distribution, "batch_dim_name", None), 1)
-    return int(replicas), int(math.prod(mesh.shape))
-
-
-def _outside_strategy_scope(fn):
-    """Run ``fn`` where no distribution strategy's scope is entered: tf_keras
-    calls callbacks inside the scope, where a gradient tape cannot read
-    distributed variables. A scope is per thread, so a fresh thread has none.
-    (JAX has no such scope.)"""
-    if backend.keras_backend() == "jax":
-        return fn()
-    import tensorflow as tf
-
-    if not tf.distribute.has_strategy():
-        return fn()
-    result = {}
-
-    def run():
-        try:
-            result["value"] = fn()
-        except BaseException as err:  # re-raised in the caller's thread
-            result["error"] = err
-
-    thread = threading.Thread(target=run, name="keras_flops-profile")
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
 
 
 def _amount(n: float, unit: str) -> str:

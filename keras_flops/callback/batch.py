@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Optional
 
-from keras_flops import _compat, backend
+from keras_flops import _compat
 
 
 class LossSpy:
@@ -17,7 +17,7 @@ class LossSpy:
         self.specs = None  # (x specs, y specs)
         self._model = None
 
-    def install(self, model) -> None:
+    def install(self, model, backend) -> None:
         bound = model.compute_loss
         spy = self
 
@@ -26,7 +26,7 @@ class LossSpy:
             if spy.specs is None:
                 x = kwargs.get("x", args[0] if args else None)
                 y = kwargs.get("y", args[1] if len(args) > 1 else None)
-                spy.specs = (spec_of(x), spec_of(y))
+                spy.specs = (spec_of(x, backend), spec_of(y, backend))
             return bound(*args, **kwargs)
 
         self._had_own = "compute_loss" in vars(model)
@@ -44,16 +44,17 @@ class LossSpy:
         self._model = None
 
 
-def replica_batch(model, x_spec, replicas: int, given: Optional[int]) -> int:
-    """The per-replica batch: ``given`` (global) split over the replicas, the
-    traced specs' static batch (per replica on TensorFlow, whose strategies
-    trace each replica's step; global on JAX, which traces the whole
-    batch and shards it), or the samples the loss averaged in its first step."""
-    if given is not None:
-        return max(1, given // replicas)
-    static = _static_batch(x_spec)
+def replica_batch(model, x_spec, replicas: int, batch_size: Optional[int], backend) -> int:
+    """The per-replica batch: ``batch_size`` (global, as the user gave it)
+    split over the replicas, the traced specs' static batch (global when the
+    backend traces the whole batch and shards it, as JAX does; else per
+    replica, as TensorFlow's strategies trace each replica's step), or the
+    samples the loss averaged in its first step."""
+    if batch_size is not None:
+        return max(1, batch_size // replicas)
+    static = _static_batch(x_spec, backend)
     if static:
-        return max(1, static // replicas) if backend.is_jax(model) else static
+        return max(1, static // replicas) if backend.global_batch else static
     counted = _compat.loss_sample_count(model)
     if counted:
         per_call = getattr(model, "steps_per_execution", 1)  # a variable in tf_keras
@@ -62,7 +63,7 @@ def replica_batch(model, x_spec, replicas: int, given: Optional[int]) -> int:
     raise ValueError("could not tell the batch size from the data; pass FlopsCallback(batch_size=...)")
 
 
-def spec_of(value):
+def spec_of(value, backend):
     """The specs (``tf.TensorSpec`` or ``jax.ShapeDtypeStruct``) of traced
     tensors, None for what is not a tensor or has an unknown rank."""
     if value is None:
@@ -84,7 +85,7 @@ def _dims(t) -> Optional[tuple]:
     return tuple(None if d is None else int(d) for d in shape)
 
 
-def _static_batch(spec) -> Optional[int]:
+def _static_batch(spec, backend) -> Optional[int]:
     for s in backend.flatten(spec) if spec is not None else ():
         dims = _dims(s) if s is not None else None
         if dims and dims[0] is not None:
@@ -92,7 +93,7 @@ def _static_batch(spec) -> Optional[int]:
     return None
 
 
-def sample_shape(spec):
+def sample_shape(spec, backend):
     """Per-sample shape of a single traced input, if fully known (for models with unknown dims)."""
     if spec is None:
         return None
@@ -103,7 +104,7 @@ def sample_shape(spec):
     return shape if all(d is not None for d in shape) else None
 
 
-def usable_targets(spec):
+def usable_targets(spec, backend):
     """The label specs Keras traced with, if every one is known (profile()
     sets their batch dim to the replica's batch), else None: labels are then
     made for the loss."""

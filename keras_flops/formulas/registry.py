@@ -1,16 +1,18 @@
 """The formula registry: op types' formulas, and the records they return.
 
 A formula is a small pure function of an :class:`OpSpec` (shapes and
-attributes), testable with plain tuples. keras_flops' own formulas register
-with :func:`builtin` (a duplicate is a bug); users register theirs with
-:func:`register_flops` (a duplicate is an error they see). TensorFlow's own
-registry is never written.
+attributes), testable with plain tuples. Each backend keeps a :class:`Table`
+of its op types' formulas (registered with :func:`registrar`; a duplicate is
+a bug); users register theirs with :func:`register_flops` (a duplicate is an
+error they see), by the op type or primitive name of their backend.
+:class:`Chain` picks an op's formula. No framework is imported here, and
+TensorFlow's own registry is never written.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Protocol, Tuple, Union
 
 Shape = Optional[Tuple[Optional[int], ...]]
 
@@ -41,57 +43,6 @@ class OpSpec:
     attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     values: Tuple[Any, ...] = ()
 
-    @classmethod
-    def from_op(cls, op) -> "OpSpec":
-        """Describe a ``tf.Operation``."""
-        attrs = {}
-        for key in op.node_def.attr:
-            try:
-                attrs[key] = op.get_attr(key)
-            except (ValueError, TypeError):  # pragma: no cover - exotic attr kinds
-                continue
-        forward = _forward_type(op)
-        if forward is not None:
-            attrs["forward_op_type"] = forward
-        return cls(
-            type=op.type,
-            name=op.name,
-            inputs=tuple(_shape_tuple(t.shape) for t in op.inputs),
-            outputs=tuple(_shape_tuple(t.shape) for t in op.outputs),
-            attrs=attrs,
-            values=tuple(_small_constant(t) for t in op.inputs),
-        )
-
-
-def _forward_type(op) -> Optional[str]:
-    """The type of the forward op a gradient op is the gradient of, when its
-    name says ("gradient_tape/<forward op>/..."): a transposed convolution's
-    kernel gradient is counted as the transposed convolution, not as an
-    ordinary one's."""
-    if not op.name.startswith("gradient_tape/"):
-        return None
-    forward = op.name[len("gradient_tape/"):].rsplit("/", 1)[0]
-    try:
-        return op.graph.get_operation_by_name(forward).type
-    except (KeyError, ValueError):
-        return None
-
-
-def _small_constant(tensor):
-    """The constant value of a small integer tensor (an axis, a size), else None."""
-    if not tensor.dtype.is_integer or tensor.shape.num_elements() not in range(0, 65):
-        return None
-    import tensorflow as tf
-
-    value = tf.get_static_value(tensor)
-    return None if value is None else value.tolist()
-
-
-def _shape_tuple(shape) -> Shape:
-    if shape.rank is None:
-        return None
-    return tuple(shape.as_list())
-
 
 Formula = Callable[[OpSpec], Union[int, Cost, Tuple[int, int]]]
 
@@ -115,64 +66,7 @@ MAC_OPS = frozenset(
     }
 )
 
-# Op types that do no floating-point arithmetic: they read, move, reshape,
-# select or convert data, or only describe the graph. They count 0 by design,
-# which is different from "no formula known" (see report.uncounted).
-ZERO_COST_OPS = frozenset(
-    {
-        # graph plumbing
-        "Placeholder", "PlaceholderWithDefault", "Const", "Identity", "IdentityN",
-        "NoOp", "StopGradient", "PreventGradient", "Snapshot", "CheckNumerics",
-        "EnsureShape", "Assert", "Print", "PrintV2", "StringFormat",
-        # variables
-        "ReadVariableOp", "VarHandleOp", "VariableV2", "VarIsInitializedOp",
-        "AssignVariableOp", "DestroyResourceOp",
-        # shapes and layout
-        "Shape", "ShapeN", "Size", "Rank", "Reshape", "Squeeze", "ExpandDims",
-        "Transpose", "ConjugateTranspose", "BroadcastTo", "BroadcastArgs",
-        "BroadcastGradientArgs",
-        # copying, slicing, joining
-        "ConcatV2", "Concat", "Pack", "Unpack", "Split", "SplitV", "Slice",
-        "StridedSlice", "StridedSliceGrad", "Gather", "GatherV2", "GatherNd",
-        "ResourceGather", "Tile", "Pad", "PadV2", "MirrorPad", "ReverseV2",
-        "Fill", "OnesLike", "Range", "OneHot", "Where",
-        "Select", "SelectV2", "DepthToSpace", "SpaceToDepth", "SpaceToBatchND",
-        "BatchToSpaceND", "Roll", "TensorScatterUpdate", "XlaDynamicUpdateSlice",
-        "DynamicUpdateSlice", "XlaDynamicSlice",
-        # masks and diagonals: select or place elements
-        "MatrixBandPart", "MatrixDiag", "MatrixDiagV2", "MatrixDiagV3", "MatrixSetDiag",
-        "MatrixSetDiagV2", "MatrixSetDiagV3", "MatrixDiagPart", "MatrixDiagPartV2",
-        "MatrixDiagPartV3",
-        # complex numbers: pairing and unpairing real and imaginary parts
-        "Complex", "Real", "Imag",
-        # type conversion and bit moves
-        "Cast", "Bitcast",
-        # logic on booleans, bits of integers
-        "LogicalAnd", "LogicalOr", "LogicalNot", "All", "Any",
-        "BitwiseAnd", "BitwiseOr", "BitwiseXor", "Invert", "LeftShift", "RightShift",
-        # tensor lists and arrays (loop plumbing)
-        "TensorListReserve", "TensorListFromTensor", "TensorListGetItem",
-        "TensorListSetItem", "TensorListStack", "TensorListLength",
-        "TensorListElementShape", "TensorListPushBack", "TensorListPopBack",
-        "TensorListConcatV2", "TensorListSplit", "TensorListResize", "EmptyTensorList",
-        "VariableShape", "InvertPermutation", "ZerosLike",
-        # random numbers: integer work, no floating-point arithmetic of the model
-        "RandomUniform", "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal",
-        "StatelessRandomUniform", "StatelessRandomNormal", "StatelessRandomUniformV2",
-        "StatelessRandomNormalV2", "StatelessRandomUniformIntV2", "StatelessTruncatedNormalV2",
-        "StatelessRandomGetKeyCounter", "StatelessRandomGetAlg", "StatelessRandomGetKeyCounterAlg",
-        "RngReadAndSkip", "RngSkip",
-        # hash-table lookups (StringLookup, IntegerLookup) and ragged plumbing
-        "LookupTableFindV2", "LookupTableSizeV2", "LookupTableImportV2", "HashTableV2",
-        "MutableHashTableV2", "RaggedTensorToTensor", "RaggedTensorToSparse", "RaggedGather",
-        "RaggedRange", "RaggedTensorFromVariant", "RaggedTensorToVariant",
-    }
-)
-
-_BUILTIN: dict = {}
 _USER: dict = {}
-# Exact formulas that win over TensorFlow's in counting="full" (tfprof keeps TensorFlow's).
-_EXACT: dict = {}
 
 
 def register_flops(op_type: str, *more_types: str) -> Callable[[Formula], Formula]:
@@ -214,13 +108,19 @@ def unregister_flops(op_type: str) -> None:
     _USER.pop(op_type, None)
 
 
+def user_formula(op_type: str) -> Optional[Formula]:
+    """The formula a user registered for ``op_type``, if any."""
+    return _USER.get(op_type)
+
+
 def _qualname(fn) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
 def registrar(table: dict, kind: str) -> Callable[..., Callable[[Formula], Formula]]:
-    """A decorator factory registering keras_flops' own formulas into ``table``
-    (a duplicate is a bug here, not a user's error)."""
+    """A decorator factory registering a backend's own formulas into
+    ``table`` (a duplicate is a bug here, not a user's error): ``kind`` says
+    which table in the error."""
 
     def register(*types: str) -> Callable[[Formula], Formula]:
         def decorate(fn: Formula) -> Formula:
@@ -233,13 +133,6 @@ def registrar(table: dict, kind: str) -> Callable[..., Callable[[Formula], Formu
         return decorate
 
     return register
-
-
-# One of keras_flops' own formulas; it returns a Cost whose text shows its arithmetic.
-builtin = registrar(_BUILTIN, "built-in")
-# An exact formula for an op type whose TensorFlow formula is an approximation:
-# it wins over TensorFlow's in counting="full".
-exact = registrar(_EXACT, "exact")
 
 
 def apply(formula: Formula, spec: OpSpec) -> Cost:
@@ -261,3 +154,92 @@ def with_macs(op_type: str, flops: int, text: str = "") -> Cost:
 def _doc_line(fn) -> str:
     doc = (getattr(fn, "__doc__", None) or "").strip()
     return doc.splitlines()[0] if doc else f"formula {getattr(fn, '__name__', 'lambda')}"
+
+
+# --------------------------------------------------------------------------
+# A backend's formulas, and the chain that picks one
+
+
+class Statistic(Protocol):
+    """A framework's own per-op FLOP counter (TensorFlow's registered
+    "flops" statistics), read and never written."""
+
+    name: str  # "TensorFlow": whose formula, in reasons and sources
+    source: str  # the OpCount source of its counts: "tensorflow"
+    op_types: frozenset  # the op types it has a formula for
+
+    def cost(self, node) -> Cost:
+        """The op's cost by the framework's formula; ValueError where that fails."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """A backend's formulas by op type: ``builtin`` (keras_flops' own),
+    ``exact`` (keras_flops' own, winning over the framework's statistic where
+    that is an approximation), ``statistic`` (the framework's own counter,
+    if it has one) and ``zero``, the op types that do no arithmetic."""
+
+    builtin: Mapping[str, Formula]
+    zero: frozenset
+    exact: Mapping[str, Formula] = dataclasses.field(default_factory=dict)
+    statistic: Optional[Statistic] = None
+
+
+class Resolution(NamedTuple):
+    """Which formula an op gets: ``source`` is user, the statistic's source,
+    keras_flops or zero; ``formula`` is None for the statistic and zero."""
+
+    source: str
+    formula: Optional[Formula]
+
+
+class Chain:
+    """The resolution chain of one count. First match wins:
+
+    1. a formula passed to this ``profile(..., formulas={...})`` call;
+    2. a formula registered with :func:`register_flops`;
+    3. the backend's exact formulas;
+    4. the framework's own statistic (TensorFlow's "flops" registry, what
+       ``tf.compat.v1.profiler`` counts; where it fails, the built-in formula
+       for the op takes over);
+    5. the backend's built-in formulas;
+    6. the zero-cost list;
+    7. otherwise the op is *uncounted*: it goes to ``report.uncounted`` and
+       into a warning, never silently into the total as 0.
+
+    ``statistic_only`` is tf.profiler's chain: the statistic and the zero
+    list only.
+    """
+
+    def __init__(self, table: Table, per_call: Optional[Mapping[str, Formula]] = None,
+                 statistic_only: bool = False):
+        self.table = table
+        self.per_call = dict(per_call or {})
+        self.statistic_only = statistic_only
+
+    def resolve(self, op_type: str) -> Optional[Resolution]:
+        """The formula for an op type, or ``None`` if it has none."""
+        table, statistic = self.table, self.table.statistic
+        if self.statistic_only:
+            if statistic is not None and op_type in statistic.op_types:
+                return Resolution(statistic.source, None)
+            return Resolution("zero", None) if op_type in table.zero else None
+        if op_type in self.per_call:
+            return Resolution("user", self.per_call[op_type])
+        if op_type in _USER:
+            return Resolution("user", _USER[op_type])
+        if op_type in table.exact:
+            return Resolution("keras_flops", table.exact[op_type])
+        if statistic is not None and op_type in statistic.op_types:
+            return Resolution(statistic.source, None)
+        if op_type in table.builtin:
+            return Resolution("keras_flops", table.builtin[op_type])
+        if op_type in table.zero:
+            return Resolution("zero", None)
+        return None
+
+    def missing(self, op_type: str) -> str:
+        """Why an op type with no resolution is uncounted."""
+        if self.statistic_only and Chain(self.table, self.per_call).resolve(op_type) is not None:
+            return "tf.profiler has no formula for it (counting='tfprof')"
+        return f"no formula for op type {op_type}"

@@ -18,9 +18,11 @@ import rich.console
 import rich.markup
 import rich.table
 
-from keras_flops import _compat, hardware
+from keras_flops import _compat
+from keras_flops.core import hardware
 from keras_flops.render.text import count_text, totals
-from keras_flops.records import OUTSIDE, num_elements
+from keras_flops.core.records import BACKWARD, OUTSIDE
+from keras_flops.formulas.compute import num_elements
 
 COLUMN_WIDTH = 8  # of the FLOPs and MACs columns (Keras 3), at least
 PLAIN_WIDTH = 12  # the same, in tf_keras's plain text
@@ -41,21 +43,22 @@ class SummaryCounts:
         if "bound" in columns and device is None:
             raise ValueError("the 'bound' column needs device=, a GPU name or a keras_flops.Device.")
         self.report, self.paths, self.raw, self.columns = report, paths, raw, tuple(columns)
-        self.device = hardware.device(device, report.compute_dtype) if device is not None else None
+        self.device = (hardware.device(device, report.compute_dtype, report.tensor_float_32)
+                       if device is not None else None)
         self.headers = [COLUMNS[c] for c in self.columns]
 
     def cells(self, layer) -> List[str]:
         path = self.paths.get(id(layer))
-        flops, macs, moved = self.report.inclusive(path) if path is not None else (0, 0, 0)
+        flops, macs, n_bytes = self.report.inclusive(path) if path is not None else (0, 0, 0)
         values = {"flops": count_text(flops, self.raw), "macs": count_text(macs, self.raw),
-                  "bytes": count_text(moved, self.raw)}
+                  "bytes": count_text(n_bytes, self.raw)}
         if self.device is not None:
-            values["bound"] = self.device.bound(flops, moved) if flops or moved else "-"
+            values["bound"] = self.device.bound(flops, n_bytes) if flops or n_bytes else "-"
         return [values[c] for c in self.columns]
 
     def footer(self) -> List[str]:
         lines = [totals(self.report, "footer", raw=self.raw)]
-        outside = sum(op.flops for op in self.report.ops if op.layer == OUTSIDE and op.phase != "backward")
+        outside = sum(op.flops for op in self.report.ops if op.layer == OUTSIDE and op.phase != BACKWARD)
         if outside:
             lines.append(f"FLOPs outside any layer: {count_text(outside, self.raw)}")
         if self.report.uncounted:
@@ -121,12 +124,12 @@ def _bold(x, color=None) -> str:
 
 
 def _shape_cell(layer) -> str:
-    from keras_flops import backend
+    import keras
 
     shapes = _compat.output_shapes(layer, lambda shape: f"({', '.join(_number(d) for d in shape)})")
     if shapes is None:
         return "?"
-    flat = backend.flatten(shapes)
+    flat = keras.tree.flatten(shapes)
     return flat[0] if len(flat) == 1 else str(shapes).replace("'", "")
 
 

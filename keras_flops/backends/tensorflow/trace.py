@@ -20,12 +20,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import tensorflow as tf
 
-from keras_flops import graphs, training_step, weightless
-from keras_flops.counting import count  # noqa: F401  (each backend's tracer module counts its traces)
-from keras_flops.layers import LayerRecorder
-from keras_flops.records import LOSS, OUTSIDE, LayerRow
-
-GRADIENT_PREFIX = "gradient_tape/"
+from keras_flops.backends.tensorflow import graph as graphs
+from keras_flops.backends.tensorflow import training_step
+from keras_flops.backends.tensorflow.graph import GRADIENT_PREFIX
+from keras_flops.core import weightless
+from keras_flops.core.layers import LayerRecorder
+from keras_flops.core.records import BACKWARD, FORWARD, LOSS, LOSS_PHASE, OUTSIDE, LayerRow
 
 Key = Tuple[int, str]  # (id(graph), op name)
 Owner = Tuple[str, str]  # (layer path, phase)
@@ -58,6 +58,12 @@ class Trace:
         return self.owners[(id(op.graph), op.name)]
 
 
+def tensor_spec(shape, dtype, name=None):
+    """A ``tf.TensorSpec``: an input's, a label's, or a variable's stand-in."""
+    shape = tuple(None if d is None else int(d) for d in shape)
+    return tf.TensorSpec(shape, tf.as_dtype(dtype), name=name)
+
+
 # --------------------------------------------------------------------------
 # Recording layer calls
 
@@ -68,7 +74,7 @@ class GraphRecorder(LayerRecorder):
     cannot be parsed back into layers; recording op ranges during the call can."""
 
     def __init__(self, model):
-        super().__init__(model)
+        super().__init__(model, tf.nest.flatten)
         self._calls: List[Tuple[str, Any, int, int]] = []  # path, graph, start, end
 
     @contextlib.contextmanager
@@ -114,7 +120,7 @@ def trace(model, specs, training: bool = False, targets=None) -> Trace:
     if not training:
         return trace_call(model, lambda inputs, region: model(inputs, training=False), [specs])
     variables = weightless.deferred_variables(model)
-    values = [weightless.value_specs(variables)] if variables is not None else []
+    values = [weightless.value_specs(variables, tensor_spec)] if variables is not None else []
     step = training_step.TrainingStep(model, has_targets=targets is not None, variables=variables)
     args = (specs,) + ((targets,) if targets is not None else ()) + tuple(values)
     with GraphRecorder(model) as recorder:
@@ -135,7 +141,7 @@ def trace_call(model, call: Callable, specs: List) -> Trace:
     row of their own (the sampler of a generation step, say). Weightless
     models are traced on placeholders, as by :func:`trace`."""
     variables = weightless.deferred_variables(model)
-    values = [weightless.value_specs(variables)] if variables is not None else []
+    values = [weightless.value_specs(variables, tensor_spec)] if variables is not None else []
 
     def fn(*args):
         args, placeholders = (args[:-1], args[-1]) if variables is not None else (args, None)
@@ -220,7 +226,7 @@ def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None
     phases = phases or {}
     loss_scopes = frozenset(
         "/".join(parts[:i])
-        for name, phase in phases.items() if phase == "loss"
+        for name, phase in phases.items() if phase == LOSS_PHASE
         for parts in [name.split("/")] for i in range(1, len(parts) + 1)
     )
     scopes = _scope_layers(recorded)
@@ -239,14 +245,14 @@ def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None
         by_name = functools.partial(_layer_by_name, recorded, scopes, loss_scopes, graph_id)
         for op in graph.get_operations():
             name = op.name
-            phase = phases.get(name, "forward") if caller is None else caller[1]
+            phase = phases.get(name, FORWARD) if caller is None else caller[1]
             layer = by_name(name)
-            if layer is None and phase == "backward" and caller is not None:
+            if layer is None and phase == BACKWARD and caller is not None:
                 layer = _in_gradient_body(recorded_anywhere, name)
-            if layer is None and phase == "backward":
+            if layer is None and phase == BACKWARD:
                 layer = _backward_owner(op, by_name, phases if caller is None else {})
             if layer is None:
-                layer = LOSS if phase == "loss" else (OUTSIDE if caller is None else caller[0])
+                layer = LOSS if phase == LOSS_PHASE else (OUTSIDE if caller is None else caller[0])
             owners[(graph_id, name)] = (layer, phase)
             if op.type in graphs.FUNCTION_OPS:
                 for _, body in graphs.called_graphs(op) or ():
@@ -310,13 +316,13 @@ def _in_gradient_body(recorded_anywhere: Mapping[str, str], name: str) -> Option
 
 def _backward_owner(op, by_name: Callable, phases: Mapping[str, str]) -> Optional[str]:
     sources = [t.op for t in op.inputs]
-    if any(phases.get(s.name) == "loss" for s in sources):
+    if any(phases.get(s.name) == LOSS_PHASE for s in sources):
         return LOSS
     if op.type in graphs.FUNCTION_OPS:
         # the gradient of a function the forward pass called (a grouped
         # convolution's): it takes that call's outputs, and belongs to its layer
         for source in sources:
-            if source.type in graphs.FUNCTION_OPS and phases.get(source.name, "forward") == "forward":
+            if source.type in graphs.FUNCTION_OPS and phases.get(source.name, FORWARD) == FORWARD:
                 layer = by_name(source.name)
                 if layer is not None:
                     return layer

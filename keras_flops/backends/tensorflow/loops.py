@@ -1,5 +1,6 @@
-"""How many times a While loop runs: trip counts read from the loop condition,
-with constant folding for limits computed from constants."""
+"""How many times a TensorFlow While loop runs: its counter's start, step and
+limit read from the loop's condition and body graphs, with constant folding
+for limits computed from constants (the arithmetic is :mod:`keras_flops.core.loops`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from keras_flops.graphs import LOOPS, function_graph
+from keras_flops.backends.tensorflow.graph import LOOPS, function_graph
+from keras_flops.core.loops import iterations
 
 
 def trip_count(op, cond, body) -> Tuple[Optional[int], bool]:
@@ -36,6 +38,7 @@ def trip_count(op, cond, body) -> Tuple[Optional[int], bool]:
 
 
 _FLIP = {"Less": "Greater", "LessEqual": "GreaterEqual", "Greater": "Less", "GreaterEqual": "LessEqual"}
+_COMPARISON = {"Less": "lt", "LessEqual": "le", "Greater": "gt", "GreaterEqual": "ge"}
 
 
 def _through_identity(tensor):
@@ -64,7 +67,7 @@ def _comparison_bound(loop, cond, body, comparison) -> Optional[int]:
         end = _invariant_value(loop, cond, body, limit)
         if start is None or step is None or end is None or step == 0:
             return None
-        return _iterations(kind, int(start), int(step), int(end))
+        return iterations(_COMPARISON[kind], int(start), int(step), int(end))
     return None
 
 
@@ -109,18 +112,6 @@ def _static_in(graph, tensor):
             if internal is tensor:
                 return static_value(external)
     return static_value(tensor)
-
-
-def _iterations(kind: str, start: int, step: int, end: int) -> Optional[int]:
-    if kind in ("Less", "LessEqual"):
-        if step < 0:
-            return None
-        span = end - start + (1 if kind == "LessEqual" else 0)
-        return max(0, -(-span // step))
-    if step > 0:
-        return None
-    span = start - end + (1 if kind == "GreaterEqual" else 0)
-    return max(0, -(-span // -step))
 
 
 _FOLD_BINARY = {

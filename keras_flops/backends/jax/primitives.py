@@ -1,11 +1,11 @@
-"""Formulas for JAX primitives, on TensorFlow's conventions (docs/formulas.md).
+"""JAX primitives mapped onto the formulas (:mod:`keras_flops.formulas.compute`),
+on TensorFlow's conventions (docs/formulas.md).
 
 Each formula is a pure function of an :class:`OpSpec` whose ``type`` is the
 primitive's name, ``inputs``/``outputs`` the shapes of its operands and
 results, and ``attrs`` the equation's parameters. No JAX import is needed to
-run them. The walk in :mod:`keras_flops.jax_backend` enters the primitives
-that call a jaxpr (``pjit``, ``custom_jvp_call``, ``scan``, ``while``,
-``cond`` ...); they have no formula here.
+run them. The walk enters the primitives that call a jaxpr (``pjit``,
+``custom_jvp_call``, ``scan``, ``while``, ``cond`` ...); they have no formula here.
 """
 
 from __future__ import annotations
@@ -13,42 +13,37 @@ from __future__ import annotations
 import math
 from typing import Callable, Dict
 
-from keras_flops.formulas.ours import input_pairs
+from keras_flops.formulas import compute
+from keras_flops.formulas.compute import input_pairs, num_elements as _n
 from keras_flops.formulas.registry import Cost, OpSpec, registrar
 
-JAX_FORMULAS: Dict[str, Callable[[OpSpec], Cost]] = {}
-_register = registrar(JAX_FORMULAS, "JAX")
+FORMULAS: Dict[str, Callable[[OpSpec], Cost]] = {}
+_register = registrar(FORMULAS, "JAX")
 
 
-def _n(shape) -> int:
-    return math.prod(shape) if shape else 1
+def _output(spec: OpSpec):
+    return spec.outputs[0]
 
 
-def _times(k: int, what: str):
-    def formula(spec: OpSpec) -> Cost:
-        n = _n(spec.outputs[0])
-        return Cost(k * n, 0, f"{k} x {n:,} {what}" if k != 1 else f"{n:,} {what}")
+# primitive: what it computes (formulas.compute.ELEMENTWISE), on each output element
+ELEMENTWISE = {
+    "logistic": "sigmoid", "tanh": "tanh", "exp": "exp", "log1p": "log1p", "expm1": "expm1",
+    "erf": "erf", "erfc": "erfc", "sqrt": "sqrt", "rsqrt": "rsqrt", "abs": "abs", "sign": "sign",
+    "floor": "floor", "ceil": "ceil", "round": "round", "sin": "sin", "cos": "cos", "tan": "tan",
+    "asin": "asin", "acos": "acos", "atan": "atan", "sinh": "sinh", "cosh": "cosh",
+    "is_finite": "is_finite", "clamp": "clamp",
+}
+for _name, _what in ELEMENTWISE.items():
+    _register(_name)(compute.elementwise_formula(_what, _output))
 
-    return formula
-
-
-# Elementwise arithmetic and comparisons: one step per output element, as
-# TensorFlow's Add, Mul, RealDiv, Maximum, Equal ...
+# Other elementwise arithmetic and comparisons: one step per output element,
+# as TensorFlow's Add, Mul, RealDiv, Maximum, Equal ...
 _register(
     "add", "add_any", "sub", "mul", "div", "max", "min", "pow", "rem", "atan2", "nextafter",
-    "eq", "ne", "gt", "ge", "lt", "le", "neg", "abs", "sign", "floor", "ceil", "round",
-    "square", "exp", "exp2", "log", "log1p", "expm1", "tanh", "sin", "cos", "tan", "asin",
-    "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "sqrt", "cbrt", "erf", "erfc",
-    "erf_inv", "lgamma", "digamma", "is_finite", "conj", "igamma", "igammac",
+    "eq", "ne", "gt", "ge", "lt", "le", "neg", "square", "exp2", "log", "asinh", "acosh",
+    "atanh", "cbrt", "erf_inv", "lgamma", "digamma", "conj", "igamma", "igammac",
     "random_gamma_grad", "bessel_i0e", "bessel_i1e", "polygamma", "zeta", "regularized_incomplete_beta",
-)(_times(1, "output elements"))
-
-# rsqrt is 2 per element, as TensorFlow's Rsqrt (a square root and a reciprocal).
-_register("rsqrt")(_times(2, "output elements (square root, reciprocal)"))
-# logistic is 1 / (1 + exp(-x)): 4 per element, as keras_flops' Sigmoid.
-_register("logistic")(_times(4, "output elements: 1 / (1 + exp(-x))"))
-# clamp(lo, x, hi) is a max and a min.
-_register("clamp")(_times(2, "output elements (a max and a min)"))
+)(compute.elementwise_formula("step", _output))
 
 
 @_register("integer_pow")
@@ -69,19 +64,14 @@ def integer_pow(spec: OpSpec) -> Cost:
            "reduce_and", "reduce_or", "reduce_xor", "reduce_precision_sum")
 def reduction(spec: OpSpec) -> Cost:
     """n(in) - n(out): the adds (compares) of reducing n(in) elements to n(out)."""
-    n_in, n_out = _n(spec.inputs[0]), _n(spec.outputs[0])
-    return Cost(n_in - n_out, 0, f"{n_in:,} inputs - {n_out:,} outputs")
+    return compute.reduction(_n(spec.inputs[0]), _n(spec.outputs[0]))
 
 
 @_register("cumsum", "cumprod", "cummax", "cummin", "cumlogsumexp")
 def cumulative(spec: OpSpec) -> Cost:
     """(L - 1) per scan of length L, as keras_flops' Cumsum."""
     shape = spec.inputs[0]
-    axis = int(spec.attrs.get("axis", 0))
-    length = shape[axis] if shape else 1
-    scans = _n(shape) // max(length, 1)
-    flops = scans * max(length - 1, 0)
-    return Cost(flops, 0, f"{scans:,} scans x ({length} - 1)")
+    return compute.scan(_n(shape), shape[int(spec.attrs.get("axis", 0))] if shape else 1)
 
 
 @_register("dot_general")
@@ -90,9 +80,7 @@ def dot_general(spec: OpSpec) -> Cost:
     dims, as TensorFlow's MatMul and BatchMatMul (2 x k x n(out))."""
     (lhs_contract, _), _ = spec.attrs["dimension_numbers"]
     lhs = spec.inputs[0]
-    k = math.prod(lhs[d] for d in lhs_contract)
-    n = _n(spec.outputs[0])
-    return Cost(2 * n * k, n * k, f"2 x {n:,} outputs x {k:,} contracted")
+    return compute.contraction(math.prod(lhs[d] for d in lhs_contract), _n(spec.outputs[0]), "contracted")
 
 
 @_register("conv_general_dilated")
@@ -133,9 +121,8 @@ def conv_general_dilated(spec: OpSpec) -> Cost:
 @_register("reduce_window_max", "reduce_window_min")
 def reduce_window_max(spec: OpSpec) -> Cost:
     """window x n(out), as TensorFlow's MaxPool."""
-    window = math.prod(spec.attrs["window_dimensions"])
-    n = _n(spec.outputs[0])
-    return Cost(window * n, 0, f"{window} window x {n:,} outputs")
+    dims = spec.attrs["window_dimensions"]
+    return compute.window(math.prod(dims), _n(spec.outputs[0]), "x".join(map(str, dims)))
 
 
 @_register("reduce_window_sum")
@@ -150,9 +137,7 @@ def reduce_window_sum(spec: OpSpec) -> Cost:
 def select_and_scatter_add(spec: OpSpec) -> Cost:
     """window x n(src) + n(src): TensorFlow's MaxPoolGrad, the max found again
     in each window and the gradient added at it."""
-    window = math.prod(spec.attrs["window_dimensions"])
-    n = _n(spec.inputs[0])
-    return Cost(window * n + n, 0, f"{window} window x {n:,} gradients + {n:,}")
+    return compute.max_window_grad(math.prod(spec.attrs["window_dimensions"]), _n(spec.inputs[0]))
 
 
 @_register("scatter-add", "scatter_add", "scatter-mul", "scatter_mul", "scatter-min", "scatter-max",
@@ -167,11 +152,7 @@ def scatter_combine(spec: OpSpec) -> Cost:
 def top_k(spec: OpSpec) -> Cost:
     """rows x (n - 1) x ceil(log2(k + 1)), as keras_flops' TopKV2."""
     shape = spec.inputs[0]
-    n = shape[-1]
-    k = int(spec.attrs.get("k", 1))
-    rows = _n(shape) // max(n, 1)
-    depth = math.ceil(math.log2(k + 1))
-    return Cost(rows * (n - 1) * depth, 0, f"{rows:,} rows x ({n} - 1) x {depth}")
+    return compute.top_k(_n(shape[:-1]), shape[-1], int(spec.attrs.get("k", 1)))
 
 
 @_register("sort")
@@ -196,13 +177,12 @@ def fft(spec: OpSpec) -> Cost:
     real = "RFFT" in kind
     shape = spec.inputs[0] if "IRFFT" not in kind else spec.outputs[0]
     transforms = _n(shape) // max(_n(shape[len(shape) - len(lengths):]), 1)
-    per = (2.5 if real else 5) * size * math.log2(size) if size > 1 else 0
-    return Cost(int(transforms * per), 0, f"{transforms:,} transforms x {'2.5' if real else '5'} N log2 N, N = {size}")
+    return compute.fft(transforms, size, real)
 
 
 # Primitives that read, move, reshape, select or convert data, or make random
 # bits (integer work, as TensorFlow's random ops): 0 FLOPs by design.
-JAX_ZERO = frozenset({
+ZERO = frozenset({
     "reshape", "squeeze", "expand_dims", "broadcast_in_dim", "transpose", "concatenate", "stack", "pad",
     "slice", "dynamic_slice", "dynamic_update_slice", "gather", "scatter", "select_n", "iota",
     "copy", "copy_p", "rev", "convert_element_type", "bitcast_convert_type", "stop_gradient",
@@ -220,7 +200,7 @@ JAX_ZERO = frozenset({
 })
 
 # Views: no data moves (docs/formulas.md, "Bytes").
-JAX_VIEWS = frozenset({
+VIEWS = frozenset({
     "reshape", "squeeze", "expand_dims", "stop_gradient", "bitcast_convert_type",
     "sharding_constraint", "optimization_barrier", "name", "pvary",
 })

@@ -1,7 +1,8 @@
-"""Input specs: the structure of ``tf.TensorSpec`` (TensorFlow) or
-``jax.ShapeDtypeStruct`` (JAX) a model is traced on.
+"""Input specs, and labels and the loss of a training trace.
 
-Shared by every entry point (``profile``, SavedModels, the callback):
+Specs are a backend's (``tf.TensorSpec`` on TensorFlow,
+``jax.ShapeDtypeStruct`` on JAX), made by the ``backend`` each function is
+given. Shared by every entry point (``profile``, SavedModels, the callback):
 ``input_shape`` follows ``keras.Input(shape=...)`` (no batch dim; a tuple for
 one input, a list or a dict by name for several) and fills in the dims the
 model leaves unknown; ``batch_size`` fixes the batch dim.
@@ -10,10 +11,13 @@ model leaves unknown; ``batch_size`` fixes the batch dim.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import numbers
-from typing import List, Optional, Sequence, Tuple
+import operator
+from typing import Any, List, Optional, Sequence, Tuple
 
-from keras_flops import _compat, backend
+from keras_flops import _compat
 
 
 class InputShapeError(ValueError):
@@ -25,10 +29,11 @@ class Inputs:
     """What a model is traced on: ``specs`` in the model's input structure,
     and notes for the report (sparse inputs counted as dense)."""
 
-    specs: object
+    specs: Any
     batch_size: int
     notes: Tuple[str, ...] = ()
     names: Tuple[str, ...] = ()  # in flattened order (a JAX spec has no name)
+    flat: Tuple[Any, ...] = ()  # the specs, flattened
 
     @property
     def shapes(self) -> Tuple[Tuple[str, Tuple[int, ...]], ...]:
@@ -36,7 +41,7 @@ class Inputs:
         return tuple(
             (getattr(spec, "name", None) or (self.names[i] if i < len(self.names) else f"input {i}"),
              tuple(int(d) for d in spec.shape))
-            for i, spec in enumerate(backend.flatten(self.specs))
+            for i, spec in enumerate(self.flat)
         )
 
 
@@ -47,9 +52,9 @@ def check_batch_size(batch_size) -> int:
     return int(batch_size)
 
 
-def resolve(model, batch_size, input_shape=None) -> Inputs:
-    """The specs to trace ``model`` on, building an unbuilt model on
-    ``input_shape`` as its first call would."""
+def resolve(model, batch_size, input_shape, backend) -> Inputs:
+    """The specs to trace ``model`` on, made by ``backend``, building an
+    unbuilt model on ``input_shape`` as its first call would."""
     batch_size = check_batch_size(batch_size)
     _build_if_needed(model, input_shape)
     struct = _compat.inputs_struct(model)
@@ -63,13 +68,13 @@ def resolve(model, batch_size, input_shape=None) -> Inputs:
                 "sample without the batch dim, e.g. keras_flops.profile(model, "
                 "input_shape=(224, 224, 3))."
             )
-        specs = _specs_from_shapes(input_shape, batch_size)
-        return Inputs(specs, batch_size, names=_default_names(input_shape))
+        specs = _specs_from_shapes(input_shape, batch_size, backend)
+        return Inputs(specs, batch_size, names=_default_names(input_shape),
+                      flat=tuple(backend.flatten(specs)))
     flat = backend.flatten(struct)
     names = _names(struct, flat)
-    given = align_shapes(input_shape, names)
     specs = []
-    for name, kt, shape in zip(names, flat, given):
+    for name, kt, shape in zip(names, flat, align_shapes(input_shape, names)):
         if getattr(kt, "ragged", False):
             raise InputShapeError(
                 f"Input {name!r} is ragged: its FLOPs depend on each row's length, so they "
@@ -77,13 +82,13 @@ def resolve(model, batch_size, input_shape=None) -> Inputs:
                 "that takes the padded tensor, e.g. after .to_tensor()), with input_shape= "
                 "giving the padded length."
             )
-        specs.append(one_spec(name, tuple(kt.shape), shape, batch_size, _dtype(kt)))
+        specs.append(one_spec(name, tuple(kt.shape), shape, batch_size, _dtype(kt), backend.spec))
     notes = tuple(
         f"Input {name!r} is sparse: it was counted as a dense tensor of its "
         "shape, an upper bound (sparse kernels' FLOPs depend on the number of nonzeros)."
         for name, kt in zip(names, flat) if getattr(kt, "sparse", False)
     )
-    return Inputs(backend.pack_sequence_as(struct, specs), batch_size, notes, tuple(names))
+    return Inputs(backend.pack_sequence_as(struct, specs), batch_size, notes, tuple(names), tuple(specs))
 
 
 def _names(struct, flat) -> List[str]:
@@ -147,22 +152,24 @@ def _as_shape(value) -> Optional[tuple]:
     return tuple(None if d is None else int(d) for d in value)
 
 
-def one_spec(name, model_shape, given, batch_size, dtype):
-    """The spec of one input: the model's shape with ``given`` filling its
-    unknown dims and ``batch_size`` its batch dim; every dim must end known."""
+def one_spec(name, model_shape, shape, batch_size, dtype, make_spec):
+    """The spec of one input: the model's shape with ``shape`` (one sample's,
+    from ``input_shape``) filling its unknown dims and ``batch_size`` its
+    batch dim; every dim must end known. ``make_spec(shape, dtype, name)``
+    is a backend's."""
     sample = tuple(model_shape[1:])
-    if given is not None:
-        if len(given) != len(sample):
+    if shape is not None:
+        if len(shape) != len(sample):
             raise InputShapeError(
-                f"input_shape {given} for input {name!r} has {len(given)} dims, but the "
+                f"input_shape {shape} for input {name!r} has {len(shape)} dims, but the "
                 f"model's input {name!r} has shape {model_shape}, {len(sample)} dims without "
                 "the batch dim. Give the shape of one sample, without the batch dim."
             )
         merged = []
-        for i, (m, g) in enumerate(zip(sample, given)):
+        for i, (m, g) in enumerate(zip(sample, shape)):
             if m is not None and g is not None and m != g:
                 raise InputShapeError(
-                    f"input_shape {given} disagrees with the model's input {name!r} "
+                    f"input_shape {shape} disagrees with the model's input {name!r} "
                     f"{model_shape} at dim {i + 1}: {g} != {m}."
                 )
             merged.append(m if g is None else g)
@@ -182,25 +189,37 @@ def one_spec(name, model_shape, given, batch_size, dtype):
         raise InputShapeError(
             f"Input {name!r} has a fixed batch size of {batch}; pass batch_size={batch}."
         )
-    return backend.spec((batch_size,) + tuple(sample), dtype, name=_spec_name(name))
+    return make_spec((batch_size,) + tuple(sample), dtype, name=_spec_name(name))
 
 
-def _specs_from_shapes(input_shape, batch_size):
+def _specs_from_shapes(input_shape, batch_size, backend):
     if is_shape(input_shape):
-        return one_spec("input", (None,) + _as_shape(input_shape), None, batch_size, "float32")
+        return one_spec("input", (None,) + _as_shape(input_shape), None, batch_size, "float32", backend.spec)
     if isinstance(input_shape, dict):
         return {
-            k: one_spec(k, (None,) + _as_shape(v), None, batch_size, "float32")
+            k: one_spec(k, (None,) + _as_shape(v), None, batch_size, "float32", backend.spec)
             for k, v in input_shape.items()
         }
     return [
-        one_spec(f"input {i}", (None,) + _as_shape(s), None, batch_size, "float32")
+        one_spec(f"input {i}", (None,) + _as_shape(s), None, batch_size, "float32", backend.spec)
         for i, s in enumerate(input_shape)
     ]
 
 
+def dtype_name(dtype) -> str:
+    """"float32" for a numpy, TensorFlow, JAX or Keras dtype (or its name)."""
+    if isinstance(dtype, str):
+        return dtype
+    name = getattr(dtype, "name", None)
+    if isinstance(name, str):
+        return name
+    import numpy as np
+
+    return np.dtype(dtype).name
+
+
 def _dtype(keras_tensor) -> str:
-    return backend.dtype_name(getattr(keras_tensor, "dtype", None) or "float32")
+    return dtype_name(getattr(keras_tensor, "dtype", None) or "float32")
 
 
 def _default_names(input_shape) -> Tuple[str, ...]:
@@ -242,7 +261,7 @@ def _built_input_shape(model) -> Optional[tuple]:
     return None
 
 
-def filled_shapes(model, length: int, input_shape=None, only_rank: Optional[int] = None,
+def filled_shapes(model, length: int, input_shape, backend, only_rank: Optional[int] = None,
                   dims: Optional[Sequence[int]] = None):
     """``input_shape`` for ``model`` with unknown non-batch dims set to ``length``
     (a language model's sequence length): every one, or those at ``dims`` of
@@ -257,9 +276,8 @@ def filled_shapes(model, length: int, input_shape=None, only_rank: Optional[int]
         )
     flat = backend.flatten(struct)
     names = _names(struct, flat)
-    given = align_shapes(input_shape, names)
     filled, any_filled = [], False
-    for kt, shape in zip(flat, given):
+    for kt, shape in zip(flat, align_shapes(input_shape, names)):
         sample = tuple(kt.shape)[1:]
         shape = shape or (None,) * len(sample)
         eligible = only_rank is None or len(sample) == only_rank
@@ -292,7 +310,7 @@ def has_compiled_loss(model) -> bool:
     return _compat.is_compiled(model) and getattr(model, "loss", None) is not None
 
 
-def sparse_labels(model) -> bool:
+def sparse_labels(model, backend) -> bool:
     """Whether the compiled loss takes class ids (a sparse loss) rather than
     labels shaped like the outputs: what labels made for it look like."""
     names = [getattr(fn, "__name__", None) or getattr(fn, "name", None) or str(fn)
@@ -300,7 +318,30 @@ def sparse_labels(model) -> bool:
     return any("sparse" in str(n).lower() for n in names)
 
 
-def fix_batch(specs, batch_size: int):
+def training_loss(model, x, y, y_pred, notes: List[str], backend, legacy_loss=None):
+    """The loss a training step differentiates, as Keras's own step computes
+    it: the compiled loss on ``y`` (zero labels shaped for it when ``y`` is
+    None: their values do not change the count), or the sum of the outputs,
+    with a note, for a model compiled without one. ``legacy_loss(model, y,
+    y_pred)`` computes a compiled loss whose ``compute_loss`` takes no
+    ``training`` (tf_keras's)."""
+    import keras
+
+    ops = keras.ops
+    if not has_compiled_loss(model):
+        notes.append(NO_LOSS_NOTE)
+        terms = [ops.sum(t) for t in backend.flatten(y_pred)]
+        return functools.reduce(operator.add, terms)
+    if y is None:
+        sparse = sparse_labels(model, backend)
+        y = backend.map_structure(
+            lambda t: ops.zeros(tuple(t.shape)[:-1], "int32") if sparse else ops.zeros_like(t), y_pred)
+    if legacy_loss is not None and "training" not in inspect.signature(model.compute_loss).parameters:
+        return legacy_loss(model, y, y_pred)
+    return model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+
+
+def fix_batch(specs, batch_size: int, backend):
     """Specs (labels, say) with their batch dim set to ``batch_size``: the
     labels of one batch, where the specs leave it unknown or give another
     (the global batch a JAX step is traced on, of which one replica takes

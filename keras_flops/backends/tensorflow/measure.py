@@ -1,4 +1,5 @@
-"""Measured time per layer: the traced forward run on this machine's device.
+"""Measured time per layer on TensorFlow: the traced forward run on this
+machine's device.
 
 ``measure`` runs the very function ``profile`` counted, warms it up, times
 whole forward passes, then runs it under TensorFlow's own profiler and gives
@@ -20,34 +21,20 @@ from typing import Dict, List, Optional
 
 import tensorflow as tf
 
-from keras_flops import _compat, backend, weightless
-from keras_flops.profiling import profile_traced
-from keras_flops.records import OUTSIDE
-from keras_flops.report import FlopsReport
+from keras_flops.backends.tensorflow import compat
+from keras_flops.core.records import OUTSIDE
+from keras_flops.core.report import FlopsReport
 
 
-def measure(model, batch_size: int = 1, input_shape=None, *, repeats: int = 10,
-            warmup: int = 3) -> FlopsReport:
-    """``profile(model)``, plus measured times: ``report.time_ms`` (the median
-    forward pass), and per layer ``time_ms`` (median), ``time_iqr_ms`` (its
-    interquartile range) and ``tflops_per_sec`` achieved. ``warmup`` untimed
-    runs come first; then ``repeats`` timed runs, and ``repeats`` runs under
-    TensorFlow's profiler."""
-    if backend.is_jax(model):
-        raise ValueError(
-            "measure() times layers with TensorFlow's profiler, so it needs the TensorFlow "
-            "backend (KERAS_BACKEND=tensorflow); on JAX, keras_flops.profile() counts the same "
-            "FLOPs per layer.")
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be at least 1 and warmup at least 0, got {repeats} and {warmup}.")
-    if weightless.deferred_variables(model) is not None:
-        raise ValueError(
-            f"measure() runs {model.name!r}, but its weights were never allocated (it was built "
-            "under keras_flops.without_weights()); build it with weights, or count it with profile()."
-        )
-    report, (traced, given) = profile_traced(model, batch_size, input_shape)
+def measure(report: FlopsReport, traced, specs, repeats: int, warmup: int) -> FlopsReport:
+    """``report`` (profile's count of ``traced``), plus measured times:
+    ``report.time_ms`` (the median forward pass), and per layer ``time_ms``
+    (median), ``time_iqr_ms`` (its interquartile range) and
+    ``tflops_per_sec`` achieved. ``warmup`` untimed runs of the traced
+    function on zeros of ``specs`` come first; then ``repeats`` timed runs,
+    and ``repeats`` runs under TensorFlow's profiler."""
     function = traced.function
-    example = tf.nest.map_structure(lambda spec: tf.zeros(spec.shape, spec.dtype), given.specs)
+    example = tf.nest.map_structure(lambda spec: tf.zeros(spec.shape, spec.dtype), specs)
 
     def run():
         outputs = function(example)
@@ -68,7 +55,7 @@ def measure(model, batch_size: int = 1, input_shape=None, *, repeats: int = 10,
                 run()
         finally:
             tf.profiler.experimental.stop()
-        ops, calls = _compat.profiler_ops(logdir)
+        ops, calls = compat.profiler_ops(logdir)
     per_run = _per_layer_per_run(ops, calls, _owners(traced), repeats, runs=repeats + 1)
     times = tuple(
         (layer, statistics.median(runs), _iqr(runs)) for layer, runs in per_run.items()
@@ -160,8 +147,3 @@ def _iqr(values: List[float]) -> float:
         return math.nan
     q = statistics.quantiles(values, n=4)
     return q[2] - q[0]
-
-
-def layer_time_sum(report: FlopsReport) -> float:
-    """The per-layer times of a measured report, summed, in ms."""
-    return sum(median for _, median, _ in report.layer_times)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
-from keras_flops import _compat, backend
-from keras_flops.records import LayerRow, num_elements
+from keras_flops import _compat
+from keras_flops.core.records import LayerRow
+from keras_flops.formulas.compute import num_elements
 
 
 # --------------------------------------------------------------------------
@@ -63,12 +64,12 @@ def own_params(layer) -> int:
     return sum(num_elements(w.shape, "weight") for w in weights if id(w) not in inner)
 
 
-def _shapes_of(outputs):
+def _shapes_of(outputs, flatten: Callable):
     def shape(t):
         s = getattr(t, "shape", None)
         return tuple(s) if s is not None else None
 
-    flat = [shape(t) for t in backend.flatten(outputs)]
+    flat = [shape(t) for t in flatten(outputs)]
     return flat[0] if len(flat) == 1 else flat
 
 
@@ -92,12 +93,14 @@ class LayerRecorder:
 
     Use as a context manager around the trace. On exit every layer is put
     back exactly as it was: the instance attribute ``call`` is removed again
-    (or restored, if the layer had one of its own).
+    (or restored, if the layer had one of its own). ``flatten`` is the
+    backend's, for the layers' output shapes.
     """
 
     _MISSING = object()
 
-    def __init__(self, model):
+    def __init__(self, model, flatten: Callable):
+        self._flatten = flatten
         self._entries = layer_tree(model)
         self._saved: List[Tuple[Any, Any]] = []
         self._called: Dict[str, _Called] = {}
@@ -127,7 +130,7 @@ class LayerRecorder:
             with recorder.mark(path):
                 outputs = bound(*args, **kwargs)
             if info.calls == 0:
-                info.output_shape = _shapes_of(outputs)
+                info.output_shape = _shapes_of(outputs, recorder._flatten)
                 info.order = recorder._order
                 recorder._order += 1
             info.calls += 1

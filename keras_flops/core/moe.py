@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-from keras_flops.records import ExpertsLayer
-from keras_flops.layers import layer_tree
+from keras_flops.core.records import ExpertsLayer
+from keras_flops.core.layers import layer_tree
 
 _TOP_K = ("top_k", "num_experts_per_tok")
 

@@ -11,7 +11,8 @@ from typing import Any, Optional, Sequence
 
 OUTSIDE = "(model)"  # the row for ops created outside every sublayer
 LOSS = "(loss)"  # the row for the loss and its gradient, in a training trace
-PHASES = ("forward", "loss", "backward")
+FORWARD, LOSS_PHASE, BACKWARD = "forward", "loss", "backward"
+PHASES = (FORWARD, LOSS_PHASE, BACKWARD)  # of an op in a training trace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,13 +102,3 @@ def within(path: str, ancestor: Optional[str]) -> bool:
 def ancestor(path: str, depth: int) -> str:
     """The first ``depth`` parts of a layer path: ``ancestor("a/b/c", 1) == "a"``."""
     return "/".join(path.split("/")[:depth])
-
-
-def num_elements(shape: Optional[Sequence[Optional[int]]], what: str = "") -> int:
-    """Elements of a fully known shape; ValueError naming ``what`` on an unknown dim."""
-    if shape is None or any(d is None for d in shape):
-        raise ValueError(f"the {what + ' ' if what else ''}shape {shape} has an unknown dim")
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n

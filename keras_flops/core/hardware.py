@@ -1,5 +1,8 @@
 """Peak FLOP/s and memory bandwidth of known accelerators: MFU and rooflines.
 
+Tables and arithmetic only: the backend says which GPUs it sees and whether
+it runs float32 matmuls as TF32.
+
 Dense (no structured sparsity) peaks from NVIDIA's datasheets, in TFLOP/s per
 GPU, by the dtype the math runs in. "float32" is plain FP32; when TensorFlow
 runs float32 matmuls and convolutions as TF32 (its default on Ampere and
@@ -58,23 +61,24 @@ class Device:
         """FLOPs per byte at which compute and memory take the same time."""
         return self.peak_tflops * 1e12 / (self.bandwidth_gbps * 1e9)
 
-    def time_s(self, flops: float, moved: float) -> float:
+    def time_s(self, flops: float, n_bytes: float) -> float:
         """The roofline time: ``max(flops / peak, bytes / bandwidth)``."""
-        return max(flops / (self.peak_tflops * 1e12), moved / (self.bandwidth_gbps * 1e9))
+        return max(flops / (self.peak_tflops * 1e12), n_bytes / (self.bandwidth_gbps * 1e9))
 
-    def bound(self, flops: float, moved: float) -> str:
+    def bound(self, flops: float, n_bytes: float) -> str:
         """"compute" when the FLOPs take longer than the bytes, else "memory"."""
-        return "compute" if flops / (self.peak_tflops * 1e12) >= moved / (self.bandwidth_gbps * 1e9) else "memory"
+        return "compute" if flops / (self.peak_tflops * 1e12) >= n_bytes / (self.bandwidth_gbps * 1e9) else "memory"
 
 
-def device(spec: Union[str, Device], dtype: str = "float32") -> Device:
+def device(spec: Union[str, Device], dtype: str = "float32", tensor_float_32: bool = False) -> Device:
     """A :class:`Device` as given, or a known GPU by name ("H100", "H100 PCIe",
-    "H200", "A100", "V100", "L4", "T4") at the compute ``dtype``."""
+    "H200", "A100", "V100", "L4", "T4") at the compute ``dtype`` (float32 as
+    TF32 with ``tensor_float_32``, where the GPU has it)."""
     if isinstance(spec, Device):
         return spec
     if not isinstance(spec, str):
         raise TypeError(f"device must be a GPU name or a keras_flops.Device, got {type(spec).__name__}.")
-    peak = peak_tflops(spec, dtype)
+    peak = peak_tflops(spec, dtype, tensor_float_32)
     bandwidth = next((bw for pattern, bw in BANDWIDTH_GBPS if re.search(pattern, spec)), None)
     if peak is None or bandwidth is None:
         known = "H100, H100 PCIe, H200, A100, V100, L4, T4"
@@ -86,63 +90,29 @@ def device(spec: Union[str, Device], dtype: str = "float32") -> Device:
     return Device(peak, bandwidth, spec)
 
 
-def peak_tflops(device_name: str, dtype: str) -> Optional[float]:
-    """The peak TFLOP/s of a device (by its name) for a compute dtype, if known."""
+def peak_tflops(device_name: str, dtype: str, tensor_float_32: bool = False) -> Optional[float]:
+    """The peak TFLOP/s of a device (by its name) for a compute dtype, if
+    known; float32 at the TF32 peak with ``tensor_float_32``, where the GPU has one."""
     for pattern, peaks in PEAK_TFLOPS:
         if re.search(pattern, device_name):
-            if dtype == "float32" and "tensorfloat32" in peaks and _tf32_enabled():
+            if dtype == "float32" and tensor_float_32 and "tensorfloat32" in peaks:
                 return peaks["tensorfloat32"]
             return peaks.get(dtype)
     return None
 
 
-def local_gpu_names() -> Tuple[str, ...]:
-    """Names of the GPUs the backend sees here (TensorFlow's, or JAX's devices)."""
-    from keras_flops import backend
-
-    if backend.keras_backend() == "jax":
-        import jax
-
-        return tuple(d.device_kind for d in jax.devices() if d.platform == "gpu")
-    import tensorflow as tf
-
-    names = []
-    for gpu in tf.config.list_physical_devices("GPU"):
-        try:
-            names.append(tf.config.experimental.get_device_details(gpu).get("device_name", ""))
-        except (ValueError, RuntimeError):  # pragma: no cover
-            names.append("")
-    return tuple(names)
-
-
 class Peak(NamedTuple):
-    """A device's peak TFLOP/s, and where it came from (the device's name)."""
+    """A device's peak TFLOP/s, and the device's name (empty when given, not detected)."""
 
     tflops: float
-    source: str
+    device: str
 
 
-def detect_peak(dtype: str) -> Optional[Peak]:
-    """The peak TFLOP/s per device of the first local GPU whose peak is known
-    for ``dtype``, with that GPU's name; None when none is."""
-    for name in local_gpu_names():
-        peak = peak_tflops(name, dtype)
+def detect_peak(gpu_names, dtype: str, tensor_float_32: bool = False) -> Optional[Peak]:
+    """The peak TFLOP/s per device of the first GPU of ``gpu_names`` whose
+    peak is known for ``dtype``, with that GPU's name; None when none is."""
+    for name in gpu_names:
+        peak = peak_tflops(name, dtype, tensor_float_32)
         if peak is not None:
             return Peak(peak, name)
     return None
-
-
-def _tf32_enabled() -> bool:
-    from keras_flops import backend
-
-    if backend.keras_backend() == "jax":
-        import jax
-
-        # JAX's default matmul precision on GPU is TF32 unless set to "highest"
-        return str(jax.config.jax_default_matmul_precision or "").lower() not in ("highest", "float32")
-    try:
-        import tensorflow as tf
-
-        return bool(tf.config.experimental.tensor_float_32_execution_enabled())
-    except (ImportError, AttributeError):  # pragma: no cover
-        return False

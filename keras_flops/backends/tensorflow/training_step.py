@@ -7,12 +7,13 @@ included) or "backward" (what ``tape.gradient`` creates).
 
 from __future__ import annotations
 
-import inspect
 from typing import Dict, List
 
 import tensorflow as tf
 
-from keras_flops import graphs, inputs, weightless
+from keras_flops.backends.tensorflow import graph as graphs
+from keras_flops.core import inputs, weightless
+from keras_flops.core.records import BACKWARD, FORWARD, LOSS_PHASE
 
 
 class TrainingStep:
@@ -44,7 +45,7 @@ class TrainingStep:
         graph = tf.compat.v1.get_default_graph()
         mark = [graphs.num_ops(graph)]
         for label in tf.nest.flatten(targets) if targets is not None else ():
-            self.phases[label.op.name] = "loss"  # the labels feed only the loss
+            self.phases[label.op.name] = LOSS_PHASE  # the labels feed only the loss
 
         def close(phase):
             ops = graph.get_operations()
@@ -60,23 +61,15 @@ class TrainingStep:
             if values is not None:
                 tape.watch(trainable)
             y_pred = self.model(inputs, training=True)
-            close("forward")
+            close(FORWARD)
             loss = self._loss(inputs, targets, y_pred)
-            close("loss")
+            close(LOSS_PHASE)
         gradients = tape.gradient(loss, trainable)
-        close("backward")
+        close(BACKWARD)
         return loss, gradients
 
     def _loss(self, x, y, y_pred):
-        model = self.model
-        if not inputs.has_compiled_loss(model):
-            self.notes.append(inputs.NO_LOSS_NOTE)
-            return tf.add_n([tf.reduce_sum(t) for t in tf.nest.flatten(y_pred)])
-        if y is None:
-            y = _made_targets(model, y_pred)
-        if "training" in inspect.signature(model.compute_loss).parameters:  # Keras 3
-            return model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
-        return _tf_keras_loss(model, y, y_pred)
+        return inputs.training_loss(self.model, x, y, y_pred, self.notes, tf.nest, legacy_loss=_tf_keras_loss)
 
 
 def _tf_keras_loss(model, y, y_pred):
@@ -90,15 +83,3 @@ def _tf_keras_loss(model, y, y_pred):
     terms = [tf.keras.losses.get(fn)(t, p) for fn, t, p in zip(fns, targets, outputs)]
     terms = [tf.reduce_mean(t) for t in terms] + list(model.losses)
     return tf.add_n(terms)
-
-
-def _made_targets(model, y_pred):
-    """Zero labels shaped for the compiled loss: class ids for sparse losses."""
-    sparse = inputs.sparse_labels(model)
-
-    def make(t):
-        if sparse:
-            return tf.zeros(tf.shape(t)[:-1], tf.int32)
-        return tf.zeros_like(t)
-
-    return tf.nest.map_structure(make, y_pred)

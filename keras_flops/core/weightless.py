@@ -4,15 +4,17 @@ Under ``keras.StatelessScope(initialize_variables=False)`` Keras 3 defers
 every variable: it has a shape, a dtype and an initializer, and no value.
 Reading such a variable while tracing would run its initializer, whose
 random-number arithmetic would then be counted as the model's. Instead, the
-traced function takes one placeholder per variable and runs the model in a
-``StatelessScope`` that maps each variable to its placeholder: the graph has
+traced function takes one stand-in per variable (a placeholder on
+TensorFlow, an abstract value on JAX) and runs the model in a
+``StatelessScope`` that maps each variable to its stand-in: the program has
 exactly the model's ops, no initializer's, and no weight is ever allocated.
+Keras only: no framework is imported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from keras_flops import _compat
 
@@ -50,11 +52,10 @@ def deferred_variables(model) -> Optional[List]:
     return unique
 
 
-def value_specs(variables: Sequence):
-    """One ``tf.TensorSpec`` per variable: the placeholders the trace takes."""
-    import tensorflow as tf
-
-    return [tf.TensorSpec(tuple(v.shape), _dtype(v), name=_name(v, i)) for i, v in enumerate(variables)]
+def value_specs(variables: Sequence, spec: Callable) -> list:
+    """One spec per variable, made by a backend's ``spec(shape, dtype,
+    name)``: the stand-ins the trace takes for the variables' values."""
+    return [spec(tuple(v.shape), _dtype(v), name=_name(v, i)) for i, v in enumerate(variables)]
 
 
 def values_for(variables: Optional[Sequence], values):
@@ -76,8 +77,8 @@ def updates(scope, variables: Optional[Sequence], values) -> list:
     variables it was given (mapped to their placeholders) and any other."""
     if variables is None:
         return []
-    given = {id(v) for v in values}
-    return [value for value in scope.state_mapping.values() if id(value) not in given]
+    stand_ins = {id(v) for v in values}
+    return [value for value in scope.state_mapping.values() if id(value) not in stand_ins]
 
 
 def _dtype(variable) -> str:

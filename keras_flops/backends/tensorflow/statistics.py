@@ -1,6 +1,6 @@
 """TensorFlow's own registered "flops" statistics, read and explained, never written.
 
-``count(op)`` is what tf.compat.v1.profiler's float_operation() counts for
+``STATISTIC.cost(op)`` is what tf.compat.v1.profiler's float_operation() counts for
 the op; ``explain(op)`` shows the arithmetic TensorFlow's formula does, with
 the op's numbers, for ``report.explain``.
 """
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 
-from keras_flops import _compat
-from keras_flops.records import num_elements
+from keras_flops.backends.tensorflow import compat
+from keras_flops.formulas.compute import num_elements
+from keras_flops.formulas.registry import Cost, with_macs
 
 _BINARY = {
     "Add": 1, "AddV2": 1, "Sub": 1, "Mul": 1, "RealDiv": 1, "Maximum": 1, "Minimum": 1,
@@ -23,16 +24,28 @@ _UNARY = {
 }
 _REDUCE = ("Sum", "ArgMax", "ArgMin", "BiasAddGrad")
 
-COUNTED_OPS = _compat.tf_flops_op_types()  # op types with a registered "flops" statistic
+COUNTED_OPS = compat.tf_flops_op_types()  # op types with a registered "flops" statistic
 
 
-def count(op) -> int:
-    """FLOPs of ``op`` by TensorFlow's registered statistic, as tf.profiler counts them.
+class TensorFlowStatistic:
+    """TensorFlow's registered "flops" statistics, as the walk's
+    :class:`~keras_flops.formulas.registry.Statistic`."""
 
-    Raises ValueError where TensorFlow's formula does (an unknown dim, NCHW
-    pooling), which the caller reports instead of counting 0.
-    """
-    return _compat.tf_flops(op)
+    name = "TensorFlow"
+    source = "tensorflow"
+    op_types = COUNTED_OPS
+
+    def cost(self, op) -> Cost:
+        """FLOPs of ``op`` by TensorFlow's registered statistic, as tf.profiler
+        counts them, with MACs by convention and the arithmetic explained.
+
+        Raises ValueError where TensorFlow's formula does (an unknown dim, NCHW
+        pooling), which the walk reports instead of counting 0.
+        """
+        return with_macs(op.type, compat.tf_flops(op), explain(op))
+
+
+STATISTIC = TensorFlowStatistic()
 
 
 def explain(op) -> str:

@@ -1,4 +1,4 @@
-"""keras_flops' own formulas for ops TensorFlow's registry leaves at 0.
+"""keras_flops' own formulas for TensorFlow's op types, and the op types that cost nothing.
 
 Each is a pure function of an :class:`OpSpec` (shapes and attributes), so it
 can be tested with plain tuples, and returns a :class:`Cost` whose text shows
@@ -13,8 +13,69 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from keras_flops.formulas.registry import Cost, OpSpec, builtin, exact
-from keras_flops.records import num_elements
+from keras_flops.formulas import compute
+from keras_flops.formulas.compute import einsum_terms, input_pairs, num_elements
+from keras_flops.formulas.registry import Cost, OpSpec, registrar
+
+BUILTIN: dict = {}  # keras_flops' own formulas, by TensorFlow op type
+EXACT: dict = {}  # exact formulas that win over TensorFlow's statistic in counting="full"
+builtin = registrar(BUILTIN, "built-in")
+exact = registrar(EXACT, "exact")
+
+# Op types that do no floating-point arithmetic: they read, move, reshape,
+# select or convert data, or only describe the graph. They count 0 by design,
+# which is different from "no formula known" (see report.uncounted).
+ZERO_COST_OPS = frozenset(
+    {
+        # graph plumbing
+        "Placeholder", "PlaceholderWithDefault", "Const", "Identity", "IdentityN",
+        "NoOp", "StopGradient", "PreventGradient", "Snapshot", "CheckNumerics",
+        "EnsureShape", "Assert", "Print", "PrintV2", "StringFormat",
+        # variables
+        "ReadVariableOp", "VarHandleOp", "VariableV2", "VarIsInitializedOp",
+        "AssignVariableOp", "DestroyResourceOp",
+        # shapes and layout
+        "Shape", "ShapeN", "Size", "Rank", "Reshape", "Squeeze", "ExpandDims",
+        "Transpose", "ConjugateTranspose", "BroadcastTo", "BroadcastArgs",
+        "BroadcastGradientArgs",
+        # copying, slicing, joining
+        "ConcatV2", "Concat", "Pack", "Unpack", "Split", "SplitV", "Slice",
+        "StridedSlice", "StridedSliceGrad", "Gather", "GatherV2", "GatherNd",
+        "ResourceGather", "Tile", "Pad", "PadV2", "MirrorPad", "ReverseV2",
+        "Fill", "OnesLike", "Range", "OneHot", "Where",
+        "Select", "SelectV2", "DepthToSpace", "SpaceToDepth", "SpaceToBatchND",
+        "BatchToSpaceND", "Roll", "TensorScatterUpdate", "XlaDynamicUpdateSlice",
+        "DynamicUpdateSlice", "XlaDynamicSlice",
+        # masks and diagonals: select or place elements
+        "MatrixBandPart", "MatrixDiag", "MatrixDiagV2", "MatrixDiagV3", "MatrixSetDiag",
+        "MatrixSetDiagV2", "MatrixSetDiagV3", "MatrixDiagPart", "MatrixDiagPartV2",
+        "MatrixDiagPartV3",
+        # complex numbers: pairing and unpairing real and imaginary parts
+        "Complex", "Real", "Imag",
+        # type conversion and bit moves
+        "Cast", "Bitcast",
+        # logic on booleans, bits of integers
+        "LogicalAnd", "LogicalOr", "LogicalNot", "All", "Any",
+        "BitwiseAnd", "BitwiseOr", "BitwiseXor", "Invert", "LeftShift", "RightShift",
+        # tensor lists and arrays (loop plumbing)
+        "TensorListReserve", "TensorListFromTensor", "TensorListGetItem",
+        "TensorListSetItem", "TensorListStack", "TensorListLength",
+        "TensorListElementShape", "TensorListPushBack", "TensorListPopBack",
+        "TensorListConcatV2", "TensorListSplit", "TensorListResize", "EmptyTensorList",
+        "VariableShape", "InvertPermutation", "ZerosLike",
+        # random numbers: integer work, no floating-point arithmetic of the model
+        "RandomUniform", "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal",
+        "StatelessRandomUniform", "StatelessRandomNormal", "StatelessRandomUniformV2",
+        "StatelessRandomNormalV2", "StatelessRandomUniformIntV2", "StatelessTruncatedNormalV2",
+        "StatelessRandomGetKeyCounter", "StatelessRandomGetAlg", "StatelessRandomGetKeyCounterAlg",
+        "RngReadAndSkip", "RngSkip",
+        # hash-table lookups (StringLookup, IntegerLookup) and ragged plumbing
+        "LookupTableFindV2", "LookupTableSizeV2", "LookupTableImportV2", "HashTableV2",
+        "MutableHashTableV2", "RaggedTensorToTensor", "RaggedTensorToSparse", "RaggedGather",
+        "RaggedRange", "RaggedTensorFromVariant", "RaggedTensorToVariant",
+    }
+)
+
 
 def _channels_first(op: OpSpec) -> bool:
     fmt = op.attrs.get("data_format", b"NHWC")
@@ -26,41 +87,15 @@ def _channels_first(op: OpSpec) -> bool:
 # Elementwise
 
 
-# op type: (FLOPs per element, the textbook formula those FLOPs come from)
+# op type: what it computes (formulas.compute.ELEMENTWISE)
 UNARY = {
-    "Relu": (1, "max(x, 0)"),
-    "Relu6": (2, "min(max(x, 0), 6)"),
-    "LeakyRelu": (2, "max(x, alpha * x)"),
-    "Elu": (2, "exp(x) - 1 where x < 0"),
-    "Selu": (4, "scale * alpha * (exp(x) - 1) where x < 0"),
-    "Sigmoid": (4, "1 / (1 + exp(-x))"),
-    "Tanh": (1, "tanh(x)"),
-    "Softplus": (3, "log(exp(x) + 1)"),
-    "Softsign": (3, "x / (|x| + 1)"),
-    "Erf": (1, "erf(x)"),
-    "Erfc": (1, "erfc(x)"),
-    "Exp": (1, "exp(x)"),
-    "Expm1": (1, "exp(x) - 1"),
-    "Log1p": (1, "log(1 + x)"),
-    "Sqrt": (1, "sqrt(x)"),
-    "Abs": (1, "|x|"),
-    "Sign": (1, "sign(x)"),
-    "Floor": (1, "floor(x)"),
-    "Ceil": (1, "ceil(x)"),
-    "Round": (1, "round(x)"),
-    "Rint": (1, "rint(x)"),
-    "Sin": (1, "sin(x)"),
-    "Cos": (1, "cos(x)"),
-    "Tan": (1, "tan(x)"),
-    "Asin": (1, "asin(x)"),
-    "Acos": (1, "acos(x)"),
-    "Atan": (1, "atan(x)"),
-    "Sinh": (1, "sinh(x)"),
-    "Cosh": (1, "cosh(x)"),
-    "IsNan": (1, "x != x"),
-    "IsInf": (1, "|x| == inf"),
-    "IsFinite": (1, "|x| < inf"),
-    "LogSoftmax": (5, "x - max - log(sum(exp(x - max))), as TensorFlow's Softmax"),
+    "Relu": "relu", "Relu6": "relu6", "LeakyRelu": "leaky_relu", "Elu": "elu", "Selu": "selu",
+    "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus", "Softsign": "softsign",
+    "Erf": "erf", "Erfc": "erfc", "Exp": "exp", "Expm1": "expm1", "Log1p": "log1p", "Sqrt": "sqrt",
+    "Abs": "abs", "Sign": "sign", "Floor": "floor", "Ceil": "ceil", "Round": "round", "Rint": "rint",
+    "Sin": "sin", "Cos": "cos", "Tan": "tan", "Asin": "asin", "Acos": "acos", "Atan": "atan",
+    "Sinh": "sinh", "Cosh": "cosh", "IsNan": "is_nan", "IsInf": "is_inf", "IsFinite": "is_finite",
+    "LogSoftmax": "log_softmax",
 }
 
 # Binary elementwise ops TensorFlow leaves out: 1 FLOP per output element.
@@ -68,24 +103,18 @@ BINARY = ("FloorDiv", "FloorMod", "Mod", "TruncateDiv", "TruncateMod", "DivNoNan
           "Xdivy", "Xlogy", "MulNoNan")
 
 
-def _unary(per_element: int, formula: str):
-    def cost(op: OpSpec) -> Cost:
-        n = num_elements(op.inputs[0], "input")
-        return Cost(n * per_element, 0, f"{n} elements x {per_element} ({formula})")
-
-    cost.__doc__ = f"{per_element} FLOP(s) per element: {formula}."
-    return cost
+def _first_input(op: OpSpec):
+    return op.inputs[0]
 
 
-for _name, (_k, _text) in UNARY.items():
-    builtin(_name)(_unary(_k, _text))
+for _name, _what in UNARY.items():
+    builtin(_name)(compute.elementwise_formula(_what, _first_input))
 
 
 @builtin(*BINARY)
 def binary_elementwise(op: OpSpec) -> Cost:
     """1 FLOP per output element."""
-    n = num_elements(op.outputs[0], "output")
-    return Cost(n, 0, f"{n} output elements x 1")
+    return compute.elementwise(num_elements(op.outputs[0], "output"), *compute.ELEMENTWISE["step"])
 
 
 # --------------------------------------------------------------------------
@@ -95,21 +124,14 @@ def binary_elementwise(op: OpSpec) -> Cost:
 @builtin("Max", "Min", "Prod")
 def reduction(op: OpSpec) -> Cost:
     """n(in) - n(out): one comparison or multiply per element folded in, as TensorFlow's Sum."""
-    n_in, n_out = num_elements(op.inputs[0], "input"), num_elements(op.outputs[0], "output")
-    return Cost(n_in - n_out, 0, f"{n_in} in - {n_out} out")
+    return compute.reduction(num_elements(op.inputs[0], "input"), num_elements(op.outputs[0], "output"))
 
 
 @builtin("Cumsum", "Cumprod")
 def scan(op: OpSpec) -> Cost:
     """(L - 1) adds per scan of length L, (L - 2) when exclusive; n(in) / L scans."""
     n = num_elements(op.inputs[0], "input")
-    axis = _static_axis(op)
-    length = op.inputs[0][axis]
-    if length is None or length == 0:
-        return Cost(0, 0, "empty scan")
-    per_scan = max(length - (2 if op.attrs.get("exclusive") else 1), 0)
-    scans = n // length
-    return Cost(scans * per_scan, 0, f"{scans} scans x {per_scan} (length {length})")
+    return compute.scan(n, op.inputs[0][_static_axis(op)], bool(op.attrs.get("exclusive")))
 
 
 def _static_axis(op: OpSpec) -> int:
@@ -168,10 +190,8 @@ def conv_backprop_input(op: OpSpec) -> Cost:
 @builtin("MaxPool", "AvgPool", "MaxPool3D", "AvgPool3D")
 def pool(op: OpSpec) -> Cost:
     """Window size x n(out), TensorFlow's pooling formula in any layout and rank."""
-    window = math.prod(op.attrs["ksize"])
-    n_out = num_elements(op.outputs[0], "output")
     shape = "x".join(str(k) for k in op.attrs["ksize"])
-    return Cost(window * n_out, 0, f"({shape}) window x {n_out} outputs")
+    return compute.window(math.prod(op.attrs["ksize"]), num_elements(op.outputs[0], "output"), shape)
 
 
 # --------------------------------------------------------------------------
@@ -225,66 +245,20 @@ def einsum(op: OpSpec) -> Cost:
     return Cost(2 * terms, terms, f"2 x {terms} products ({equation})")
 
 
-def einsum_terms(equation: str, shapes: Sequence[Sequence[Optional[int]]]) -> int:
-    """Size of an einsum's full index space: the product over every distinct
-    index (and the broadcast ``...`` dims) of its size."""
-    lhs = equation.replace(" ", "").split("->")[0]
-    specs = lhs.split(",")
-    if len(specs) != len(shapes):
-        raise ValueError(f"equation {equation!r} names {len(specs)} operands, got {len(shapes)}")
-    sizes: Dict[str, int] = {}
-    ellipses: List[Tuple[int, ...]] = []
-    for spec, shape in zip(specs, shapes):
-        if shape is None or any(d is None for d in shape):
-            raise ValueError(f"operand shape {shape} is not fully known")
-        labels = spec.replace("...", "")
-        if "..." in spec:
-            head, tail = spec.split("...")
-            n_ell = len(shape) - len(labels)
-            ellipses.append(tuple(shape[len(head): len(head) + n_ell]))
-            dims = list(shape[: len(head)]) + list(shape[len(head) + n_ell:])
-        else:
-            dims = list(shape)
-        if len(labels) != len(dims):
-            raise ValueError(f"{spec!r} does not match shape {shape}")
-        for label, dim in zip(labels, dims):
-            # a label of size 1 broadcasts against the other operand's size (0 included)
-            sizes[label] = dim if sizes.get(label, 1) == 1 else sizes[label]
-    broadcast = _broadcast(ellipses)
-    return math.prod(sizes.values()) * math.prod(broadcast)
-
-
-def _broadcast(shapes: List[Tuple[int, ...]]) -> Tuple[int, ...]:
-    rank = max((len(s) for s in shapes), default=0)
-    out = [1] * rank
-    for s in shapes:
-        for i, d in enumerate(s, start=rank - len(s)):
-            out[i] = max(out[i], d)
-    return tuple(out)
-
-
-
 # --------------------------------------------------------------------------
 # Training: gradients of activations, convolutions, pooling and normalization
 
 
-# op type: (FLOPs per element of the incoming gradient, the formula)
+# op type: what it computes (formulas.compute.ELEMENTWISE: per element of the incoming gradient)
 ACTIVATION_GRADIENTS = {
-    "ReluGrad": (1, "dy where x > 0"),
-    "Relu6Grad": (2, "dy where 0 < x < 6"),
-    "LeakyReluGrad": (2, "dy or alpha * dy by the sign of x"),
-    "EluGrad": (2, "dy * (y + 1) where x < 0"),
-    "SeluGrad": (3, "dy * (y + scale * alpha) where x < 0, else dy * scale"),
-    "SoftplusGrad": (3, "dy * sigmoid(x): exp, add, divide"),
-    "SoftsignGrad": (4, "dy / (1 + |x|)^2"),
-    "TanhGrad": (3, "dy * (1 - y^2)"),
-    "SigmoidGrad": (3, "dy * y * (1 - y)"),
-    "SqrtGrad": (2, "dy * 0.5 / y"),
-    "ReciprocalGrad": (3, "-dy * y^2"),
+    "ReluGrad": "relu_grad", "Relu6Grad": "relu6_grad", "LeakyReluGrad": "leaky_relu_grad",
+    "EluGrad": "elu_grad", "SeluGrad": "selu_grad", "SoftplusGrad": "softplus_grad",
+    "SoftsignGrad": "softsign_grad", "TanhGrad": "tanh_grad", "SigmoidGrad": "sigmoid_grad",
+    "SqrtGrad": "sqrt_grad", "ReciprocalGrad": "reciprocal_grad",
 }
 
-for _name, (_k, _text) in ACTIVATION_GRADIENTS.items():
-    builtin(_name)(_unary(_k, _text))
+for _name, _what in ACTIVATION_GRADIENTS.items():
+    builtin(_name)(compute.elementwise_formula(_what, _first_input))
 
 
 @builtin("DepthwiseConv2dNativeBackpropInput", "DepthwiseConv2dNativeBackpropFilter")
@@ -301,9 +275,7 @@ def depthwise_backprop(op: OpSpec) -> Cost:
 @builtin("MaxPoolGrad", "MaxPool3DGrad")
 def max_pool_grad(op: OpSpec) -> Cost:
     """window x n(orig out) + n(orig out), TensorFlow's MaxPoolGrad formula in any layout and rank."""
-    window = math.prod(op.attrs["ksize"])
-    n = num_elements(op.inputs[1], "original output")
-    return Cost(window * n + n, 0, f"{window} window x {n} outputs + {n}")
+    return compute.max_window_grad(math.prod(op.attrs["ksize"]), num_elements(op.inputs[1], "original output"))
 
 
 @builtin("AvgPoolGrad", "AvgPool3DGrad")
@@ -386,12 +358,7 @@ def fft(op: OpSpec) -> Cost:
         shape = op.inputs[0]
         points = num_elements(shape[-rank:], "transformed")
         batch = num_elements(shape[:-rank], "batch")
-    per = 5 * points * math.log2(points) if points > 1 else 0
-    if real:
-        per /= 2
-    flops = int(round(batch * per))
-    half = ", halved for real data" if real else ""
-    return Cost(flops, 0, f"{batch} transforms x 5 x {points} points x log2({points}){half}")
+    return compute.fft(batch, points, real)
 
 
 @builtin("TopKV2", "TopK")
@@ -404,9 +371,7 @@ def top_k(op: OpSpec) -> Cost:
     k = op.values[1] if op.type == "TopKV2" and len(op.values) > 1 else op.attrs.get("k")
     if n is None or k is None:
         raise ValueError(f"the row length {n} or k {k} is not known")
-    rows = num_elements(shape[:-1], "batch")
-    depth = math.ceil(math.log2(int(k) + 1))
-    return Cost(rows * (n - 1) * depth, 0, f"{rows} rows x ({n} - 1) x ceil(log2({int(k)} + 1))")
+    return compute.top_k(num_elements(shape[:-1], "batch"), n, int(k))
 
 
 @builtin("TensorScatterAdd", "TensorScatterSub", "ScatterNd")
@@ -445,9 +410,8 @@ def batch_matmul(op: OpSpec) -> Cost:
     k = x[-2] if adjoint else x[-1]
     if k is None:
         raise ValueError(f"the inner dim of {x} is not known")
-    n_out = num_elements(op.outputs[0], "output")
     side = "x's second to last dim (adj_x)" if adjoint else "x's last dim"
-    return Cost(2 * k * n_out, k * n_out, f"2 x {k} inner dim ({side}) x {n_out:,} outputs")
+    return compute.contraction(k, num_elements(op.outputs[0], "output"), f"inner dim ({side})")
 
 
 # --------------------------------------------------------------------------
@@ -472,22 +436,6 @@ def _pads_lo(op: OpSpec, in_sizes, out_sizes, kernel, strides, dilations) -> lis
         return [0] * len(in_sizes)
     return [max((o - 1) * s + (k - 1) * d + 1 - i, 0) // 2
             for i, o, k, s, d in zip(in_sizes, out_sizes, kernel, strides, dilations)]
-
-
-def input_pairs(in_size: int, out_size: int, k: int, stride: int, dilation: int, pad_lo: int,
-                lhs_dilation: int = 1) -> int:
-    """Along one spatial dim of a convolution: the (output position, kernel
-    tap) pairs whose input position is a real element, not padding, nor (with
-    ``lhs_dilation``, as JAX writes a strided convolution's input gradient)
-    a zero inserted between the input's elements."""
-    dilated = (in_size - 1) * lhs_dilation + 1
-    count = 0
-    for o in range(out_size):
-        for t in range(k):
-            position = o * stride + t * dilation - pad_lo
-            if 0 <= position < dilated and position % lhs_dilation == 0:
-                count += 1
-    return count
 
 
 def _real_pairs(op: OpSpec, x, y, window) -> int:

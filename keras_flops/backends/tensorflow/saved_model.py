@@ -11,24 +11,27 @@ uniquifying suffixes ("dense_1").
 from __future__ import annotations
 
 import os
-import warnings
 
 import tensorflow as tf
 
-from keras_flops import _compat, inputs, tracing
-from keras_flops.counting import MODES, count
-from keras_flops.profiling import UncountedOpsWarning
-from keras_flops.records import OUTSIDE, LayerRow
-from keras_flops.report import FlopsReport
+from keras_flops.backends.tensorflow import compat, trace
+from keras_flops.backends.tensorflow.program import count
+from keras_flops.core import inputs
+from keras_flops.core.records import OUTSIDE, LayerRow
+from keras_flops.core.report import FlopsReport
+from keras_flops.core.walk import MODES
 
 _CALL_PREFIXES = ("StatefulPartitionedCall", "PartitionedCall")
 
 
+
 def profile_saved_model(
     path, batch_size: int = 1, input_shape=None, signature: str = "serving_default",
-    counting: str = "full", warn: bool = True,
+    counting: str = "full",
 ) -> FlopsReport:
-    """FLOPs and MACs of a SavedModel's serving signature, per name scope.
+    """FLOPs and MACs of a SavedModel's serving signature, per name scope
+    (the entry point :func:`keras_flops.profile_saved_model` warns of
+    uncounted ops).
 
     ``input_shape`` fills unknown dims: one shape for a one-input signature,
     or a list (in sorted name order) or a dict by input name; ``counting``
@@ -45,32 +48,30 @@ def profile_saved_model(
     fn = loaded.signatures[signature]
     _, kwargs = fn.structured_input_signature
     names = sorted(kwargs)
-    given = dict(zip(names, inputs.align_shapes(input_shape, names)))
+    shapes = dict(zip(names, inputs.align_shapes(input_shape, names)))
     specs = {
-        name: inputs.one_spec(name, tuple(kwargs[name].shape.as_list()), given[name], batch_size,
-                              kwargs[name].dtype)
+        name: inputs.one_spec(name, tuple(kwargs[name].shape.as_list()), shapes[name], batch_size,
+                              kwargs[name].dtype, trace.tensor_spec)
         for name in names
     }
     specs = {name: tf.TensorSpec(s.shape, s.dtype, name=name) for name, s in specs.items()}
     concrete = tf.function(lambda **kw: fn(**kw)).get_concrete_function(**specs)
-    frozen = _compat.freeze(concrete)
+    frozen = compat.freeze(concrete)
     graph = frozen.graph
     scopes = {(id(graph), op.name): _scope(op.name) for op in graph.get_operations()}
-    trace = tracing.Trace(frozen, tracing.attribute(graph, {k: v for k, v in scopes.items() if v}))
-    counted = count(trace, counting)
+    traced = trace.Trace(frozen, trace.attribute(graph, {k: v for k, v in scopes.items() if v}))
+    counted = count(traced, counting)
     layers = dict.fromkeys(op.layer for op in counted.ops if op.layer != OUTSIDE)
     report = FlopsReport(
         model_name=os.path.basename(os.path.normpath(path)),
         batch_size=batch_size,
-        input_shapes=inputs.Inputs(specs, batch_size).shapes,
+        input_shapes=tuple((name, tuple(spec.shape.as_list())) for name, spec in sorted(specs.items())),
         layers=tuple(LayerRow(s, "(name scope)", None, 0, 1) for s in layers),
         ops=counted.ops,
         uncounted=counted.uncounted,
         notes=counted.notes,
         counting=counting,
     )
-    if warn and report.uncounted:
-        warnings.warn(report.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
     return report
 
 

@@ -15,8 +15,10 @@ from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
-from keras_flops import hardware
-from keras_flops.records import ExpertsLayer, LayerRow, OpCount, UncountedOp, ancestor, within
+from keras_flops.core import hardware
+from keras_flops.core.records import (
+    BACKWARD, FORWARD, LOSS_PHASE, PHASES, ExpertsLayer, LayerRow, OpCount, UncountedOp, ancestor, within,
+)
 
 _LAYER_COLUMNS = ["layer", "class", "output_shape", "params", "calls"]
 _BACKWARD = ("backward_flops", "backward_macs", "backward_bytes")
@@ -45,6 +47,7 @@ class FlopsReport:
     training: bool = False  # a training step: forward, loss and backward
     experts: Tuple[ExpertsLayer, ...] = ()  # mixture-of-experts layers, for the "active" figures
     compute_dtype: str = "float32"  # the dtype the model computes in: a roofline's peak
+    tensor_float_32: bool = False  # the backend runs float32 matmuls as TF32 where the GPU can
     time_ms: Optional[float] = None  # measured forward pass (keras_flops.measure), median
     layer_times: Tuple[Tuple[str, float, float], ...] = ()  # (layer, median ms, IQR ms), measured
 
@@ -56,18 +59,18 @@ class FlopsReport:
     def flops(self) -> int:
         """Forward FLOPs for one batch (a multiply-accumulate counts 2); in a
         training report, the forward pass with training=True and the loss."""
-        return self._sum("flops", ("forward", "loss"))
+        return self._sum("flops", (FORWARD, LOSS_PHASE))
 
     @functools.cached_property
     def macs(self) -> int:
         """Forward multiply-accumulates for one batch (FLOPs / 2 of Conv, MatMul, ...)."""
-        return self._sum("macs", ("forward", "loss"))
+        return self._sum("macs", (FORWARD, LOSS_PHASE))
 
     @functools.cached_property
     def bytes(self) -> int:
         """Bytes the forward pass (and loss) moves: every op's inputs and outputs,
         unfused, views excluded (see docs/formulas.md)."""
-        return self._sum("bytes", ("forward", "loss"))
+        return self._sum("bytes", (FORWARD, LOSS_PHASE))
 
     @property
     def intensity(self) -> float:
@@ -79,12 +82,12 @@ class FlopsReport:
         """Forward FLOPs with each mixture-of-experts layer's experts counted at
         top_k / num_experts of what runs (papers' "active" compute); ``flops``
         for a model without such layers."""
-        return sum(self._active(op, op.flops) for op in self.ops if op.phase != "backward")
+        return sum(self._active(op, op.flops) for op in self.ops if op.phase != BACKWARD)
 
     @property
     def active_macs(self):
         """Forward MACs, with experts counted as in ``active_flops``."""
-        return sum(self._active(op, op.macs) for op in self.ops if op.phase != "backward")
+        return sum(self._active(op, op.macs) for op in self.ops if op.phase != BACKWARD)
 
     def _active(self, op: OpCount, count: int):
         bank = next((e for e in self.experts if within(op.layer, e.experts)), None)
@@ -93,26 +96,26 @@ class FlopsReport:
     @property
     def loss_flops(self) -> int:
         """FLOPs of the loss (training reports; 0 otherwise)."""
-        return self._sum("flops", ("loss",))
+        return self._sum("flops", (LOSS_PHASE,))
 
     @property
     def backward_flops(self) -> int:
         """FLOPs of the gradients, the loss's included (training reports; 0 otherwise)."""
-        return self._sum("flops", ("backward",))
+        return self._sum("flops", (BACKWARD,))
 
     @property
     def backward_macs(self) -> int:
-        return self._sum("macs", ("backward",))
+        return self._sum("macs", (BACKWARD,))
 
     @property
     def train_flops(self) -> int:
         """FLOPs of one training step, forward + loss + backward, without the
         optimizer's update (training reports; for others, the forward FLOPs)."""
-        return self._sum("flops", ("forward", "loss", "backward"))
+        return self._sum("flops", PHASES)
 
     @property
     def train_macs(self) -> int:
-        return self._sum("macs", ("forward", "loss", "backward"))
+        return self._sum("macs", PHASES)
 
     @property
     def flops_per_sample(self) -> float:
@@ -128,13 +131,13 @@ class FlopsReport:
 
     def inclusive(self, path: str) -> Tuple[int, int, int]:
         """Forward ``(flops, macs, bytes)`` of a layer and everything nested in it."""
-        flops = macs = moved = 0
+        flops = macs = n_bytes = 0
         for op in self.ops:
-            if op.phase != "backward" and within(op.layer, path):
+            if op.phase != BACKWARD and within(op.layer, path):
                 flops += op.flops
                 macs += op.macs
-                moved += op.bytes
-        return flops, macs, moved
+                n_bytes += op.bytes
+        return flops, macs, n_bytes
 
     # ------------------------------------------------------------ aggregations
     def _sums(self, key: str) -> Dict[str, collections.Counter]:
@@ -143,7 +146,7 @@ class FlopsReport:
         for op in self.ops:
             row = sums[getattr(op, key)]
             row["count"] += 1
-            if op.phase == "backward":
+            if op.phase == BACKWARD:
                 row["backward_flops"] += op.flops
                 row["backward_macs"] += op.macs
                 row["backward_bytes"] += op.bytes
@@ -245,7 +248,7 @@ class FlopsReport:
         ``df.attrs["time_s"]`` is the model's roofline time, the sum of its
         layers', and ``df.attrs["device"]`` the device.
         """
-        dev = hardware.device(device, dtype or self.compute_dtype)
+        dev = hardware.device(device, dtype or self.compute_dtype, self.tensor_float_32)
         df = self.to_dataframe()[["class", "flops", "bytes", "intensity"]].copy()
         df["ridge"] = dev.ridge
         df["bound"] = [dev.bound(f, b) if f or b else "" for f, b in zip(df["flops"], df["bytes"])]

@@ -1,0 +1,79 @@
+"""The JAX backend: Keras 3 on JAX.
+
+Models are traced into jaxprs (:mod:`.trace`) and counted through the
+walk's adapter over jaxprs (:mod:`.program`), with JAX's primitives mapped
+onto the formulas (:mod:`.primitives`). TensorFlow is never imported: the
+callback writes TensorBoard events with the ``tensorboard`` package alone.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Tuple
+
+import jax
+import keras
+
+from keras_flops.backends.jax import program
+from keras_flops.backends.jax import trace as tracing
+from keras_flops.backends.protocol import Distribution
+
+
+class JaxBackend:
+    """:class:`keras_flops.backends.protocol.Backend` for JAX."""
+
+    name = "jax"
+    modes = ("full",)
+    global_batch = True  # Keras traces the whole batch and shards it over the mesh
+
+    trace = staticmethod(tracing.trace)
+    trace_call = staticmethod(tracing.trace_call)
+    count = staticmethod(program.count)
+    spec = staticmethod(tracing.abstract_spec)
+
+    # nested structures: Keras's own tree functions
+    @staticmethod
+    def map_structure(fn, structure):
+        """``fn`` on every leaf, None leaves included."""
+        return keras.tree.pack_sequence_as(structure, [fn(x) for x in keras.tree.flatten(structure)])
+
+    flatten = staticmethod(keras.tree.flatten)
+    pack_sequence_as = staticmethod(keras.tree.pack_sequence_as)
+
+    def callbacks(self):
+        return keras.callbacks
+
+    def distribution(self, model) -> Distribution:
+        """Keras's distribution: the size of the device mesh's batch axis, and
+        of the whole mesh (1 and 1 without one). Every process writes."""
+        distribution = keras.distribution.distribution()
+        mesh = getattr(distribution, "device_mesh", None)
+        if mesh is None:
+            return Distribution(1, 1, True)
+        sizes = dict(zip(mesh.axis_names, mesh.shape))
+        replicas = sizes.get(getattr(distribution, "batch_dim_name", None), 1)
+        return Distribution(int(replicas), int(math.prod(mesh.shape)), True)
+
+    def outside_distribution(self, fn):
+        return fn()  # JAX has no distribution scope
+
+    def gpu_names(self) -> Tuple[str, ...]:
+        return tuple(d.device_kind for d in jax.devices() if d.platform == "gpu")
+
+    def tensor_float_32(self) -> bool:
+        # JAX's default matmul precision on GPU is TF32 unless set to "highest"
+        return str(jax.config.jax_default_matmul_precision or "").lower() not in ("highest", "float32")
+
+    def summary_writer(self, log_dir: str):
+        from keras_flops.render.events import EventWriter
+
+        return EventWriter(log_dir)
+
+    def measure(self, report, traced, specs, repeats: int, warmup: int):
+        raise ValueError(
+            "measure() times layers with TensorFlow's profiler, so it needs the TensorFlow "
+            "backend (KERAS_BACKEND=tensorflow); on JAX, keras_flops.profile() counts the same "
+            "FLOPs per layer.")
+
+
+BACKEND = JaxBackend()

@@ -1,0 +1,117 @@
+"""What a backend provides: the :class:`Backend` protocol.
+
+A backend turns a live Keras model into a traced program and answers the few
+questions that depend on the framework underneath Keras. Everything else
+(inputs and labels, the layer recorder, the walk, formulas, the report,
+rendering, the callback's logic) is written once, in :mod:`keras_flops.core`,
+:mod:`keras_flops.formulas` and the entry points, and reaches a framework
+only through a Backend. docs/architecture.md says how to add one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
+
+from keras_flops.core.records import LayerRow
+from keras_flops.core.walk import Counted
+
+
+class Trace(Protocol):
+    """A traced model, as the entry points read it."""
+
+    layers: Tuple[LayerRow, ...]  # the layers called while tracing, in first-call order
+    notes: Tuple[str, ...]  # what the report should say about the trace
+
+    @property
+    def outputs(self) -> Any:
+        """Specs of the traced call's outputs, in their structure."""
+
+
+class Distribution(NamedTuple):
+    """How a fit spreads over devices: data-parallel ``replicas`` (each on
+    its share of the batch), ``devices`` in sync (MFU's peak is theirs
+    together), and whether this process writes summaries (``chief``)."""
+
+    replicas: int
+    devices: int
+    chief: bool
+
+
+class SummaryWriter(Protocol):
+    """Writes TensorBoard events into one directory."""
+
+    def scalar(self, tag: str, value: float, step: int) -> None: ...
+
+    def text(self, tag: str, text: str, step: int) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class Backend(Protocol):
+    """A Keras backend keras_flops can trace and count."""
+
+    name: str  # Keras's name for it: "tensorflow", "jax"
+    modes: Tuple[str, ...]  # the counting modes it offers ("full", and "tfprof" on TensorFlow)
+    global_batch: bool  # whether Keras traces a distributed step on the global batch (JAX)
+    # rather than on each replica's (TensorFlow)
+
+    # ---------------------------------------------------------------- tracing
+    def trace(self, model, specs, training: bool = False, targets=None) -> Trace:
+        """``model`` traced on ``specs`` (this backend's :meth:`spec` structure):
+        one inference call, or with ``training`` one training step without the
+        optimizer (forward with ``training=True``, the compiled loss, the
+        gradients with respect to the trainable weights); ``targets`` are the
+        labels' specs (labels shaped for the loss are made otherwise). Every op
+        gets its owner, (layer path, phase). A model whose weights were never
+        allocated is traced on stand-ins, and none is allocated."""
+
+    def trace_call(self, model, call: Callable, specs: Sequence) -> Trace:
+        """``call(*args, region)`` traced on ``specs``: a function that runs
+        ``model`` or parts of it (a language model's ``call_with_cache``), with
+        every op's owner among ``model``'s layers; ``region(name)`` gives the
+        ops made inside it, and in no layer, a row of their own."""
+
+    def count(self, trace: Trace, counting: str = "full", formulas: Optional[Mapping] = None) -> Counted:
+        """The trace counted by :func:`keras_flops.core.walk.count` through
+        this backend's :class:`~keras_flops.core.walk.Program`: the nodes
+        with their owners, the bodies they call (calls, loops with trip
+        counts, branches), each op's spec and bytes, this backend's formula
+        table."""
+
+    # -------------------------------------------------- values and structures
+    def spec(self, shape: Sequence[Optional[int]], dtype, name: Optional[str] = None) -> Any:
+        """An input spec: ``tf.TensorSpec``, ``jax.ShapeDtypeStruct``."""
+
+    def flatten(self, structure) -> list:
+        """The leaves of a nested structure, as this backend's Keras flattens them."""
+
+    def pack_sequence_as(self, structure, flat) -> Any: ...
+
+    def map_structure(self, fn: Callable, structure) -> Any:
+        """``fn`` on every leaf, None leaves included."""
+
+    # ------------------------------------------------------- training, devices
+    def callbacks(self) -> Any:
+        """The ``keras.callbacks`` module models of this backend call back into
+        (tf_keras's under ``TF_USE_LEGACY_KERAS=1``)."""
+
+    def distribution(self, model) -> Distribution:
+        """How the model's fit is spread over devices."""
+
+    def outside_distribution(self, fn: Callable) -> Any:
+        """``fn()`` run where no distribution scope is entered (a gradient
+        cannot be traced on distributed variables inside one)."""
+
+    def gpu_names(self) -> Tuple[str, ...]:
+        """The names of the GPUs this backend sees here."""
+
+    def tensor_float_32(self) -> bool:
+        """Whether float32 matmuls run as TF32 on GPUs that have it."""
+
+    def summary_writer(self, log_dir: str) -> SummaryWriter:
+        """A TensorBoard writer into ``log_dir``."""
+
+    def measure(self, report, trace: Trace, specs, repeats: int, warmup: int):
+        """``report`` (the count of ``trace``, traced on ``specs``) with times
+        measured per layer on this machine, or a ValueError saying this
+        backend cannot time layers."""
