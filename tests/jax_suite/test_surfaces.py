@@ -174,3 +174,40 @@ def test_jax_needs_no_tensorflow(tmp_path):
     # forward 6x4 + 4x2 = 32 MACs; backward h's kernel 24, out's kernel and input 8 + 8
     assert result.startswith("RESULT 32 40 ")
     assert "'gflops', 'gmacs'" in result and "'mfu'" in result and "'epoch_gflops'" in result
+
+
+WITH_TENSORFLOW_INSTALLED = textwrap.dedent("""
+    import sys
+    import numpy as np, keras, keras_flops
+    from keras_flops.cli import main
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, name="h"), keras.layers.Dense(2, name="out")])
+    model.compile(optimizer="sgd", loss="mse")
+    keras_flops.profile(model, training=True)
+    keras_flops.summary(model)
+    callback = keras_flops.FlopsCallback(peak_tflops=1.0, log_dir=sys.argv[1], verbose=0)
+    model.fit(np.zeros((8, 6), "float32"), np.zeros((8, 2), "float32"), batch_size=4,
+              callbacks=[callback], verbose=0)
+    print("TENSORFLOW", "tensorflow" in sys.modules)
+    model.save(sys.argv[1] + "/m.keras")  # Keras's own file writing loads TensorFlow where it can
+""")
+
+CLI_ALONE = "import sys; from keras_flops.cli import main; main(sys.argv[1:]); print('TENSORFLOW', 'tensorflow' in sys.modules)"
+
+
+def test_a_jax_session_never_imports_tensorflow(tmp_path):
+    # TensorFlow is installed here (the TensorFlow suite runs beside this one),
+    # and nothing of a JAX session loads it: not the trace, the summary, the
+    # callback's TensorBoard events, nor the command line
+    import importlib.util
+
+    assert importlib.util.find_spec("tensorflow") is not None
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    done = subprocess.run([sys.executable, "-c", WITH_TENSORFLOW_INSTALLED, str(tmp_path)], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "TENSORFLOW False" in done.stdout
+    assert list(tmp_path.glob("events.out.tfevents.*"))  # the callback wrote its scalars
+    done = subprocess.run([sys.executable, "-c", CLI_ALONE, str(tmp_path / "m.keras")], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "TENSORFLOW False" in done.stdout and "Total FLOPs: 70" in done.stdout
