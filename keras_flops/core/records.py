@@ -7,7 +7,7 @@ every layer belong to :data:`OUTSIDE`, the loss and its gradient to :data:`LOSS`
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 OUTSIDE = "(model)"  # the row for ops created outside every sublayer
 LOSS = "(loss)"  # the row for the loss and its gradient, in a training trace

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import re
 import shutil
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Sequence
 
 import rich.console
 import rich.markup

@@ -52,13 +52,21 @@ class Body:
 class Node:
     """One equation of a body, and where it is."""
 
-    __slots__ = ("body", "index", "eqn", "stack")
+    __slots__ = ("body", "index", "eqn", "_stack")
 
     def __init__(self, body: Body, index: int, eqn):
         self.body, self.index, self.eqn = body, index, eqn
-        own = str(eqn.source_info.name_stack)
-        outer = body.stack
-        self.stack = f"{outer}/{own}" if outer and own else (outer or own)  # the full name stack
+        self._stack = None
+
+    @property
+    def stack(self) -> str:
+        """The full name stack: the calling equations' stacks, then its own
+        (read only for the equations that run)."""
+        if self._stack is None:
+            own = str(self.eqn.source_info.name_stack)
+            outer = self.body.stack
+            self._stack = f"{outer}/{own}" if outer and own else (outer or own)
+        return self._stack
 
 
 class JaxprProgram:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import jax
 import keras
@@ -75,7 +75,7 @@ def abstract_spec(shape, dtype, name=None) -> jax.ShapeDtypeStruct:
 
 def trace_call(model, call, specs: Sequence) -> JaxTrace:
     """Trace ``call(*args, region)`` on ``specs`` (abstract values): a function
-    that runs ``model`` or parts of it, as :func:`keras_flops.tracing.trace_call`."""
+    that runs ``model`` or parts of it, as the TensorFlow backend's ``trace_call``."""
     variables = weightless.all_variables(model)
     structure = []
 

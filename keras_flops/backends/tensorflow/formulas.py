@@ -11,7 +11,6 @@ Log and Reciprocal. docs/formulas.md lists every formula.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
 
 from keras_flops.formulas import compute
 from keras_flops.formulas.compute import einsum_terms, input_pairs, num_elements

@@ -113,9 +113,9 @@ def trace(model, specs, training: bool = False, targets=None) -> Trace:
     With ``training=True`` the function is one training step without the
     optimizer: the forward pass with ``training=True``, the compiled loss,
     and the gradients with respect to the trainable weights (see
-    :mod:`keras_flops.training_step`). ``targets`` are the labels' specs.
+    :mod:`.training_step`). ``targets`` are the labels' specs.
     A model whose weights were never allocated is traced on placeholders for
-    its variables (see :mod:`keras_flops.weightless`).
+    its variables (see :mod:`keras_flops.core.weightless`).
     """
     if not training:
         return trace_call(model, lambda inputs, region: model(inputs, training=False), [specs])
