@@ -92,7 +92,12 @@ def elementwise_formula(what: str, shape_of):
 
 
 # --------------------------------------------------------------------------
-# Reductions, scans, selection
+# Reductions, scans, selection, scatters
+
+
+def scattered(n: int, what: str = "updates") -> Cost:
+    """n: every one of n values added (multiplied, compared) into its target."""
+    return Cost(n, 0, f"{n:,} {what} added")
 
 
 def reduction(n_in: int, n_out: int) -> Cost:

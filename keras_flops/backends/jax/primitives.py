@@ -144,8 +144,7 @@ def select_and_scatter_add(spec: OpSpec) -> Cost:
            "scatter_min", "scatter_max")
 def scatter_combine(spec: OpSpec) -> Cost:
     """n(updates): one add (multiply, compare) per update element."""
-    n = _n(spec.inputs[2]) if len(spec.inputs) > 2 else _n(spec.outputs[0])
-    return Cost(n, 0, f"{n:,} updates")
+    return compute.scattered(_n(spec.inputs[2]) if len(spec.inputs) > 2 else _n(spec.outputs[0]))
 
 
 @_register("top_k")

@@ -323,8 +323,7 @@ def softmax_cross_entropy(op: OpSpec) -> Cost:
 def add_into(op: OpSpec) -> Cost:
     """n(values): every element added into its target."""
     index = 1 if op.type.startswith("Assign") else 0
-    n = num_elements(op.inputs[index], "values")
-    return Cost(n, 0, f"{n} elements added")
+    return compute.scattered(num_elements(op.inputs[index], "values"), "elements")
 
 
 # --------------------------------------------------------------------------
@@ -377,8 +376,7 @@ def top_k(op: OpSpec) -> Cost:
 def scatter_add(op: OpSpec) -> Cost:
     """n(updates): every update added into its target (ScatterNd adds into zeros)."""
     index = 2 if op.type.startswith("TensorScatter") else 1
-    n = num_elements(op.inputs[index], "updates")
-    return Cost(n, 0, f"{n} updates added")
+    return compute.scattered(num_elements(op.inputs[index], "updates"))
 
 
 @builtin("Multinomial", "StatelessMultinomial")
