@@ -23,11 +23,19 @@ import tensorflow as tf
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from keras_flops.backends.tensorflow.program import TABLE, price
+from keras_flops.backends.tensorflow.program import TABLE, GraphProgram
 from keras_flops.backends.tensorflow.statistics import COUNTED_OPS as TF_COUNTED_OPS
+from keras_flops.core import walk
 from keras_flops.formulas import Chain
 
 FULL, TFPROF = Chain(TABLE), Chain(TABLE, statistic_only=True)
+
+
+def price(op, counting="full"):
+    """One op priced as a count in ``counting`` prices it."""
+    return walk.price(GraphProgram(None), TFPROF if counting == "tfprof" else FULL, op)
+
+
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 dims = st.integers(1, 5)
 

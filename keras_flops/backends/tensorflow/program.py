@@ -14,7 +14,7 @@ import tensorflow as tf
 from keras_flops.backends.tensorflow import compat, formulas, graph, statistics
 from keras_flops.backends.tensorflow.loops import trip_count
 from keras_flops.core import walk
-from keras_flops.formulas.registry import Chain, OpSpec, Table
+from keras_flops.formulas.registry import OpSpec, Table
 
 TABLE = Table(builtin=formulas.BUILTIN, zero=formulas.ZERO_COST_OPS, exact=formulas.EXACT,
               statistic=statistics.STATISTIC)
@@ -24,14 +24,6 @@ def count(trace, counting: str = "full", formulas=None) -> walk.Counted:
     """Count ``trace``'s graph in ``counting``, with ``formulas`` formulas first."""
     with compat.quiet_tf_formulas():
         return walk.count(GraphProgram(trace), counting, formulas)
-
-
-def price(op, counting: str = "full", formulas=None):
-    """One op priced as a count in ``counting`` prices it: ``(Cost, source)``,
-    None for an op that does no arithmetic, or why it cannot be counted."""
-    chain = Chain(TABLE, formulas, statistic_only=counting == "tfprof")
-    with compat.quiet_tf_formulas():
-        return walk.price(GraphProgram(None), chain, op)
 
 
 class GraphProgram:

@@ -1,0 +1,153 @@
+"""The core walk on a toy backend: a Program over plain tuples, no framework.
+
+What a third backend gets for free, worked out by hand: liveness, calls,
+loops (body x trips, condition x (trips + 1)), the costlier branch, one
+formula chain (this call's, the user's, the backend's), bytes, uncounted ops.
+"""
+
+import dataclasses
+from typing import Tuple
+
+import pytest
+
+from keras_flops.core import walk
+from keras_flops.core.loops import iterations
+from keras_flops.formulas import Cost, OpSpec, Table, register_flops, unregister_flops
+
+
+@pytest.mark.parametrize("comparison, start, step, end, trips", [
+    ("lt", 0, 3, 10, 4),   # 0 3 6 9
+    ("le", 0, 3, 9, 4),    # 0 3 6 9
+    ("gt", 10, -3, 0, 4),  # 10 7 4 1
+    ("ge", 9, -3, 0, 4),   # 9 6 3 0
+    ("ne", 0, 2, 10, 5),   # 0 2 4 6 8
+    ("lt", 5, 1, 2, 0),    # never enters
+    ("ne", 0, 2, 9, None),  # steps over 9: never stops
+    ("lt", 0, -1, 5, None),  # steps away from the limit
+])
+def test_loop_trips(comparison, start, step, end, trips):
+    assert iterations(comparison, start, step, end) == trips
+
+
+@dataclasses.dataclass(frozen=True)
+class Op:
+    name: str
+    type: str
+    reads: Tuple[str, ...] = ()
+    writes: Tuple[str, ...] = ()
+    calls: object = None  # a walk.Called, for ops that run bodies
+    size: int = 4  # elements of each operand, 1 byte each
+
+
+@dataclasses.dataclass(frozen=True)
+class Body:
+    ops: Tuple[Op, ...]
+    results: Tuple[str, ...]
+
+
+# "mul" costs 1 per element (4), "dot" 2 x 4 x 4 with 16 MACs, "view" is a
+# view, "copy" does no arithmetic and moves bytes, "odd" has no formula
+TABLE = Table(builtin={"mul": lambda spec: Cost(4, 0, "4 elements"), "dot": lambda spec: Cost(32, 16, "2 x 4 x 4")},
+              zero=frozenset({"view", "copy"}))
+
+
+class ToyProgram:
+    table = TABLE
+    views = frozenset({"view"})
+
+    def __init__(self, top):
+        self._top = top
+
+    def top(self):
+        return self._top
+
+    def nodes(self, body):
+        return body.ops
+
+    def results(self, body):
+        return body.results
+
+    def produces(self, op):
+        return op.writes
+
+    def consumes(self, op):
+        return op.reads
+
+    def has_effects(self, op):
+        return False
+
+    def owner(self, op, caller):
+        return (caller[0] if caller else op.name.split("/")[0]), "forward"
+
+    def called(self, op, owner, used):
+        return op.calls
+
+    def name(self, op):
+        return op.name
+
+    def op_type(self, op):
+        return op.type
+
+    def spec(self, op):
+        return OpSpec(op.type, op.name, ((op.size,),) * len(op.reads), ((op.size,),) * len(op.writes))
+
+    def operand_bytes(self, op):
+        return op.size * (len(op.reads) + len(op.writes))
+
+    def skip(self, op):
+        return False
+
+
+def count(top, formulas=None):
+    return walk.count(ToyProgram(top), "full", formulas)
+
+
+def test_liveness_views_copies_and_uncounted_ops():
+    top = Body((
+        Op("a/mul", "mul", ("x",), ("y",)),
+        Op("a/dead", "dot", ("x",), ("unused",)),  # feeds no result: pruned
+        Op("a/view", "view", ("y",), ("v",)),  # a view: no op row, no bytes
+        Op("b/copy", "copy", ("v",), ("c",)),  # no arithmetic, 8 bytes moved
+        Op("b/odd", "odd", ("c",), ("z",)),  # no formula: uncounted, never 0
+    ), results=("z",))
+    counted = count(top)
+    assert [(o.node, o.flops, o.bytes, o.source) for o in counted.ops] == [
+        ("a/mul", 4, 8, "keras_flops"), ("b/copy", 0, 8, "zero")]
+    assert [(u.node, u.layer, u.reason) for u in counted.uncounted] == [("b/odd", "b", "no formula for op type odd")]
+
+
+def test_a_loop_counts_its_body_trips_times_and_its_condition_once_more():
+    body = Body((Op("step", "dot", ("h",), ("h2",)),), results=("h2",))
+    cond = Body((Op("test", "mul", ("i",), ("go",)),), results=("go",))
+    loop = walk.Called("loop", (("body", body), ("cond", cond)), trips=3)
+    counted = count(Body((Op("rnn/while", "while", ("x",), ("out",), calls=loop),), results=("out",)))
+    # body: 3 x 32 FLOPs, 3 x 16 MACs; condition: (3 + 1) x 4 FLOPs; all in the loop's layer
+    assert [(o.node, o.layer, o.flops, o.macs, o.repeat) for o in counted.ops] == [
+        ("step", "rnn", 96, 48, 3), ("test", "rnn", 16, 0, 4)]
+    upper = walk.Called("loop", (("body", body), ("cond", cond)), trips=3, exact=False)
+    notes = count(Body((Op("rnn/while", "while", ("x",), ("out",), calls=upper),), results=("out",))).notes
+    assert notes == ("while rnn/while (layer 'rnn'): counted 3 iterations, an upper bound; the loop "
+                     "condition may end it sooner.",)
+    unknown = walk.Called("loop", (("body", body), ("cond", cond)), trips=None)
+    counted = count(Body((Op("rnn/while", "while", ("x",), ("out",), calls=unknown),), results=("out",)))
+    assert counted.ops == () and "trip count" in counted.uncounted[0].reason
+
+
+def test_branches_count_the_costlier_one_and_say_so():
+    cheap = Body((Op("m", "mul", ("x",), ("y",)),), results=("y",))
+    costly = Body((Op("d", "dot", ("x",), ("y",)),), results=("y",))
+    branches = walk.Called("branches", (("then", cheap), ("else", costly)))
+    counted = count(Body((Op("gate/if", "if", ("x",), ("y",), calls=branches),), results=("y",)))
+    assert [(o.node, o.flops) for o in counted.ops] == [("d", 32)]
+    assert counted.notes == ("if gate/if (layer 'gate'): counted its costlier branch, else with 32 FLOPs "
+                             "(others: then 4).",)
+
+
+def test_the_chain_puts_this_calls_formulas_first_then_the_users():
+    top = Body((Op("a/mul", "mul", ("x",), ("y",)), Op("a/odd", "odd", ("y",), ("z",))), results=("z",))
+    register_flops("odd")(lambda spec: 7 * spec.outputs[0][0])  # 7 per output element: 28
+    try:
+        counted = count(top, formulas={"mul": lambda spec: Cost(1, 0, "mine")})
+    finally:
+        unregister_flops("odd")
+    assert [(o.node, o.flops, o.source) for o in counted.ops] == [("a/mul", 1, "user"), ("a/odd", 28, "user")]
