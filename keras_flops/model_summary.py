@@ -44,8 +44,10 @@ def summary(
     Param # does. Counts are for one batch of ``batch_size``, in K, M, G, T
     with 3 significant digits, or exact with ``raw_counts=True``. The other
     options are ``model.summary()``'s. ``columns`` picks the added columns from
-    "flops", "macs", "bytes" (moved, inclusive, unfused) and "bound" ("compute"
-    or "memory" on ``device``, a GPU name or a ``keras_flops.Device``).
+    "flops", "macs", "bytes" (moved, inclusive, unfused), "min_bytes" (the
+    compulsory traffic: inputs, outputs and weights once) and "bound"
+    ("compute" or "memory" by the compulsory traffic, on ``device``, a GPU
+    name or a ``keras_flops.Device``).
     Returns the report it printed.
     """
     if report is None:

@@ -48,15 +48,19 @@ class Body:
 # "mul" costs 1 per element (4), "dot" 2 x 4 x 4 with 16 MACs, "view" is a
 # view, "copy" does no arithmetic and moves bytes, "odd" has no formula
 TABLE = Table(builtin={"mul": lambda spec: Cost(4, 0, "4 elements"), "dot": lambda spec: Cost(32, 16, "2 x 4 x 4")},
-              zero=frozenset({"view", "copy"}))
+              zero=frozenset({"view", "copy", "load", "slice", "update"}))
 
 
 class ToyProgram:
     table = TABLE
     views = frozenset({"view"})
+    loads = frozenset({"load"})
+    parts = frozenset({"slice"})
+    updates = {"update": 1}
 
-    def __init__(self, top):
+    def __init__(self, top, sizes=None):
         self._top = top
+        self.sizes = sizes or {}  # bytes of a value, where not its op's size
 
     def top(self):
         return self._top
@@ -91,15 +95,19 @@ class ToyProgram:
     def spec(self, op):
         return OpSpec(op.type, op.name, ((op.size,),) * len(op.reads), ((op.size,),) * len(op.writes))
 
-    def operand_bytes(self, op):
-        return op.size * (len(op.reads) + len(op.writes))
+    def operands(self, op):
+        return ([(v, self.sizes.get(v, op.size)) for v in op.reads],
+                [(v, self.sizes.get(v, op.size)) for v in op.writes])
+
+    def dtype(self, op):
+        return "float32"
 
     def skip(self, op):
         return False
 
 
-def count(top, formulas=None):
-    return walk.count(ToyProgram(top), "full", formulas)
+def count(top, formulas=None, sizes=None):
+    return walk.count(ToyProgram(top, sizes), "full", formulas)
 
 
 def test_liveness_views_copies_and_uncounted_ops():
@@ -121,16 +129,17 @@ def test_a_loop_counts_its_body_trips_times_and_its_condition_once_more():
     cond = Body((Op("test", "mul", ("i",), ("go",)),), results=("go",))
     loop = walk.Called("loop", (("body", body), ("cond", cond)), trips=3)
     counted = count(Body((Op("rnn/while", "while", ("x",), ("out",), calls=loop),), results=("out",)))
+    # the loop's boundary: it reads x (4 bytes) and writes the result (4), once;
     # body: 3 x 32 FLOPs, 3 x 16 MACs; condition: (3 + 1) x 4 FLOPs; all in the loop's layer
-    assert [(o.node, o.layer, o.flops, o.macs, o.repeat) for o in counted.ops] == [
-        ("step", "rnn", 96, 48, 3), ("test", "rnn", 16, 0, 4)]
+    assert [(o.node, o.layer, o.flops, o.macs, o.repeat, o.min_bytes) for o in counted.ops] == [
+        ("rnn/while", "rnn", 0, 0, 1, 8), ("step", "rnn", 96, 48, 3, 0), ("test", "rnn", 16, 0, 4, 0)]
     upper = walk.Called("loop", (("body", body), ("cond", cond)), trips=3, exact=False)
     notes = count(Body((Op("rnn/while", "while", ("x",), ("out",), calls=upper),), results=("out",))).notes
     assert notes == ("while rnn/while (layer 'rnn'): counted 3 iterations, an upper bound; the loop "
                      "condition may end it sooner.",)
     unknown = walk.Called("loop", (("body", body), ("cond", cond)), trips=None)
     counted = count(Body((Op("rnn/while", "while", ("x",), ("out",), calls=unknown),), results=("out",)))
-    assert counted.ops == () and "trip count" in counted.uncounted[0].reason
+    assert [o.node for o in counted.ops] == ["rnn/while"] and "trip count" in counted.uncounted[0].reason
 
 
 def test_branches_count_the_costlier_one_and_say_so():
@@ -138,7 +147,7 @@ def test_branches_count_the_costlier_one_and_say_so():
     costly = Body((Op("d", "dot", ("x",), ("y",)),), results=("y",))
     branches = walk.Called("branches", (("then", cheap), ("else", costly)))
     counted = count(Body((Op("gate/if", "if", ("x",), ("y",), calls=branches),), results=("y",)))
-    assert [(o.node, o.flops) for o in counted.ops] == [("d", 32)]
+    assert [(o.node, o.flops) for o in counted.ops] == [("gate/if", 0), ("d", 32)]
     assert counted.notes == ("if gate/if (layer 'gate'): counted its costlier branch, else with 32 FLOPs "
                              "(others: then 4).",)
 
@@ -151,3 +160,27 @@ def test_the_chain_puts_this_calls_formulas_first_then_the_users():
     finally:
         unregister_flops("odd")
     assert [(o.node, o.flops, o.source) for o in counted.ops] == [("a/mul", 1, "user"), ("a/odd", 28, "user")]
+
+
+def test_compulsory_bytes_cross_a_layers_boundary_once():
+    top = Body((
+        Op("emb/w", "load", (), ("table",)),  # a weight read from memory
+        Op("emb/rows", "slice", ("table",), ("rows",)),  # the rows it gathers
+        Op("emb/scale", "mul", ("rows",), ("e",)),
+        Op("dense/w", "load", (), ("kernel",)),
+        Op("dense/dot", "dot", ("e", "kernel"), ("h",)),
+        Op("dense/int", "mul", ("h",), ("h2",)),  # made and used inside the layer
+        Op("dense/out", "mul", ("h2", "e"), ("y",)),  # e again: read once per layer
+        Op("cache/new", "update", ("c", "y"), ("c2",)),  # writes only its update, y
+        Op("head/view", "view", ("y",), ("yv",)),
+        Op("head/mul", "mul", ("yv",), ("out",)),
+    ), results=("out", "c2"))
+    sizes = {"table": 400, "rows": 40, "e": 40, "kernel": 16, "h": 40, "h2": 40, "y": 40, "c": 800, "c2": 800,
+             "yv": 40, "out": 40}
+    ops = {o.node: o.min_bytes for o in count(top, sizes=sizes).ops}
+    assert ops["emb/scale"] == 40 + 40  # reads its 40 bytes of rows, not the 400-byte table; writes e
+    assert ops["dense/dot"] == 40 + 16  # reads e and its 16-byte kernel
+    assert ops["dense/int"] == 0  # inside the layer: no bytes cross
+    assert ops["dense/out"] == 40  # writes y, for cache and head (e is read already)
+    assert ops["cache/new"] == 800 + 40 + 40  # reads the cache and y, writes only the 40-byte update
+    assert ops["head/mul"] == 40 + 40  # reads y through the view, writes the result

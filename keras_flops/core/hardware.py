@@ -3,8 +3,9 @@
 Tables and arithmetic only: the backend says which GPUs it sees and whether
 it runs float32 matmuls as TF32.
 
-Dense (no structured sparsity) peaks from NVIDIA's datasheets, in TFLOP/s per
-GPU, by the dtype the math runs in. "float32" is plain FP32; when TensorFlow
+Dense (no structured sparsity) peaks from NVIDIA's datasheets, in TFLOP/s
+(TOPS for int8) per GPU, by the dtype the math runs in; the datasheets'
+int8 and float8 figures "with sparsity" are halved. "float32" is plain FP32; when TensorFlow
 runs float32 matmuls and convolutions as TF32 (its default on Ampere and
 later), "tensorfloat32" applies.
 """
@@ -17,14 +18,20 @@ from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 # name pattern (searched in the device name), then peaks by dtype
 PEAK_TFLOPS: Tuple[Tuple[str, Dict[str, float]], ...] = (
-    (r"H100.*PCIe", {"float32": 51.2, "tensorfloat32": 378.0, "float16": 756.0, "bfloat16": 756.0}),
-    (r"H100|H200|GH200", {"float32": 66.9, "tensorfloat32": 494.7, "float16": 989.4, "bfloat16": 989.4}),
-    (r"A100", {"float32": 19.5, "tensorfloat32": 156.0, "float16": 312.0, "bfloat16": 312.0}),
+    (r"H100.*PCIe", {"float32": 51.2, "tensorfloat32": 378.0, "float16": 756.0, "bfloat16": 756.0,
+                     "float8": 1513.0, "int8": 1513.0}),
+    (r"H100|H200|GH200", {"float32": 66.9, "tensorfloat32": 494.7, "float16": 989.4, "bfloat16": 989.4,
+                          "float8": 1978.9, "int8": 1978.9}),
+    (r"A100", {"float32": 19.5, "tensorfloat32": 156.0, "float16": 312.0, "bfloat16": 312.0, "int8": 624.0}),
     (r"V100.*PCIe", {"float32": 14.0, "float16": 112.0}),
     (r"V100", {"float32": 15.7, "float16": 125.0}),
-    (r"\bL4\b", {"float32": 30.3, "tensorfloat32": 60.0, "float16": 121.0, "bfloat16": 121.0}),
-    (r"\bT4\b", {"float32": 8.1, "float16": 65.0}),
+    (r"\bL4\b", {"float32": 30.3, "tensorfloat32": 60.0, "float16": 121.0, "bfloat16": 121.0,
+                 "float8": 242.5, "int8": 242.5}),
+    (r"\bT4\b", {"float32": 8.1, "float16": 65.0, "int8": 130.0}),
 )
+
+# The float8 types all run at the float8 peak.
+_FLOAT8 = ("float8_e4m3fn", "float8_e5m2", "float8_e4m3", "float8_e4m3fnuz", "float8_e5m2fnuz")
 
 
 # name pattern, then HBM bandwidth in GB/s per GPU (datasheets)
@@ -84,7 +91,7 @@ def device(spec: Union[str, Device], dtype: str = "float32", tensor_float_32: bo
         known = "H100, H100 PCIe, H200, A100, V100, L4, T4"
         raise ValueError(
             f"no peak for {spec!r} at {dtype}: known devices are {known} (at float32, "
-            "float16 or bfloat16 where they have it); describe another with "
+            "float16, bfloat16, float8 or int8 where they have it); describe another with "
             "keras_flops.Device(peak_tflops=..., bandwidth_gbps=...)."
         )
     return Device(peak, bandwidth, spec)
@@ -93,12 +100,23 @@ def device(spec: Union[str, Device], dtype: str = "float32", tensor_float_32: bo
 def peak_tflops(device_name: str, dtype: str, tensor_float_32: bool = False) -> Optional[float]:
     """The peak TFLOP/s of a device (by its name) for a compute dtype, if
     known; float32 at the TF32 peak with ``tensor_float_32``, where the GPU has one."""
+    dtype = "float8" if dtype in _FLOAT8 else dtype
     for pattern, peaks in PEAK_TFLOPS:
         if re.search(pattern, device_name):
             if dtype == "float32" and tensor_float_32 and "tensorfloat32" in peaks:
                 return peaks["tensorfloat32"]
             return peaks.get(dtype)
     return None
+
+
+def device_for(spec: Union[str, Device], default: Device, dtype: str) -> Device:
+    """The device a layer whose MACs run in ``dtype`` meets: a GPU named by
+    ``spec`` at that dtype's peak where it has one, else ``default`` (the
+    model's compute dtype; a ``Device`` given as such has one peak)."""
+    if not dtype or isinstance(spec, Device):
+        return default
+    peak = peak_tflops(spec, dtype)
+    return default if peak is None else Device(peak, default.bandwidth_gbps, f"{default.name} ({dtype})")
 
 
 class Peak(NamedTuple):

@@ -88,7 +88,8 @@ class _Called:
 
 
 class LayerRecorder:
-    """Wraps each sublayer's ``call`` in :meth:`mark`, which a backend's
+    """Wraps each sublayer's ``call`` (``quantized_call``, for a quantized
+    layer) in :meth:`mark`, which a backend's
     recorder defines, and records the layers called and their first output shapes.
 
     Use as a context manager around the trace. On exit every layer is put
@@ -120,8 +121,11 @@ class LayerRecorder:
         return False
 
     def _wrap(self, path, layer):
-        original = layer.__dict__.get("call", self._MISSING)
-        bound = layer.call
+        # A quantized Keras 3 layer (model.quantize, a quantized dtype policy)
+        # runs quantized_call in place of call.
+        name = "quantized_call" if getattr(layer, "quantization_mode", None) is not None else "call"
+        original = layer.__dict__.get(name, self._MISSING)
+        bound = getattr(layer, name)
         info = _Called(path, type(layer).__name__, own_params(layer) if hasattr(layer, "weights") else 0)
         recorder = self
 
@@ -136,17 +140,17 @@ class LayerRecorder:
             info.calls += 1
             return outputs
 
-        self._saved.append((layer, original))
-        object.__setattr__(layer, "call", call)
+        self._saved.append((layer, name, original))
+        object.__setattr__(layer, name, call)
         self._called[path] = info
 
     def _restore(self):
         while self._saved:
-            layer, original = self._saved.pop()
+            layer, name, original = self._saved.pop()
             if original is self._MISSING:
-                layer.__dict__.pop("call", None)
+                layer.__dict__.pop(name, None)
             else:
-                object.__setattr__(layer, "call", original)
+                object.__setattr__(layer, name, original)
 
     def mark(self, path: str):
         """A context manager around one call of the layer at ``path`` (or a region)."""

@@ -21,7 +21,7 @@ from keras_flops.core.records import (
 )
 
 _LAYER_COLUMNS = ["layer", "class", "output_shape", "params", "calls"]
-_BACKWARD = ("backward_flops", "backward_macs", "backward_bytes")
+_BACKWARD = ("backward_flops", "backward_macs", "backward_bytes", "backward_min_bytes")
 _ACTIVE = ("active_flops", "active_macs")
 
 
@@ -71,6 +71,24 @@ class FlopsReport:
         """Bytes the forward pass (and loss) moves: every op's inputs and outputs,
         unfused, views excluded (see docs/formulas.md)."""
         return self._sum("bytes", (FORWARD, LOSS_PHASE))
+
+    @functools.cached_property
+    def min_bytes(self) -> int:
+        """Compulsory bytes of the forward pass (and loss): each layer's inputs
+        and outputs once, and its weights once at their stored width (int4
+        packed, scales included); what a layer makes and uses inside itself
+        never counts (see docs/formulas.md). The roofline's default."""
+        return self._sum("min_bytes", (FORWARD, LOSS_PHASE))
+
+    @functools.cached_property
+    def macs_by_dtype(self) -> Dict[str, int]:
+        """Forward MACs by the dtype they run in (their matmul's or
+        convolution's inputs): ``{"int8": 16384, "float32": 4096}``."""
+        found: collections.Counter = collections.Counter()
+        for op in self.ops:
+            if op.macs and op.phase != BACKWARD:
+                found[op.mac_dtype] += op.macs
+        return dict(found.most_common())
 
     @property
     def intensity(self) -> float:
@@ -129,15 +147,16 @@ class FlopsReport:
     def params(self) -> int:
         return sum(row.params for row in self.layers)
 
-    def inclusive(self, path: str) -> Tuple[int, int, int]:
-        """Forward ``(flops, macs, bytes)`` of a layer and everything nested in it."""
-        flops = macs = n_bytes = 0
+    def inclusive(self, path: str) -> Tuple[int, int, int, int]:
+        """Forward ``(flops, macs, bytes, min_bytes)`` of a layer and everything nested in it."""
+        flops = macs = n_bytes = n_min = 0
         for op in self.ops:
             if op.phase != BACKWARD and within(op.layer, path):
                 flops += op.flops
                 macs += op.macs
                 n_bytes += op.bytes
-        return flops, macs, n_bytes
+                n_min += op.min_bytes
+        return flops, macs, n_bytes, n_min
 
     # ------------------------------------------------------------ aggregations
     def _sums(self, key: str) -> Dict[str, collections.Counter]:
@@ -150,17 +169,21 @@ class FlopsReport:
                 row["backward_flops"] += op.flops
                 row["backward_macs"] += op.macs
                 row["backward_bytes"] += op.bytes
+                row["backward_min_bytes"] += op.min_bytes
             else:  # the loss counts with the forward pass of its row "(loss)"
                 row["flops"] += op.flops
                 row["macs"] += op.macs
                 row["bytes"] += op.bytes
+                row["min_bytes"] += op.min_bytes
+                if op.macs:
+                    row["mac_dtype:" + op.mac_dtype] += op.macs
                 if self.experts:
                     row["active_flops"] += self._active(op, op.flops)
                     row["active_macs"] += self._active(op, op.macs)
         return sums
 
     def _count_columns(self) -> List[str]:
-        return (["flops", "macs", "bytes"] + (list(_BACKWARD) if self.training else [])
+        return (["flops", "macs", "bytes", "min_bytes"] + (list(_BACKWARD) if self.training else [])
                 + (list(_ACTIVE) if self.experts else []))
 
     def _finish(self, rows: List[dict]) -> List[dict]:
@@ -182,9 +205,17 @@ class FlopsReport:
         named = list(sums) + [u.layer for u in self.uncounted]
         rows += [dict(zip(_LAYER_COLUMNS, (p, "", None, 0, 0))) for p in dict.fromkeys(named) if p not in known]
         for row in rows:
-            row.update({c: sums.get(row["layer"], {}).get(c, 0) for c in counts})
+            summed = sums.get(row["layer"], {})
+            row.update({c: summed.get(c, 0) for c in counts})
+            row.update({k: v for k, v in summed.items() if k.startswith("mac_dtype:")})
         if depth is not None:
-            rows = _roll_up(rows, depth, counts)
+            rows = _roll_up(rows, depth, counts + sorted({k for r in rows for k in r if k.startswith("mac_dtype:")}))
+        for row in rows:
+            by_dtype = sorted(((v, k[len("mac_dtype:"):]) for k, v in row.items() if k.startswith("mac_dtype:")),
+                              reverse=True)
+            row["mac_dtype"] = "+".join(dtype for _, dtype in by_dtype)
+            for _, dtype in by_dtype:
+                del row["mac_dtype:" + dtype]
         rows = self._finish(rows)
         if self.layer_times:
             times = {layer: (median, iqr) for layer, median, iqr in self.layer_times}
@@ -226,7 +257,7 @@ class FlopsReport:
         """
         if by == "layer":
             rows, index = self.layer_table(depth), "layer"
-            columns = _LAYER_COLUMNS + self._count_columns()
+            columns = _LAYER_COLUMNS + self._count_columns()[:2] + ["mac_dtype"] + self._count_columns()[2:]
             timed = ["time_ms", "time_iqr_ms", "tflops_per_sec"] if self.layer_times else []
         elif by == "op":
             rows, index = self.op_table(), "op_type"
@@ -238,32 +269,46 @@ class FlopsReport:
         return pd.DataFrame.from_records(rows, columns=columns).set_index(index)
 
     # ---------------------------------------------------------------- roofline
-    def roofline(self, device, dtype: Optional[str] = None) -> pd.DataFrame:
-        """Per layer: ``flops``, ``bytes``, ``intensity`` (FLOPs per byte), the
-        device's ``ridge`` point, ``bound`` ("compute" or "memory") and
-        ``time_s``, the roofline time ``max(flops / peak, bytes / bandwidth)``.
+    def roofline(self, device, dtype: Optional[str] = None, traffic: str = "min") -> pd.DataFrame:
+        """Per layer: ``flops``, the bytes of ``traffic``, ``intensity`` (FLOPs
+        per byte), the peak it runs at, the device's ``ridge`` point at that
+        peak, ``bound`` ("compute" or "memory") and ``time_s``, the roofline
+        time ``max(flops / peak, bytes / bandwidth)``.
 
-        ``device`` is a GPU name ("H100", "A100", ...; its peak at ``dtype``,
-        by default the model's compute dtype) or a ``keras_flops.Device``.
-        ``df.attrs["time_s"]`` is the model's roofline time, the sum of its
-        layers', and ``df.attrs["device"]`` the device.
+        ``traffic`` is ``"min"`` (``min_bytes``: each layer's inputs, outputs
+        and weights once, the compulsory traffic) or ``"unfused"`` (``bytes``:
+        every op's inputs and outputs, the upper bound). ``device`` is a GPU
+        name ("H100", "A100", ...) or a ``keras_flops.Device``. With a name,
+        each layer runs at the peak of the dtype its MACs run in (int8, float8,
+        ...) where the GPU has one, else at ``dtype``'s, by default the model's
+        compute dtype. ``df.attrs["time_s"]`` is the model's roofline time, the
+        sum of its layers', ``df.attrs["device"]`` the device at ``dtype``, and
+        ``df.attrs["traffic"]`` the traffic.
         """
+        if traffic not in ("min", "unfused"):
+            raise ValueError(f"traffic must be 'min' (compulsory bytes) or 'unfused', got {traffic!r}.")
+        column = "min_bytes" if traffic == "min" else "bytes"
         dev = hardware.device(device, dtype or self.compute_dtype, self.tensor_float_32)
-        df = self.to_dataframe()[["class", "flops", "bytes", "intensity"]].copy()
-        df["ridge"] = dev.ridge
-        df["bound"] = [dev.bound(f, b) if f or b else "" for f, b in zip(df["flops"], df["bytes"])]
-        df["time_s"] = [dev.time_s(f, b) for f, b in zip(df["flops"], df["bytes"])]
+        table = self.to_dataframe()
+        df = table[["class", "flops", column]].copy()
+        df["intensity"] = [f / b if b else math.nan for f, b in zip(df["flops"], df[column])]
+        devices = [hardware.device_for(device, dev, mac_dtype.split("+")[0]) for mac_dtype in table["mac_dtype"]]
+        df["peak_tflops"] = [d.peak_tflops for d in devices]
+        df["ridge"] = [d.ridge for d in devices]
+        df["bound"] = [d.bound(f, b) if f or b else "" for d, f, b in zip(devices, df["flops"], df[column])]
+        df["time_s"] = [d.time_s(f, b) for d, f, b in zip(devices, df["flops"], df[column])]
         if self.layer_times:  # a measured report: how far each layer is from its roof
-            measured = self.to_dataframe()["time_ms"] / 1e3
+            measured = table["time_ms"] / 1e3
             df["measured_s"] = measured
             df["measured_ratio"] = measured / df["time_s"].where(df["time_s"] > 0)
-        df.attrs.update(time_s=float(df["time_s"].sum()), device=dev)
+        df.attrs.update(time_s=float(df["time_s"].sum()), device=dev, traffic=traffic)
         return df
 
-    def roofline_time(self, device, dtype: Optional[str] = None) -> float:
+    def roofline_time(self, device, dtype: Optional[str] = None, traffic: str = "min") -> float:
         """The model's roofline time on ``device``, in seconds: the sum of its
-        layers' ``max(flops / peak, bytes / bandwidth)``."""
-        return self.roofline(device, dtype).attrs["time_s"]
+        layers' ``max(flops / peak, bytes / bandwidth)``, with ``traffic`` as
+        in :meth:`roofline`."""
+        return self.roofline(device, dtype, traffic).attrs["time_s"]
 
     # ---------------------------------------------------------------- exports
     def to_dict(self) -> dict:
@@ -384,10 +429,10 @@ def _roll_up(rows: List[dict], depth: int, counts: List[str]) -> List[dict]:
             mine = own.get(path, {})
             groups[path] = dict(
                 layer=path, **{"class": mine.get("class", "")}, output_shape=mine.get("output_shape"),
-                params=row["params"], calls=row["calls"], **{c: row[c] for c in counts},
+                params=row["params"], calls=row["calls"], **{c: row.get(c, 0) for c in counts},
             )
         else:
             group["params"] += row["params"]
             for c in counts:
-                group[c] += row[c]
+                group[c] = group.get(c, 0) + row.get(c, 0)
     return list(groups.values())

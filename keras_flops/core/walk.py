@@ -16,8 +16,13 @@ here, written once:
   this call's formulas, the user's, the backend's exact ones, the
   framework's own statistic, the backend's built-in ones, its zero-cost
   list; an op with none goes to ``uncounted``, never silently to 0;
-- bytes: every input and output of an op, views excluded; an op with no
-  arithmetic that moves data is kept with 0 FLOPs and its bytes.
+- bytes: every input and output of an op, views excluded (``bytes``, the
+  unfused upper bound); an op with no arithmetic that moves data is kept
+  with 0 FLOPs and its bytes;
+- compulsory bytes (``min_bytes``): what crosses a layer's boundary, its
+  inputs and outputs once and its weights once at their stored width
+  (:func:`min_bytes`);
+- the dtype each op's MACs run in.
 
 ``counting="tfprof"`` walks the way tf.profiler does: every op of the top
 body, nothing entered, nothing pruned, the framework's statistic only.
@@ -27,7 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-from typing import Any, Hashable, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
+import itertools
+from typing import Any, Dict, Hashable, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from keras_flops.core.records import OpCount, UncountedOp
 from keras_flops.formulas.registry import Chain, Cost, Formula, Table, apply
@@ -68,6 +74,9 @@ class Program(Protocol):
 
     table: Table  # the backend's formulas, zero-cost list included
     views: frozenset  # op types that only view their input: they move no bytes
+    loads: frozenset  # op types whose results are read from memory (a variable's value, an input)
+    parts: frozenset  # op types whose result is a part of their first input (a slice, gathered rows)
+    updates: Mapping[str, int]  # op types that write one input (its index) into their first, in place
 
     def top(self) -> Any:
         """The body the trace runs."""
@@ -103,8 +112,13 @@ class Program(Protocol):
     def spec(self, node):
         """The :class:`~keras_flops.formulas.OpSpec` formulas read."""
 
-    def operand_bytes(self, node) -> int:
-        """Bytes of every input and output of the op."""
+    def operands(self, node) -> Tuple[Sequence[Tuple[Hashable, int]], Sequence[Tuple[Hashable, int]]]:
+        """``(inputs, outputs)``: each data value the op reads and writes
+        (the keys of :meth:`consumes` and :meth:`produces`; None for a
+        constant written into the op, or a result no one reads), with its bytes."""
+
+    def dtype(self, node) -> str:
+        """The dtype of the op's first input: the dtype its MACs run in."""
 
     def skip(self, node) -> bool:
         """Whether the op does no floating-point arithmetic whatever its
@@ -158,16 +172,22 @@ class Walk:
     def body(self, body, caller: Optional[Owner], repeat: int) -> None:
         """Count ``body``'s ops ``repeat`` times."""
         program = self.program
-        if self.prune_and_enter:
-            nodes = live(program, body)
-        else:
-            nodes = [(node, ()) for node in program.nodes(body)]
-        for node, used in nodes:
-            owner = program.owner(node, caller)
-            called = program.called(node, owner, used) if self.prune_and_enter else None
+        if not self.prune_and_enter:
+            for node in program.nodes(body):
+                self._price(node, program.owner(node, caller), repeat, 0)
+            return
+        nodes = live(program, body)
+        owners = [program.owner(node, caller) for node, _ in nodes]
+        compulsory = min_bytes(program, body, caller, [node for node, _ in nodes], owners)
+        for (node, used), owner, n_min in zip(nodes, owners, compulsory):
+            called = program.called(node, owner, used)
             if called is None:
-                self._price(node, owner, repeat)
-            elif isinstance(called, str):
+                self._price(node, owner, repeat, n_min)
+                continue
+            if n_min:
+                self._record(node, owner, repeat, Cost(0, 0, "the inputs and outputs of the bodies it runs"),
+                             "zero", 0, n_min)
+            if isinstance(called, str):
                 self._uncounted(node, owner, called)
             elif called.kind == "call":
                 self.body(called.bodies[0][1], owner, repeat)
@@ -213,22 +233,80 @@ class Walk:
             f"its costlier branch, {label} with {flops:,} FLOPs (others: {others})."
         )
 
-    def _price(self, node, owner: Owner, repeat: int) -> None:
+    def _price(self, node, owner: Owner, repeat: int, n_min: int) -> None:
         program = self.program
         priced = price(program, self.chain, node)
         if isinstance(priced, str):
             self._uncounted(node, owner, priced)
             return
         op_type = program.op_type(node)
-        n_bytes = 0 if op_type in program.views else program.operand_bytes(node)
+        n_bytes = 0 if op_type in program.views else sum(b for _, b in itertools.chain(*program.operands(node)))
         if priced is None:
-            if not n_bytes:
+            if not n_bytes and not n_min:
                 return
             priced = (Cost(0, 0, "moves data"), "zero")  # no arithmetic, but memory traffic: a copy
-        cost, source = priced
+        self._record(node, owner, repeat, *priced, n_bytes, n_min)
+
+    def _record(self, node, owner: Owner, repeat: int, cost: Cost, source: str, n_bytes: int, n_min: int):
+        program = self.program
         layer, phase = owner
-        self.counted.append(OpCount(program.name(node), op_type, layer, cost.flops * repeat,
-                                    cost.macs * repeat, source, cost.text, repeat, phase, n_bytes * repeat))
+        self.counted.append(OpCount(program.name(node), program.op_type(node), layer, cost.flops * repeat,
+                                    cost.macs * repeat, source, cost.text, repeat, phase, n_bytes * repeat,
+                                    n_min * repeat, program.dtype(node) if cost.macs else ""))
+
+
+def min_bytes(program: Program, body, caller: Optional[Owner], nodes: Sequence, owners: Sequence[Owner]) -> List[int]:
+    """The compulsory traffic of each of ``nodes`` (the live ops of ``body``,
+    in order, with their ``owners``): what crosses its layer's boundary.
+
+    An op reads, once per layer, each value made outside its layer: in
+    another layer, or read from memory (a variable's value, an input, or
+    what the caller passes in, which belongs to the caller's layer). It
+    writes each value that a reader in another layer, or the caller of the
+    body, takes; of an update in place (a cache's new slice), only the part
+    it writes. Views pass their input on unread, and a part of a value (a
+    slice, gathered rows) is read where it is used, at its own size: an
+    embedding reads its gathered rows, not its table. What a layer makes and
+    uses inside itself (a quantized weight unpacked, an activation between
+    two of its ops) never counts.
+    """
+    source = None if caller is None else caller[0]  # where the body's inputs come from
+    operands = [program.operands(node) for node in nodes]
+    types = [program.op_type(node) for node in nodes]
+    passes = [t not in program.loads and (t in program.views or t in program.parts) for t in types]
+    alias: Dict[Hashable, Hashable] = {}  # a view's or a part's result -> the value it is of
+    made: Dict[Hashable, Optional[str]] = {}  # value -> the layer that made it (None: memory)
+    sizes: Dict[Hashable, int] = {}  # value -> its bytes
+    readers: Dict[Hashable, set] = {}
+    for (ins, outs), op_type, (layer, _), passing in zip(operands, types, owners, passes):
+        if passing and ins and ins[0][0] is not None:
+            root = alias.get(ins[0][0], ins[0][0])
+            alias.update((key, root) for key, _ in outs if key is not None)
+            continue
+        for key, _ in ins:
+            readers.setdefault(alias.get(key, key), set()).add(layer)
+        maker = source if op_type in program.loads else layer
+        made.update((key, maker) for key, _ in outs)
+        sizes.update(outs)
+    results = {alias.get(key, key) for key in program.results(body)}
+    counted = set()  # (layer, value) read already
+    out = []
+    for (ins, outs), op_type, (layer, _), passing in zip(operands, types, owners, passes):
+        if passing or op_type in program.loads:
+            out.append(0)
+            continue
+        n = 0
+        for key, size in ins:
+            root = alias.get(key, key)
+            if root is not None and made.get(root, source) != layer and (layer, key) not in counted:
+                counted.add((layer, key))
+                n += min(size, sizes.get(root, size))  # a part (gathered rows repeated) is at most its whole
+        for i, (key, size) in enumerate(outs):
+            if key is not None and (any(r != layer for r in readers.get(key, ())) or (key in results and source != layer)):
+                update = program.updates.get(op_type)
+                n += ins[update][1] if update is not None and i == 0 and len(ins) > update else size
+        out.append(n)
+    return out
 
 
 def price(program: Program, chain: Chain, node):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-SCHEMA_VERSION = 2  # 2: bytes and intensity
+SCHEMA_VERSION = 2  # 2: bytes and intensity (min_bytes, macs_by_dtype and mac_dtype added within it)
 _TRAINING = ("backward_flops", "backward_macs", "train_flops")
 _ACTIVE = ("active_flops", "active_macs")
 
@@ -12,12 +12,14 @@ _ACTIVE = ("active_flops", "active_macs")
 def as_dict(report) -> dict:
     """``report.to_dict()``: plain JSON types, ``schema_version`` 2, built
     from the report's own tables (no DataFrame in between)."""
-    counts = (("flops", "macs", "bytes", "intensity", "share") + (_TRAINING if report.training else ())
+    counts = (("flops", "macs", "bytes", "min_bytes", "intensity", "share") + (_TRAINING if report.training else ())
               + (_ACTIVE if report.experts else ()))
     totals = {
         "flops": report.flops,
         "macs": report.macs,
         "bytes": report.bytes,
+        "min_bytes": report.min_bytes,
+        "macs_by_dtype": report.macs_by_dtype,
         "params": report.params,
         "flops_per_sample": report.flops_per_sample,
         "macs_per_sample": report.macs_per_sample,
@@ -43,12 +45,14 @@ def as_dict(report) -> dict:
                 "output_shape": _jsonable(row["output_shape"]),
                 "params": row["params"],
                 "calls": row["calls"],
+                "mac_dtype": row["mac_dtype"],
                 **{k: _number(row[k]) for k in counts},
             }
             for row in report.layer_table()
         ],
         "ops": [
-            {k: _number(row[k]) for k in ("op_type", "count", "flops", "macs", "bytes", "intensity", "share")}
+            {k: _number(row[k]) for k in ("op_type", "count", "flops", "macs", "bytes", "min_bytes", "intensity",
+                                          "share")}
             for row in report.op_table()
         ],
         "uncounted": [dataclasses.asdict(u) for u in report.uncounted],

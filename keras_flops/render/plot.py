@@ -66,18 +66,19 @@ def sweep_lines(sweep, top: int = 5, measure: str = "flops", path=None, ax=None)
     return _finish(fig, plt, path)
 
 
-def roofline(report, device, path=None, ax=None):
+def roofline(report, device, path=None, ax=None, traffic: str = "min"):
     """The classic roofline, log-log: FLOP/s against FLOPs per byte, the
     device's roof (bandwidth x intensity up to the ridge, then the peak), and
-    one point per layer at its intensity and roofline-attainable rate, sized
-    by its FLOPs. Returns the Figure."""
+    one point per layer at its intensity (of ``traffic``: compulsory bytes by
+    default, or "unfused") and roofline-attainable rate, sized by its FLOPs.
+    Returns the Figure."""
     import numpy as np
     from matplotlib.ticker import EngFormatter
 
     plt = _pyplot(headless=path is not None and ax is None)
-    df = report.roofline(device)
+    df = report.roofline(device, traffic=traffic)
     dev = df.attrs["device"]
-    df = df[(df["flops"] > 0) & (df["bytes"] > 0)]
+    df = df[(df["flops"] > 0) & (df["min_bytes" if traffic == "min" else "bytes"] > 0)]
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 5.5))
     else:

@@ -28,7 +28,7 @@ COLUMN_WIDTH = 8  # of the FLOPs and MACs columns (Keras 3), at least
 PLAIN_WIDTH = 12  # the same, in tf_keras's plain text
 
 
-COLUMNS = {"flops": "FLOPs", "macs": "MACs", "bytes": "Bytes", "bound": "Bound"}
+COLUMNS = {"flops": "FLOPs", "macs": "MACs", "bytes": "Bytes", "min_bytes": "MinBytes", "bound": "Bound"}
 
 
 class SummaryCounts:
@@ -49,11 +49,11 @@ class SummaryCounts:
 
     def cells(self, layer) -> List[str]:
         path = self.paths.get(id(layer))
-        flops, macs, n_bytes = self.report.inclusive(path) if path is not None else (0, 0, 0)
+        flops, macs, n_bytes, n_min = self.report.inclusive(path) if path is not None else (0, 0, 0, 0)
         values = {"flops": count_text(flops, self.raw), "macs": count_text(macs, self.raw),
-                  "bytes": count_text(n_bytes, self.raw)}
-        if self.device is not None:
-            values["bound"] = self.device.bound(flops, n_bytes) if flops or n_bytes else "-"
+                  "bytes": count_text(n_bytes, self.raw), "min_bytes": count_text(n_min, self.raw)}
+        if self.device is not None:  # compulsory traffic, as the roofline's default
+            values["bound"] = self.device.bound(flops, n_min) if flops or n_min else "-"
         return [values[c] for c in self.columns]
 
     def footer(self) -> List[str]:

@@ -60,7 +60,7 @@ def readable(report, by: str = "layer", top: Optional[int] = None, raw_counts: b
     ``raw_counts``), shapes as text and shares in percent."""
     df = top_rows(report.to_dataframe(by=by), top)
     out = df.copy()
-    for column in ("flops", "macs", "bytes", "params", "count"):
+    for column in ("flops", "macs", "bytes", "min_bytes", "params", "count"):
         if column in out:
             out[column] = [count_text(v, raw_counts) for v in out[column]]
     if "output_shape" in out:

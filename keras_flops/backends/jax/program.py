@@ -74,6 +74,9 @@ class JaxprProgram:
 
     table = TABLE
     views = primitives.VIEWS
+    loads = frozenset()  # a jaxpr reads memory through its inputs
+    parts = frozenset({"slice", "dynamic_slice", "gather", "split", "unstack"})
+    updates = {"dynamic_update_slice": 1, "scatter": 2}
 
     def __init__(self, trace):
         self.trace = trace
@@ -171,9 +174,15 @@ class JaxprProgram:
             attrs=eqn.params,
         )
 
-    def operand_bytes(self, node: Node) -> int:
+    def operands(self, node: Node):
         eqn = node.eqn
-        return sum(_bytes(v) for v in eqn.invars) + sum(_bytes(v) for v in eqn.outvars)
+        return ([(None if _is_literal(v) else v, _bytes(v)) for v in eqn.invars],  # a literal: no memory
+                [(None if _is_drop(v) else v, _bytes(v)) for v in eqn.outvars])
+
+    def dtype(self, node: Node) -> str:
+        invars = node.eqn.invars
+        dtype = getattr(getattr(invars[0], "aval", None), "dtype", None) if invars else None
+        return str(dtype) if dtype is not None else ""
 
     def skip(self, node: Node) -> bool:
         return False

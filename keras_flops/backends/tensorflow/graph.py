@@ -72,6 +72,10 @@ VIEW_OPS = frozenset({
 })
 
 
+# Ops whose results are read from memory: a variable's value, an input, a constant.
+LOAD_OPS = frozenset({"ReadVariableOp", "ResourceGather", "Placeholder", "PlaceholderWithDefault", "Const"})
+
+
 def tensor_bytes(tensor) -> int:
     """Elements x dtype size of a tensor with a known shape; 0 for handles,
     variants and strings (no fixed size) and for unknown shapes."""
@@ -80,8 +84,3 @@ def tensor_bytes(tensor) -> int:
         n = tensor.shape.num_elements()
         return 0 if n is None else n * dtype.size
     return 0
-
-
-def op_bytes(op) -> int:
-    """Bytes ``op`` reads and writes, once (the walk counts 0 for a view)."""
-    return sum(tensor_bytes(t) for t in op.inputs) + sum(tensor_bytes(t) for t in op.outputs)

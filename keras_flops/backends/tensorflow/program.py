@@ -31,6 +31,9 @@ class GraphProgram:
 
     table = TABLE
     views = graph.VIEW_OPS
+    loads = graph.LOAD_OPS
+    parts = frozenset({"StridedSlice", "Slice", "GatherV2", "Gather", "GatherNd", "Split", "SplitV", "Unpack"})
+    updates = {"XlaDynamicUpdateSlice": 1, "DynamicUpdateSlice": 1, "TensorScatterUpdate": 2}
 
     def __init__(self, trace):
         self.trace = trace
@@ -42,13 +45,13 @@ class GraphProgram:
         return body.get_operations()
 
     def results(self, body):
-        return [t.op.name for t in body.outputs] + [op.name for op in body.control_outputs]
+        return [t.name for t in body.outputs] + ["^" + op.name for op in body.control_outputs]
 
     def produces(self, op):
-        return (op.name,)
+        return [t.name for t in op.outputs] + ["^" + op.name]  # "^name": a control dependency on it
 
     def consumes(self, op):
-        return [t.op.name for t in op.inputs] + [c.name for c in op.control_inputs]
+        return [t.name for t in op.inputs] + ["^" + c.name for c in op.control_inputs]
 
     def has_effects(self, op) -> bool:
         return False
@@ -79,13 +82,23 @@ class GraphProgram:
     def spec(self, op) -> OpSpec:
         return op_spec(op)
 
-    def operand_bytes(self, op) -> int:
-        return graph.op_bytes(op)
+    def operands(self, op):
+        return ([(None if _immediate(t) else t.name, graph.tensor_bytes(t)) for t in op.inputs],
+                [(t.name, graph.tensor_bytes(t)) for t in op.outputs])
+
+    def dtype(self, op) -> str:
+        return op.inputs[0].dtype.name if op.inputs else ""
 
     def skip(self, op) -> bool:
         """Ops on strings are text processing (TextVectorization,
         StringLookup), not floating-point arithmetic."""
         return any(t.dtype == tf.string for t in op.inputs)
+
+
+def _immediate(tensor) -> bool:
+    """A small constant (an axis, a permutation, a scalar): written into the
+    op, as JAX writes literals and parameters, not read from memory."""
+    return tensor.op.type == "Const" and tensor.shape.num_elements() in range(0, 65)
 
 
 def op_spec(op) -> OpSpec:

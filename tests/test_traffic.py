@@ -1,0 +1,68 @@
+"""Compulsory bytes, MACs by dtype and per-dtype rooflines on TensorFlow, by
+hand (tests/traffic_cases.py holds the cases JAX runs too)."""
+
+import pytest
+
+import keras_flops
+import traffic_cases as cases
+from keras_flops.core import hardware
+
+
+def test_variables_are_as_counted():
+    cases.check_variables_are_as_counted()
+
+
+@pytest.mark.parametrize("mode", ["float32", "int8", "int4"])
+def test_min_bytes_by_hand(mode):
+    cases.check_min_bytes_by_hand(mode)
+
+
+def test_min_bytes_fall_with_the_bit_width():
+    cases.check_min_bytes_fall_with_the_bit_width()
+
+
+def test_int8_macs_are_labelled():
+    cases.check_int8_macs_are_labelled()
+
+
+def test_the_roofline_reads_compulsory_bytes_and_each_layers_dtype_peak():
+    report = keras_flops.profile(cases.dense_model("int8"), batch_size=cases.BATCH, warn=False)
+    df = report.roofline("H100")
+    # d: its MACs run in int8, at the H100's 1,978.9 TOPS; 5,376 compulsory bytes at 3,350 GB/s
+    assert df.loc["d", "peak_tflops"] == 1978.9 and df.loc["d", "min_bytes"] == 5376
+    flops = report.to_dataframe().loc["d", "flops"]
+    assert df.loc["d", "time_s"] == pytest.approx(max(flops / 1978.9e12, 5376 / 3350e9))
+    assert df.loc["d", "bound"] == "memory" and df.attrs["traffic"] == "min"
+    unfused = report.roofline("H100", traffic="unfused")
+    assert unfused.loc["d", "bytes"] == report.to_dataframe().loc["d", "bytes"]
+    assert unfused.attrs["time_s"] > df.attrs["time_s"]
+    # a Device given as such has one peak for every layer
+    device = keras_flops.Device(peak_tflops=1.0, bandwidth_gbps=1.0)
+    assert set(report.roofline(device)["peak_tflops"]) == {1.0}
+    with pytest.raises(ValueError, match="traffic must be"):
+        report.roofline("H100", traffic="fused")
+
+
+@pytest.mark.parametrize("name, dtype, peak", [
+    ("NVIDIA H100 80GB HBM3", "int8", 1978.9), ("NVIDIA H100 80GB HBM3", "float8_e4m3fn", 1978.9),
+    ("NVIDIA H100 PCIe", "int8", 1513.0), ("NVIDIA A100-SXM4-80GB", "int8", 624.0),
+    ("NVIDIA A100-SXM4-80GB", "float8_e4m3fn", None),  # no float8 on the A100: no guess
+    ("NVIDIA L4", "float8_e5m2", 242.5), ("Tesla T4", "int8", 130.0),
+])
+def test_int8_and_float8_peaks(name, dtype, peak):
+    # the datasheets' "with sparsity" figures, halved: H100 SXM 3,958 -> 1,978.9, ...
+    assert hardware.peak_tflops(name, dtype) == peak
+
+
+def test_summary_min_bytes_column(capsys):
+    model = cases.dense_model("int8")
+    keras_flops.summary(model, batch_size=cases.BATCH, columns=("flops", "min_bytes"), raw_counts=True)
+    out = capsys.readouterr().out
+    assert "MinBytes" in out and "5,376" in out and "2,176" in out
+
+
+def test_quantized_layers_keep_their_rows():
+    # a quantized layer runs quantized_call in place of call: its ops are still its own
+    report = keras_flops.profile(cases.dense_model("int4"), batch_size=cases.BATCH, warn=False)
+    assert [r.path for r in report.layers] == ["d", "e"]
+    assert not any(op.layer == "(model)" for op in report.ops)
