@@ -65,7 +65,7 @@ def test_json_format(saved, capsys):
 def test_csv_format_by_op(saved, capsys):
     code, out, _ = run(capsys, saved / "m.keras", "--batch-size", 2, "--format", "csv", "--by", "op")
     lines = out.splitlines()
-    assert lines[0] == "op_type,count,flops,macs,bytes,intensity,share"
+    assert lines[0] == "op_type,count,flops,macs,bytes,min_bytes,intensity,share"
     # MatMul: 60 + 24 = 84 FLOPs, 42 MACs; bytes (float32, 4 each): x, kernel and y,
     # (2x5 + 5x3 + 2x3) x 4 = 124 and (2x3 + 3x2 + 2x2) x 4 = 64, 188 in all
     assert lines[1].startswith("MatMul,2,84,42,188,")

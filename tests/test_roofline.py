@@ -74,11 +74,16 @@ def test_memory_bound_side_of_the_ridge():
     # 1 TFLOP/s and 1 GB/s: the ridge is 1e12 / 1e9 = 1,000 FLOPs per byte; the
     # Dense has 33,024 / 13,440 = 2.46, far below: memory-bound
     device = keras_flops.Device(peak_tflops=1, bandwidth_gbps=1)
-    df = dense_report().roofline(device)
+    df = dense_report().roofline(device, traffic="unfused")
     assert device.ridge == 1000
     assert df.loc["d", "bound"] == "memory"
-    assert df.loc["d", "time_s"] == pytest.approx(13440 / 1e9)  # bytes / bandwidth
+    assert df.loc["d", "time_s"] == pytest.approx(13440 / 1e9)  # unfused bytes / bandwidth
     assert df.attrs["time_s"] == pytest.approx(13440 / 1e9)
+    # by default the compulsory bytes: x, the kernel, the bias and y once,
+    # 8 x 64 x 4 + 64 x 32 x 4 + 32 x 4 + 8 x 32 x 4 = 11,392
+    df = dense_report().roofline(device)
+    assert df.loc["d", "min_bytes"] == 11392
+    assert df.loc["d", "time_s"] == pytest.approx(11392 / 1e9)
 
 
 def test_compute_bound_side_of_the_ridge():

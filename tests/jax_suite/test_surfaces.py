@@ -52,7 +52,8 @@ def test_report_has_the_tensorflow_columns():
     report = keras_flops.profile(model, batch_size=2)
     assert (report.flops, report.macs) == (2 * FORWARD_FLOPS, 2 * FORWARD_MACS)
     assert list(report.to_dataframe().columns) == [
-        "class", "output_shape", "params", "calls", "flops", "macs", "bytes", "intensity", "share"]
+        "class", "output_shape", "params", "calls", "flops", "macs", "mac_dtype", "bytes", "min_bytes", "intensity",
+        "share"]
     training = keras_flops.profile(model, batch_size=2, training=True)
     assert "backward_macs" in training.to_dataframe().columns
 
