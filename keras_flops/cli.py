@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         help="count what generate() runs for a language model (a keras_hub CausalLM, or a "
         "backbone, wrapped in its CausalLM): prompts of PROMPT tokens generated up to MAX",
     )
+    p.add_argument(
+        "--device", metavar="GPU",
+        help="a roofline on this GPU (H100, H100 PCIe, H200, A100, V100, L4, T4): with --generate, the "
+        "prefill's and a decode step's times, their bounds and tokens per second; else the model's time",
+    )
     p.add_argument("--by", choices=("layer", "op"), default="layer", help="one row per layer or per op type")
     p.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
     p.add_argument("--top", type=int, metavar="N", help="only the N rows with the most FLOPs")
@@ -161,12 +166,19 @@ def _is_saved_model(path) -> bool:
 
 
 def _render(report, args) -> str:
-    if args.format == "json":
-        return report.to_json()
     if args.generate:  # a GenerationReport: its own table
+        if args.format == "json":
+            return json.dumps(report.to_dict(device=args.device), indent=2)
         if args.format != "table":
             raise CliError(f"--generate prints a table or JSON, not {args.format}.")
-        return str(report)
+        return str(report) + (f"\n{report.roofline(args.device)}" if args.device else "")
+    if args.device:
+        if args.format != "table":
+            raise CliError(f"--device adds a roofline to the table or to --generate, not to {args.format}.")
+        seconds = report.roofline_time(args.device)
+        return f"{report}\nRoofline on {args.device}: {seconds * 1e3:.3g} ms (compulsory traffic)"
+    if args.format == "json":
+        return report.to_json()
     if args.format == "csv":
         from keras_flops.render.text import top_rows
 

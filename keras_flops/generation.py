@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import math
 import warnings
 from typing import Optional
 
@@ -42,6 +43,7 @@ class GenerationReport:
     prefill: FlopsReport
     decode: FlopsReport
     notes: tuple = ()
+    kv_cache_bytes: int = 0  # the whole key/value cache, read from the cache tensor's spec
 
     @property
     def steps(self) -> int:
@@ -82,8 +84,24 @@ class GenerationReport:
                    "flops_total", "macs_total"]
         return df.loc[order, columns]
 
-    def to_dict(self) -> dict:
-        """Plain JSON types: the totals, and the prefill's and decode step's reports."""
+    def roofline(self, device, dtype: Optional[str] = None, traffic: str = "min") -> "GenerationRoofline":
+        """The generation on ``device`` (a GPU name or a ``keras_flops.Device``):
+        the prefill's and one decode step's roofline times (each layer's
+        ``max(flops / peak, bytes / bandwidth)``, summed; ``traffic`` and
+        ``dtype`` as in ``FlopsReport.roofline``), which bound holds in each,
+        and the batch's tokens per second while decoding."""
+        phases = [_phase(part.roofline(device, dtype, traffic)) for part in (self.prefill, self.decode)]
+        (prefill_s, prefill_bound), (step_s, step_bound) = phases
+        name = self.prefill.roofline(device, dtype, traffic).attrs["device"].name
+        return GenerationRoofline(
+            device=name, traffic=traffic, batch_size=self.batch_size, steps=self.steps,
+            prefill_s=prefill_s, prefill_bound=prefill_bound, decode_step_s=step_s, decode_bound=step_bound,
+            decode_min_bytes=self.decode.min_bytes, kv_cache_bytes=self.kv_cache_bytes)
+
+    def to_dict(self, device=None) -> dict:
+        """Plain JSON types: the totals, and the prefill's and decode step's
+        reports; with ``device``, the generation's roofline there too."""
+        extra = {"roofline": self.roofline(device).to_dict()} if device is not None else {}
         return {
             "schema": "keras_flops.generation",
             "model": self.model_name,
@@ -95,9 +113,11 @@ class GenerationReport:
             "macs": self.macs,
             "flops_per_token": self.flops_per_token,
             "macs_per_token": self.macs_per_token,
+            "kv_cache_bytes": self.kv_cache_bytes,
             "prefill": self.prefill.to_dict(),
             "decode": self.decode.to_dict(),
             "notes": list(self.notes),
+            **extra,
         }
 
     def to_json(self, indent: Optional[int] = 2) -> str:
@@ -119,6 +139,9 @@ class GenerationReport:
             f"{format_count(self.flops_per_token)} per token per sequence",
             f"Total: {format_count(self.flops)} FLOPs ({self.flops:,}) = prefill + "
             f"{self.steps} x decode; {format_count(self.macs)} MACs ({self.macs:,})",
+            f"Bytes per decode step: {format_count(self.decode.min_bytes)}B compulsory "
+            f"({self.decode.min_bytes:,}); KV cache {format_count(self.kv_cache_bytes)}B "
+            f"({self.kv_cache_bytes:,})",
         ]
         return "\n".join(lines + list(self.notes))
 
@@ -126,6 +149,56 @@ class GenerationReport:
         return (f"GenerationReport(model={self.model_name!r}, batch_size={self.batch_size}, "
                 f"prompt_length={self.prompt_length}, max_length={self.max_length}, "
                 f"flops={self.flops}, macs={self.macs})")
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationRoofline:
+    """A generation's roofline on one device: the prefill's time, one decode
+    step's, which bound holds in each ("compute" or "memory"), and what
+    follows: tokens per second for the batch while decoding, and the whole
+    ``generate()`` call's time."""
+
+    device: str
+    traffic: str
+    batch_size: int
+    steps: int
+    prefill_s: float
+    prefill_bound: str
+    decode_step_s: float
+    decode_bound: str
+    decode_min_bytes: int
+    kv_cache_bytes: int
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Tokens the batch generates per second while decoding: batch / step time."""
+        return self.batch_size / self.decode_step_s if self.decode_step_s else math.inf
+
+    @property
+    def total_s(self) -> float:
+        """The whole ``generate()`` call: prefill + steps x decode step."""
+        return self.prefill_s + self.steps * self.decode_step_s
+
+    def to_dict(self) -> dict:
+        fields = dataclasses.asdict(self)
+        return {**fields, "tokens_per_s": self.tokens_per_s, "total_s": self.total_s}
+
+    def __str__(self) -> str:
+        return "\n".join([
+            f"Roofline on {self.device} ({self.traffic} traffic):",
+            f"  prefill {self.prefill_s * 1e3:.3g} ms, {self.prefill_bound}-bound",
+            f"  decode {self.decode_step_s * 1e3:.3g} ms per step, {self.decode_bound}-bound: "
+            f"{self.tokens_per_s:,.0f} tokens/s for the batch of {self.batch_size}",
+            f"  generate(): {self.total_s * 1e3:.3g} ms for {self.steps} steps",
+        ])
+
+
+def _phase(roofline: pd.DataFrame):
+    """(seconds, bound) of a phase: its layers' roofline times summed, and the
+    bound of the layers that take most of them."""
+    time = roofline.groupby("bound")["time_s"].sum()
+    bound = "compute" if time.get("compute", 0.0) >= time.get("memory", 0.0) else "memory"
+    return float(roofline.attrs["time_s"]), bound
 
 
 def causal_lm_for(model):
@@ -183,6 +256,8 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
         return logits, cache
 
     index = backend.spec((), "int32", name="cache_update_index")
+    kv_cache_bytes = sum(math.prod(int(d) for d in spec.shape) * _itemsize(spec.dtype)
+                         for spec in backend.flatten(cache_spec))
     decode = _traced(backend, causal_lm, step, [tokens, cache_spec, index], "decode step")
     notes = (
         f"keras_hub pads the prompt to max_length: the prefill runs the model over all "
@@ -199,6 +274,7 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
         prefill=_report(backend, causal_lm, prefill, batch_size, tokens, experts),
         decode=_report(backend, causal_lm, decode, batch_size, tokens, experts),
         notes=notes,
+        kv_cache_bytes=kv_cache_bytes,
     )
     if warn:
         for part in (report.prefill, report.decode):
@@ -231,6 +307,12 @@ def prefill_function(causal_lm):
             "to the prefill are not supported yet)."
         )
     return prefill
+
+
+def _itemsize(dtype) -> int:
+    """Bytes per element of a backend's dtype: ``tf.DType.size``, numpy's ``itemsize``."""
+    size = getattr(dtype, "size", None)
+    return int(size if isinstance(size, int) else dtype.itemsize)
 
 
 def _traced(backend, model, call, specs, what: str):

@@ -57,6 +57,7 @@ class ToyProgram:
     loads = frozenset({"load"})
     parts = frozenset({"slice"})
     updates = {"update": 1}
+    stacks = frozenset({"stack"})
 
     def __init__(self, top, sizes=None):
         self._top = top
@@ -85,6 +86,9 @@ class ToyProgram:
 
     def called(self, op, owner, used):
         return op.calls
+
+    def interface(self, op, body):
+        return None
 
     def name(self, op):
         return op.name

@@ -1,11 +1,13 @@
 """What generating costs (prefill, decode steps) and how cost grows (sweeps)."""
 
 import json
+import math
 
 import keras
 import pytest
 
 import keras_flops
+import traffic_cases
 from keras_flops import _compat, cli
 
 keras_hub = pytest.importorskip("keras_hub", reason="pip install --no-deps keras-hub (see the README)")
@@ -71,6 +73,10 @@ def test_llama_decode_with_grouped_query_attention():
     assert gen.prefill.uncounted == gen.decode.uncounted == ()
 
 
+def test_decode_reads_every_weight_and_the_whole_cache_once():
+    traffic_cases.check_decode_reads_every_weight_and_the_cache_once()
+
+
 def test_generation_table_and_notes():
     gen = keras_flops.profile_generation(gpt2_lm(), prompt_length=4, max_length=10)
     df = gen.to_dataframe()
@@ -116,6 +122,10 @@ def test_cli_generate(tmp_path, capsys):
     data = json.loads(out)
     assert (data["steps"], data["decode"]["totals"]["macs"]) == (6, 1424)
     assert data["macs"] == 13440 + 6 * 1424
+    code = cli.main([str(tmp_path / "p" / "config.json"), "--generate", "4:10", "--device", "H100"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "Roofline on H100" in out and "memory-bound" in out and "tokens/s" in out
     code = cli.main([str(tmp_path / "p" / "config.json"), "--generate", "4:10", "--plot", "x.png"])
     assert code == 2 and "--plot" in capsys.readouterr().err
 

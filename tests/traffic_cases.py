@@ -3,7 +3,10 @@ quantization, worked out by hand from the variables Keras creates; the same
 checks run on TensorFlow (tests/test_traffic.py) and JAX
 (tests/jax_suite/test_traffic_jax.py)."""
 
+import math
+
 import keras
+import pytest
 
 import keras_flops
 
@@ -75,3 +78,33 @@ def check_int8_macs_are_labelled():
     assert report.to_dict()["layers"][0]["mac_dtype"] == "int8"
     float32 = keras_flops.profile(dense_model("float32"), batch_size=BATCH, warn=False)
     assert float32.macs_by_dtype == {"float32": MACS}
+
+
+def check_decode_reads_every_weight_and_the_cache_once():
+    # Llama, width 256 (4 heads of 64, 2 key/value heads), FFN 512, vocabulary 1000,
+    # 2 layers, float32, batch 1, prompt 16, max_length 32
+    import keras_hub
+
+    Lw, dw, H, KV, Fw, Vw, S = 2, 256, 4, 2, 512, 1000, 32
+    hd = dw // H
+    with keras_flops.without_weights():
+        bb = keras_hub.models.LlamaBackbone(vocabulary_size=Vw, num_layers=Lw, num_query_heads=H, num_key_value_heads=KV,
+                                  hidden_dim=dw, intermediate_dim=Fw, dtype="float32")
+    gen = keras_flops.profile_generation(keras_hub.models.LlamaCausalLM(backbone=bb, preprocessor=None),
+                                         prompt_length=16, max_length=S)
+    # the cache: keys and values of every layer for all S positions of every key/value head
+    assert gen.kv_cache_bytes == 2 * Lw * S * KV * hd * 4 == 65_536
+    # every weight once: q and o d x d, k and v d x KV hd, SwiGLU 3 d F, two norms, per layer;
+    # the final norm; the output projection d x V; of the embedding table, the token's row
+    per_layer = (2 * dw * dw + 2 * dw * KV * hd + 3 * dw * Fw + 2 * dw) * 4
+    weights = Lw * per_layer + dw * 4 + dw * Vw * 4 + dw * 4
+    assert weights == sum(4 * math.prod(w.shape) for w in bb.weights) - Vw * dw * 4 + dw * 4
+    analytic = weights + gen.kv_cache_bytes  # plus activations between layers: a few KB
+    assert analytic <= gen.decode.min_bytes <= 1.02 * analytic
+    # on an H100, 3,350 GB/s: a memory-bound decode step of about min_bytes / bandwidth
+    roof = gen.roofline("H100")
+    assert roof.decode_bound == "memory"
+    assert roof.decode_step_s == pytest.approx(gen.decode.min_bytes / 3350e9, rel=0.01)
+    assert roof.tokens_per_s == pytest.approx(1 / roof.decode_step_s)
+    assert roof.total_s == pytest.approx(roof.prefill_s + 16 * roof.decode_step_s)
+    assert "tokens/s" in str(roof) and gen.to_dict(device="H100")["roofline"]["decode_bound"] == "memory"

@@ -21,7 +21,7 @@ here, written once:
   with 0 FLOPs and its bytes;
 - compulsory bytes (``min_bytes``): what crosses a layer's boundary, its
   inputs and outputs once and its weights once at their stored width
-  (:func:`min_bytes`);
+  (:class:`Traffic`);
 - the dtype each op's MACs run in.
 
 ``counting="tfprof"`` walks the way tf.profiler does: every op of the top
@@ -77,6 +77,7 @@ class Program(Protocol):
     loads: frozenset  # op types whose results are read from memory (a variable's value, an input)
     parts: frozenset  # op types whose result is a part of their first input (a slice, gathered rows)
     updates: Mapping[str, int]  # op types that write one input (its index) into their first, in place
+    stacks: frozenset  # op types that join their inputs (Pack, concatenate): of updated caches, in place
 
     def top(self) -> Any:
         """The body the trace runs."""
@@ -119,6 +120,11 @@ class Program(Protocol):
 
     def dtype(self, node) -> str:
         """The dtype of the op's first input: the dtype its MACs run in."""
+
+    def interface(self, node, body):
+        """``(inputs, results)`` of a body ``node`` calls once, as the keys of
+        the body's values matched one to one to the node's operands and
+        results (None where one has none), or None where they do not match."""
 
     def skip(self, node) -> bool:
         """Whether the op does no floating-point arithmetic whatever its
@@ -169,8 +175,9 @@ class Walk:
         self.uncounted: List[UncountedOp] = []
         self.notes: List[str] = []
 
-    def body(self, body, caller: Optional[Owner], repeat: int) -> None:
-        """Count ``body``'s ops ``repeat`` times."""
+    def body(self, body, caller: Optional[Owner], repeat: int, boundary: Optional[Boundary] = None) -> None:
+        """Count ``body``'s ops ``repeat`` times (``boundary``: what a
+        transparent call's body takes from its caller, for compulsory bytes)."""
         program = self.program
         if not self.prune_and_enter:
             for node in program.nodes(body):
@@ -178,19 +185,20 @@ class Walk:
             return
         nodes = live(program, body)
         owners = [program.owner(node, caller) for node, _ in nodes]
-        compulsory = min_bytes(program, body, caller, [node for node, _ in nodes], owners)
-        for (node, used), owner, n_min in zip(nodes, owners, compulsory):
-            called = program.called(node, owner, used)
+        calls = [program.called(node, owner, used) for (node, used), owner in zip(nodes, owners)]
+        traffic = Traffic(program, body, caller, [node for node, _ in nodes], owners, calls, boundary)
+        for i, ((node, used), owner, called) in enumerate(zip(nodes, owners, calls)):
             if called is None:
-                self._price(node, owner, repeat, n_min)
+                self._price(node, owner, repeat, traffic.count(i))
                 continue
+            n_min = traffic.count(i, called) if not isinstance(called, str) else traffic.count(i)
             if n_min:
                 self._record(node, owner, repeat, Cost(0, 0, "the inputs and outputs of the bodies it runs"),
                              "zero", 0, n_min)
             if isinstance(called, str):
                 self._uncounted(node, owner, called)
             elif called.kind == "call":
-                self.body(called.bodies[0][1], owner, repeat)
+                self.body(called.bodies[0][1], owner, repeat, traffic.boundary(i, called))
             elif called.kind == "loop":
                 self._loop(node, owner, repeat, called)
             else:
@@ -255,58 +263,176 @@ class Walk:
                                     n_min * repeat, program.dtype(node) if cost.macs else ""))
 
 
-def min_bytes(program: Program, body, caller: Optional[Owner], nodes: Sequence, owners: Sequence[Owner]) -> List[int]:
+@dataclasses.dataclass
+class Boundary:
+    """What a called body's compulsory traffic needs from its caller: for
+    each of its inputs, the value the caller passes (a token), the layer that
+    made it (None: memory) and its bytes; for each of its results, the layers
+    that read what the caller makes of it (None: memory); and the reads
+    counted so far, shared."""
+
+    inputs: Dict[Hashable, Tuple[Hashable, Optional[str], int]]
+    result_readers: Dict[Hashable, set]
+    counted: set
+
+
+class Traffic:
     """The compulsory traffic of each of ``nodes`` (the live ops of ``body``,
     in order, with their ``owners``): what crosses its layer's boundary.
 
     An op reads, once per layer, each value made outside its layer: in
-    another layer, or read from memory (a variable's value, an input, or
-    what the caller passes in, which belongs to the caller's layer). It
+    another layer, or read from memory (a variable's value, an input). It
     writes each value that a reader in another layer, or the caller of the
-    body, takes; of an update in place (a cache's new slice), only the part
-    it writes. Views pass their input on unread, and a part of a value (a
+    program, takes; of an update in place (a cache's new slice), only the
+    part it writes, and caches stacked again from such updates are the same
+    buffers. Views pass their input on unread, and a part of a value (a
     slice, gathered rows) is read where it is used, at its own size: an
-    embedding reads its gathered rows, not its table. What a layer makes and
-    uses inside itself (a quantized weight unpacked, an activation between
-    two of its ops) never counts.
+    embedding reads its gathered rows, not its table. What a layer makes
+    and uses inside itself (a quantized weight unpacked, an activation
+    between two of its ops) never counts. A call whose body's inputs and
+    results the backend can match to its own operands is transparent: its
+    body's ops read and write across the boundary themselves. Other bodies
+    (loops, branches) take their inputs from the caller's layer.
     """
-    source = None if caller is None else caller[0]  # where the body's inputs come from
-    operands = [program.operands(node) for node in nodes]
-    types = [program.op_type(node) for node in nodes]
-    passes = [t not in program.loads and (t in program.views or t in program.parts) for t in types]
-    alias: Dict[Hashable, Hashable] = {}  # a view's or a part's result -> the value it is of
-    made: Dict[Hashable, Optional[str]] = {}  # value -> the layer that made it (None: memory)
-    sizes: Dict[Hashable, int] = {}  # value -> its bytes
-    readers: Dict[Hashable, set] = {}
-    for (ins, outs), op_type, (layer, _), passing in zip(operands, types, owners, passes):
-        if passing and ins and ins[0][0] is not None:
-            root = alias.get(ins[0][0], ins[0][0])
-            alias.update((key, root) for key, _ in outs if key is not None)
-            continue
-        for key, _ in ins:
-            readers.setdefault(alias.get(key, key), set()).add(layer)
-        maker = source if op_type in program.loads else layer
-        made.update((key, maker) for key, _ in outs)
-        sizes.update(outs)
-    results = {alias.get(key, key) for key in program.results(body)}
-    counted = set()  # (layer, value) read already
-    out = []
-    for (ins, outs), op_type, (layer, _), passing in zip(operands, types, owners, passes):
-        if passing or op_type in program.loads:
-            out.append(0)
-            continue
+
+    def __init__(self, program: Program, body, caller: Optional[Owner], nodes: Sequence,
+                 owners: Sequence[Owner], calls: Sequence, boundary: Optional[Boundary] = None):
+        self.program, self.nodes, self.owners = program, nodes, owners
+        self.source = source = None if caller is None else caller[0]  # where unbound inputs come from
+        self.operands = operands = [program.operands(node) for node in nodes]
+        types = [program.op_type(node) for node in nodes]
+        passes = [t not in program.loads and (t in program.views or t in program.parts) for t in types]
+        self.alias: Dict[Hashable, Hashable] = {}  # a view's or a part's result -> the value it is of
+        self.parts = set()  # results of part ops: each read at its own size
+        updated = set()  # buffers updated in place: a cache's new state, and caches stacked from them
+        self.made: Dict[Hashable, Optional[str]] = {}  # value -> the layer that made it (None: memory)
+        self.sizes: Dict[Hashable, int] = {}  # value -> its bytes
+        self.readers: Dict[Hashable, set] = {}
+        self.counted = boundary.counted if boundary is not None else set()  # (layer, value) read already
+        self.interfaces = [None] * len(nodes)  # a transparent call's (body inputs, body results)
+        self.calls = calls
+        for key, (token, maker, size) in (boundary.inputs.items() if boundary is not None else ()):
+            self.alias[key] = token
+            self.made.setdefault(token, maker)
+            self.sizes[token] = size
+        alias, made = self.alias, self.made
+        for i, ((ins, outs), op_type, (layer, _), passing) in enumerate(zip(operands, types, owners, passes)):
+            if passing and ins and ins[0][0] is not None:
+                root = alias.get(ins[0][0], ins[0][0])
+                alias.update((key, root) for key, _ in outs if key is not None)
+                if op_type in program.parts:
+                    self.parts.update(key for key, _ in outs)
+                continue
+            if op_type in program.updates:
+                updated.add(outs[0][0])
+            elif op_type in program.stacks and all(alias.get(k, k) in updated for k, _ in ins if k is not None):
+                updated.update(key for key, _ in outs)  # the caches joined again: the same buffers, in place
+                passes[i] = True
+                continue
+            for key, _ in ins:
+                self.readers.setdefault(alias.get(key, key), set()).add(layer)
+            passed = self._passed_through(i) if isinstance(calls[i], Called) else {}
+            for key, size in outs:
+                if key in passed:  # a call's result that is its operand, or a part of it
+                    operand, part = passed[key]
+                    alias[key] = alias.get(operand, operand)
+                    if part or operand in self.parts:
+                        self.parts.add(key)
+                    continue
+                made[key] = source if op_type in program.loads else layer
+                self.sizes[key] = size
+        results = [alias.get(key, key) for key in program.results(body)]
+        self.result_readers: Dict[Hashable, set] = {}
+        for key, inner in zip(results, program.results(body)):
+            outside = boundary.result_readers.get(inner) if boundary is not None else None
+            self.result_readers[key] = outside if outside is not None else {source}
+        self.counts = [0 if passing or t in program.loads else None for passing, t in zip(passes, types)]
+
+    def reads_outside(self, key, layer) -> bool:
+        return any(r != layer for r in self.readers.get(key, ())) or any(
+            r != layer for r in self.result_readers.get(key, ()))
+
+    def count(self, i: int, called=None) -> int:
+        """The compulsory bytes of node ``i``; a call the backend can match
+        (``called``'s interface) counts 0 here, its body's ops count."""
+        if self.counts[i] is not None:
+            return self.counts[i]
+        program, (ins, outs), (layer, _) = self.program, self.operands[i], self.owners[i]
+        if called is not None and self.interface(i, called) is not None:
+            return 0
+        op_type = program.op_type(self.nodes[i])
         n = 0
         for key, size in ins:
-            root = alias.get(key, key)
-            if root is not None and made.get(root, source) != layer and (layer, key) not in counted:
-                counted.add((layer, key))
-                n += min(size, sizes.get(root, size))  # a part (gathered rows repeated) is at most its whole
-        for i, (key, size) in enumerate(outs):
-            if key is not None and (any(r != layer for r in readers.get(key, ())) or (key in results and source != layer)):
+            root = self.alias.get(key, key)
+            if root is None or self.made.get(root, self.source) == layer:
+                continue
+            seen = (layer, key if key in self.parts else root)
+            if seen not in self.counted:
+                self.counted.add(seen)
+                n += min(size, self.sizes.get(root, size))  # a part (gathered rows repeated) is at most its whole
+        for j, (key, size) in enumerate(outs):
+            if key is not None and self.reads_outside(key, layer):
                 update = program.updates.get(op_type)
-                n += ins[update][1] if update is not None and i == 0 and len(ins) > update else size
-        out.append(n)
-    return out
+                n += ins[update][1] if update is not None and j == 0 and len(ins) > update else size
+        return n
+
+    def _passed_through(self, i: int) -> Dict[Hashable, Tuple[Hashable, bool]]:
+        """Of a transparent call's results, those that are one of its operands
+        or a view or part of one (a gather in a called function): result key
+        -> (operand key, whether a part)."""
+        interface = self.interface(i, self.calls[i])
+        if interface is None:
+            return {}
+        program, inner_alias, inner_parts = self.program, {}, set()
+        for node in program.nodes(self.calls[i].bodies[0][1]):
+            op_type = program.op_type(node)
+            if op_type in program.loads or not (op_type in program.views or op_type in program.parts):
+                continue
+            ins, outs = program.operands(node)
+            if ins and ins[0][0] is not None:
+                root = inner_alias.get(ins[0][0], ins[0][0])
+                for key, _ in outs:
+                    inner_alias[key] = root
+                    if op_type in program.parts or ins[0][0] in inner_parts:
+                        inner_parts.add(key)
+        position = {key: j for j, key in enumerate(interface[0]) if key is not None}
+        ins, outs = self.operands[i]
+        passed = {}
+        for inner, (key, _) in zip(interface[1], outs):
+            j = position.get(inner_alias.get(inner, inner))
+            if j is not None and key is not None and ins[j][0] is not None:
+                passed[key] = (ins[j][0], inner in inner_parts)
+        return passed
+
+    def interface(self, i: int, called):
+        """(body inputs, body results) of a call matched to node ``i``'s operands, else None."""
+        if not isinstance(called, Called) or called.kind != "call":
+            return None
+        if self.interfaces[i] is None:
+            found = self.program.interface(self.nodes[i], called.bodies[0][1])
+            ins, outs = self.operands[i]
+            aligned = found is not None and len(found[0]) == len(ins) and len(found[1]) == len(outs)
+            self.interfaces[i] = found if aligned else False
+        return self.interfaces[i] or None
+
+    def boundary(self, i: int, called) -> Optional[Boundary]:
+        """What node ``i``'s called body needs of this body, for a transparent call."""
+        interface = self.interface(i, called)
+        if interface is None:
+            return None
+        (ins, outs), (layer, _) = self.operands[i], self.owners[i]
+        inputs = {}
+        for inner, (key, size) in zip(interface[0], ins):
+            if inner is None or key is None:
+                continue
+            root = self.alias.get(key, key)
+            token = key if key in self.parts else root
+            inputs[inner] = (token, self.made.get(root, self.source), min(size, self.sizes.get(root, size)))
+        result_readers = {}
+        for inner, (key, _) in zip(interface[1], outs):
+            if inner is not None and key is not None:
+                result_readers[inner] = self.readers.get(key, set()) | self.result_readers.get(key, set())
+        return Boundary(inputs, result_readers, self.counted)
 
 
 def price(program: Program, chain: Chain, node):

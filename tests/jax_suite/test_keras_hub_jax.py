@@ -50,3 +50,9 @@ def test_weightless_llama_backbone_is_the_transformer_formula():
     assert report.macs == L * per_layer == 6936  # as the TensorFlow suite's Llama test
     assert report.uncounted == ()
     assert not any(_compat.is_allocated(v) for v in backbone.variables)
+
+
+def test_decode_reads_every_weight_and_the_whole_cache_once():
+    import traffic_cases
+
+    traffic_cases.check_decode_reads_every_weight_and_the_cache_once()

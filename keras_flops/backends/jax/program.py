@@ -75,8 +75,9 @@ class JaxprProgram:
     table = TABLE
     views = primitives.VIEWS
     loads = frozenset()  # a jaxpr reads memory through its inputs
-    parts = frozenset({"slice", "dynamic_slice", "gather", "split", "unstack"})
+    parts = frozenset({"slice", "dynamic_slice", "gather", "split", "unstack", "broadcast_in_dim", "tile"})
     updates = {"dynamic_update_slice": 1, "scatter": 2}
+    stacks = frozenset({"concatenate", "stack"})
 
     def __init__(self, trace):
         self.trace = trace
@@ -158,6 +159,11 @@ class JaxprProgram:
         return walk.Called("loop", (("body", self._body(node, params["body_jaxpr"], "/body/")),
                                     ("cond", self._body(node, params["cond_jaxpr"], "/cond/"))),
                            _trip_count(node.eqn))
+
+    def interface(self, node: Node, body: Body):
+        jaxpr = body.jaxpr
+        return ([None if _is_literal(v) else v for v in jaxpr.invars],
+                [None if _is_literal(v) else v for v in jaxpr.outvars])
 
     def name(self, node: Node) -> str:
         return f"{node.body.prefix}{node.eqn.primitive.name}_{node.index}"

@@ -32,8 +32,10 @@ class GraphProgram:
     table = TABLE
     views = graph.VIEW_OPS
     loads = graph.LOAD_OPS
-    parts = frozenset({"StridedSlice", "Slice", "GatherV2", "Gather", "GatherNd", "Split", "SplitV", "Unpack"})
+    parts = frozenset({"StridedSlice", "Slice", "GatherV2", "Gather", "GatherNd", "Split", "SplitV", "Unpack",
+                       "BroadcastTo", "Tile"})
     updates = {"XlaDynamicUpdateSlice": 1, "DynamicUpdateSlice": 1, "TensorScatterUpdate": 2}
+    stacks = frozenset({"Pack", "ConcatV2", "Concat"})
 
     def __init__(self, trace):
         self.trace = trace
@@ -72,6 +74,9 @@ class GraphProgram:
             trips, exact = trip_count(op, bodies["cond"], bodies["body"])
             return walk.Called("loop", tuple(called), trips, exact)
         return walk.Called("branches", tuple(called))
+
+    def interface(self, op, body):
+        return [t.name for t in body.inputs], [t.name for t in body.outputs]
 
     def name(self, op) -> str:
         return op.name
