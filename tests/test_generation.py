@@ -77,6 +77,32 @@ def test_decode_reads_every_weight_and_the_whole_cache_once():
     traffic_cases.check_decode_reads_every_weight_and_the_cache_once()
 
 
+def test_llama2_7b_decode_on_an_h100_by_hand():
+    # Llama-2-7B without weights, bfloat16 (2 bytes), batch 1, prompt 512, max_length 1024.
+    # Parameters per layer: q, k, v, o 4 x 4096^2 + SwiGLU 3 x 4096 x 11008 + two norms 2 x 4096
+    per_layer = 4 * 4096**2 + 3 * 4096 * 11008 + 2 * 4096
+    params = 32 * per_layer + 4096 + 2 * 32000 * 4096  # + final norm, embedding, output projection
+    assert params == 6_738_415_616
+    # a decode step reads every weight once, of the embedding table only the token's row,
+    # and the whole cache: keys and values of 32 layers x 1,024 positions x 4,096
+    cache = 2 * 32 * 1024 * 4096 * 2
+    analytic = (params - 32000 * 4096 + 4096) * 2 + cache
+    assert (cache, analytic) == (536_870_912, 13_751_566_336)
+    with keras_flops.without_weights():
+        bb = models.LlamaBackbone(vocabulary_size=32000, num_layers=32, num_query_heads=32,
+                                  num_key_value_heads=32, hidden_dim=4096, intermediate_dim=11008,
+                                  dtype="bfloat16")
+    gen = keras_flops.profile_generation(models.LlamaCausalLM(backbone=bb, preprocessor=None),
+                                         prompt_length=512, max_length=1024)
+    assert gen.kv_cache_bytes == cache
+    assert analytic <= gen.decode.min_bytes <= 1.02 * analytic
+    # on an H100 at 3.35 TB/s: 13.75 GB / 3.35e12 B/s = 4.1 ms per token, about 243 tokens/s
+    roof = gen.roofline("H100")
+    assert roof.decode_bound == "memory" and roof.prefill_bound == "compute"
+    assert roof.decode_step_s == pytest.approx(gen.decode.min_bytes / 3.35e12, rel=0.005)
+    assert 238 < roof.tokens_per_s < 244
+
+
 def test_generation_table_and_notes():
     gen = keras_flops.profile_generation(gpt2_lm(), prompt_length=4, max_length=10)
     df = gen.to_dataframe()
