@@ -98,6 +98,14 @@ class GenerationReport:
             prefill_s=prefill_s, prefill_bound=prefill_bound, decode_step_s=step_s, decode_bound=step_bound,
             decode_min_bytes=self.decode.min_bytes, kv_cache_bytes=self.kv_cache_bytes)
 
+    def plot(self, device, path=None, ax=None, traffic: str = "min"):
+        """The prefill's and a decode step's layers on one roofline of
+        ``device``: one point per layer and phase. Shown, or written to
+        ``path``; returns the Figure (needs matplotlib)."""
+        from keras_flops.render import plot
+
+        return plot.generation_roofline(self, device, path=path, ax=ax, traffic=traffic)
+
     def to_dict(self, device=None) -> dict:
         """Plain JSON types: the totals, and the prefill's and decode step's
         reports; with ``device``, the generation's roofline there too."""

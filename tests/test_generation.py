@@ -103,6 +103,16 @@ def test_llama2_7b_decode_on_an_h100_by_hand():
     assert 238 < roof.tokens_per_s < 244
 
 
+def test_generation_roofline_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    gen = keras_flops.profile_generation(gpt2_lm(), prompt_length=4, max_length=10)
+    fig = gen.plot("H100", path=tmp_path / "gen.png")
+    assert (tmp_path / "gen.png").read_bytes()[:4] == b"\x89PNG"
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert any(label.startswith("prefill") for label in labels)
+    assert any(label.startswith("decode") for label in labels)
+
+
 def test_generation_table_and_notes():
     gen = keras_flops.profile_generation(gpt2_lm(), prompt_length=4, max_length=10)
     df = gen.to_dataframe()

@@ -109,13 +109,13 @@ def peak_tflops(device_name: str, dtype: str, tensor_float_32: bool = False) -> 
     return None
 
 
-def device_for(spec: Union[str, Device], default: Device, dtype: str) -> Device:
+def device_for(spec: Union[str, Device], default: Device, dtype: str, tensor_float_32: bool = False) -> Device:
     """The device a layer whose MACs run in ``dtype`` meets: a GPU named by
     ``spec`` at that dtype's peak where it has one, else ``default`` (the
     model's compute dtype; a ``Device`` given as such has one peak)."""
     if not dtype or isinstance(spec, Device):
         return default
-    peak = peak_tflops(spec, dtype)
+    peak = peak_tflops(spec, dtype, tensor_float_32)
     return default if peak is None else Device(peak, default.bandwidth_gbps, f"{default.name} ({dtype})")
 
 

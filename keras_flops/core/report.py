@@ -292,7 +292,8 @@ class FlopsReport:
         table = self.to_dataframe()
         df = table[["class", "flops", column]].copy()
         df["intensity"] = [f / b if b else math.nan for f, b in zip(df["flops"], df[column])]
-        devices = [hardware.device_for(device, dev, mac_dtype.split("+")[0]) for mac_dtype in table["mac_dtype"]]
+        devices = [hardware.device_for(device, dev, mac_dtype.split("+")[0], self.tensor_float_32)
+                   for mac_dtype in table["mac_dtype"]]
         df["peak_tflops"] = [d.peak_tflops for d in devices]
         df["ridge"] = [d.ridge for d in devices]
         df["bound"] = [d.bound(f, b) if f or b else "" for d, f, b in zip(devices, df["flops"], df[column])]

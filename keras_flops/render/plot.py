@@ -70,39 +70,62 @@ def roofline(report, device, path=None, ax=None, traffic: str = "min"):
     """The classic roofline, log-log: FLOP/s against FLOPs per byte, the
     device's roof (bandwidth x intensity up to the ridge, then the peak), and
     one point per layer at its intensity (of ``traffic``: compulsory bytes by
-    default, or "unfused") and roofline-attainable rate, sized by its FLOPs.
-    Returns the Figure."""
+    default, or "unfused") and roofline-attainable rate, sized by its FLOPs,
+    coloured by its bound. Returns the Figure."""
+    df = report.roofline(device, traffic=traffic)
+    colors = {"memory": ("tab:red", "memory-bound layer"), "compute": ("tab:blue", "compute-bound layer")}
+    return _roofline([(df, None, colors)], df.attrs["device"], f"{report.model_name}", path, ax, traffic)
+
+
+def generation_roofline(gen, device, path=None, ax=None, traffic: str = "min"):
+    """A generation's roofline: one point per layer and phase, the prefill's
+    (circles) and one decode step's (triangles), each coloured by its bound.
+    Decode's points sit far left of prefill's: the same weights, read for one
+    token. Returns the Figure."""
+    phases = []
+    for part, marker, name in ((gen.prefill, "o", "prefill"), (gen.decode, "^", "decode")):
+        colors = {"memory": ("tab:red", f"{name}, memory-bound"), "compute": ("tab:blue", f"{name}, compute-bound")}
+        phases.append((part.roofline(device, traffic=traffic), marker, colors))
+    return _roofline(phases, phases[0][0].attrs["device"], f"{gen.model_name}: prefill and decode", path, ax,
+                     traffic)
+
+
+def _roofline(phases, dev, title, path, ax, traffic):
     import numpy as np
     from matplotlib.ticker import EngFormatter
 
     plt = _pyplot(headless=path is not None and ax is None)
-    df = report.roofline(device, traffic=traffic)
-    dev = df.attrs["device"]
-    df = df[(df["flops"] > 0) & (df["min_bytes" if traffic == "min" else "bytes"] > 0)]
+    column = "min_bytes" if traffic == "min" else "bytes"
+    phases = [(df[(df["flops"] > 0) & (df[column] > 0)], marker, colors) for df, marker, colors in phases]
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 5.5))
     else:
         fig = ax.figure
     peak, bandwidth = dev.peak_tflops * 1e12, dev.bandwidth_gbps * 1e9
-    low = min([dev.ridge / 100] + list(df["intensity"] / 2))
-    high = max([dev.ridge * 100] + list(df["intensity"] * 2))
+    intensities = [i for df, _, _ in phases for i in df["intensity"]]
+    low = min([dev.ridge / 100] + [i / 2 for i in intensities])
+    high = max([dev.ridge * 100] + [i * 2 for i in intensities])
     x = np.geomspace(low, high, 200)
     ax.plot(x, np.minimum(peak, bandwidth * x), color="black", linewidth=1.5,
             label=f"{dev.name}: {dev.peak_tflops:g} TFLOP/s, {dev.bandwidth_gbps:g} GB/s")
     ax.axvline(dev.ridge, color="gray", linestyle=":", linewidth=1)
-    attainable = np.minimum(peak, bandwidth * df["intensity"])
-    sizes = 20 + 300 * df["flops"] / df["flops"].max()
-    colors = ["tab:red" if b == "memory" else "tab:blue" for b in df["bound"]]
-    ax.scatter(df["intensity"], attainable, s=sizes, c=colors, alpha=0.6, edgecolors="none")
-    for color, label in (("tab:red", "memory-bound layer"), ("tab:blue", "compute-bound layer")):
-        ax.scatter([], [], c=color, alpha=0.6, label=label)
+    largest = max([df["flops"].max() for df, _, _ in phases if len(df)] or [1])
+    layers = 0
+    for df, marker, colors in phases:
+        layers += len(df)
+        attainable = np.minimum(df["peak_tflops"] * 1e12, bandwidth * df["intensity"])
+        sizes = 20 + 300 * df["flops"] / largest
+        ax.scatter(df["intensity"], attainable, s=sizes, c=[colors[b][0] for b in df["bound"]], alpha=0.6,
+                   edgecolors="none", marker=marker or "o")
+        for bound in dict.fromkeys(df["bound"]):
+            ax.scatter([], [], c=colors[bound][0], alpha=0.6, marker=marker or "o", label=colors[bound][1])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.xaxis.set_major_formatter(EngFormatter())
     ax.yaxis.set_major_formatter(EngFormatter(unit="FLOP/s"))
-    ax.set_xlabel("arithmetic intensity (FLOPs per byte)")
+    ax.set_xlabel(f"arithmetic intensity (FLOPs per byte, {'compulsory' if traffic == 'min' else 'unfused'})")
     ax.set_ylabel("attainable")
-    ax.set_title(f"{report.model_name}: {len(df)} layers on {dev.name}")
+    ax.set_title(f"{title}: {layers} layers on {dev.name}")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return _finish(fig, plt, path)
