@@ -181,7 +181,7 @@ class Walk:
         program = self.program
         if not self.prune_and_enter:
             for node in program.nodes(body):
-                self._price(node, program.owner(node, caller), repeat, 0)
+                self._price(node, program.owner(node, caller), repeat, 0, program.operands(node))
             return
         nodes = live(program, body)
         owners = [program.owner(node, caller) for node, _ in nodes]
@@ -189,7 +189,7 @@ class Walk:
         traffic = Traffic(program, body, caller, [node for node, _ in nodes], owners, calls, boundary)
         for i, ((node, used), owner, called) in enumerate(zip(nodes, owners, calls)):
             if called is None:
-                self._price(node, owner, repeat, traffic.count(i))
+                self._price(node, owner, repeat, traffic.count(i), traffic.operands[i])
                 continue
             n_min = traffic.count(i, called) if not isinstance(called, str) else traffic.count(i)
             if n_min:
@@ -241,14 +241,14 @@ class Walk:
             f"its costlier branch, {label} with {flops:,} FLOPs (others: {others})."
         )
 
-    def _price(self, node, owner: Owner, repeat: int, n_min: int) -> None:
+    def _price(self, node, owner: Owner, repeat: int, n_min: int, operands) -> None:
         program = self.program
         priced = price(program, self.chain, node)
         if isinstance(priced, str):
             self._uncounted(node, owner, priced)
             return
         op_type = program.op_type(node)
-        n_bytes = 0 if op_type in program.views else sum(b for _, b in itertools.chain(*program.operands(node)))
+        n_bytes = 0 if op_type in program.views else sum(b for _, b in itertools.chain(*operands))
         if priced is None:
             if not n_bytes and not n_min:
                 return
