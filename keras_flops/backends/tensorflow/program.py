@@ -46,14 +46,16 @@ class GraphProgram:
     def nodes(self, body):
         return body.get_operations()
 
+    # Values are keyed by the tensors' identities (a graph hands out one Python
+    # tensor per output), and an op's own identity for a control dependency on it.
     def results(self, body):
-        return [t.name for t in body.outputs] + ["^" + op.name for op in body.control_outputs]
+        return [id(t) for t in body.outputs] + [id(op) for op in body.control_outputs]
 
     def produces(self, op):
-        return [t.name for t in op.outputs] + ["^" + op.name]  # "^name": a control dependency on it
+        return [id(t) for t in op.outputs] + [id(op)]
 
     def consumes(self, op):
-        return [t.name for t in op.inputs] + ["^" + c.name for c in op.control_inputs]
+        return [id(t) for t in op.inputs] + [id(c) for c in op.control_inputs]
 
     def has_effects(self, op) -> bool:
         return False
@@ -76,7 +78,7 @@ class GraphProgram:
         return walk.Called("branches", tuple(called))
 
     def interface(self, op, body):
-        return [t.name for t in body.inputs], [t.name for t in body.outputs]
+        return [id(t) for t in body.inputs], [id(t) for t in body.outputs]
 
     def name(self, op) -> str:
         return op.name
@@ -88,8 +90,8 @@ class GraphProgram:
         return op_spec(op)
 
     def operands(self, op):
-        return ([(None if _immediate(t) else t.name, graph.tensor_bytes(t)) for t in op.inputs],
-                [(t.name, graph.tensor_bytes(t)) for t in op.outputs])
+        return ([(None if _immediate(t) else id(t), graph.tensor_bytes(t)) for t in op.inputs],
+                [(id(t), graph.tensor_bytes(t)) for t in op.outputs])
 
     def dtype(self, op) -> str:
         return op.inputs[0].dtype.name if op.inputs else ""
