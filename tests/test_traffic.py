@@ -66,3 +66,22 @@ def test_quantized_layers_keep_their_rows():
     report = keras_flops.profile(cases.dense_model("int4"), batch_size=cases.BATCH, warn=False)
     assert [r.path for r in report.layers] == ["d", "e"]
     assert not any(op.layer == "(model)" for op in report.ops)
+
+
+def test_mfus_peak_weighs_each_dtype():
+    # an A100: int8 at 624 TOPS, float32 at 19.5 TFLOP/s (156 as TF32). The int8 model's
+    # matmuls' FLOPs run at 624, its float32 elementwise work (quantizing the inputs,
+    # the scales, the bias) at float32's: total / (int8 FLOPs / 624 + other FLOPs / float32's)
+    report = keras_flops.profile(cases.dense_model("int8"), batch_size=cases.BATCH, warn=False)
+    int8 = sum(op.flops for op in report.ops if op.mac_dtype == "int8")
+    other = report.flops - int8
+    assert int8 == 2 * cases.MACS and other > 0
+    for tf32, float32 in ((False, 19.5), (True, 156.0)):
+        expected = report.flops / (int8 / 624.0 + other / float32)
+        peak = hardware.effective_peak("NVIDIA A100-SXM4-80GB", report.ops, "float32", tf32)
+        assert peak == pytest.approx(expected)
+        assert float32 < peak < 624.0
+    # a float32 model runs at the float32 peak alone
+    float32_report = keras_flops.profile(cases.dense_model("float32"), batch_size=cases.BATCH, warn=False)
+    assert hardware.effective_peak("NVIDIA A100-SXM4-80GB", float32_report.ops, "float32") == 19.5
+    assert hardware.effective_peak("NVIDIA RTX 4090", report.ops, "float32") is None  # no table: no guess

@@ -43,8 +43,9 @@ class FlopsCallback(backends.callbacks().Callback):
       their wall time; the first step of a fit, which traces the step, is not
       timed;
     - ``mfu``: ``tflops_per_sec`` / peak, where the peak (TFLOP/s per device,
-      times the devices in sync) is ``peak_tflops`` or known for the local GPU
-      and the model's compute dtype.
+      times the devices in sync) is ``peak_tflops`` or known for the local GPU:
+      each op at the peak of the dtype its MACs run in (int8 matmuls at the
+      int8 peak), the rest at the model's compute dtype's.
 
     Args:
       peak_tflops: peak TFLOP/s of one device, for ``mfu``; by default detected
@@ -197,9 +198,17 @@ class FlopsCallback(backends.callbacks().Callback):
             return None
 
     def _find_peak(self, backend) -> Optional[hardware.Peak]:
+        """The given peak; else the detected GPU's, each op of the training
+        step (the forward pass without it) at the peak of the dtype its MACs
+        run in: int8 matmuls at the int8 peak."""
         if self.peak_tflops is not None:
             return hardware.Peak(float(self.peak_tflops), "")
-        return hardware.detect_peak(backend.gpu_names(), _compute_dtype(self.model), backend.tensor_float_32())
+        dtype, tf32 = _compute_dtype(self.model), backend.tensor_float_32()
+        peak = hardware.detect_peak(backend.gpu_names(), dtype, tf32)
+        counted = self.train_report or self.report
+        if peak is None or counted is None:
+            return peak
+        return hardware.Peak(hardware.effective_peak(peak.device, counted.ops, dtype, tf32), peak.device)
 
     def _give_up(self, err: Exception):
         self._done = True

@@ -134,3 +134,22 @@ def detect_peak(gpu_names, dtype: str, tensor_float_32: bool = False) -> Optiona
         if peak is not None:
             return Peak(peak, name)
     return None
+
+
+def effective_peak(device_name: str, ops, compute_dtype: str, tensor_float_32: bool = False) -> Optional[float]:
+    """The peak TFLOP/s ``ops`` run at on a device, each op's FLOPs at the peak
+    of the dtype its MACs run in (an op without MACs, or of a dtype the GPU
+    has no peak for, at ``compute_dtype``'s): total FLOPs / sum(FLOPs_d /
+    peak_d). For int8 matmuls beside float elementwise work, between the
+    two peaks. None when the device's peak at ``compute_dtype`` is unknown."""
+    fallback = peak_tflops(device_name, compute_dtype, tensor_float_32)
+    if fallback is None:
+        return None
+    by_dtype: Dict[str, int] = {}
+    for op in ops:
+        by_dtype[op.mac_dtype or compute_dtype] = by_dtype.get(op.mac_dtype or compute_dtype, 0) + op.flops
+    peaks = {dtype: peak_tflops(device_name, dtype, tensor_float_32) or fallback for dtype in by_dtype}
+    if len(set(peaks.values())) <= 1:
+        return next(iter(peaks.values()), fallback)  # one peak: exactly it
+    seconds = sum(flops / peaks[dtype] for dtype, flops in by_dtype.items())
+    return sum(by_dtype.values()) / seconds if seconds else fallback
