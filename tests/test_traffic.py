@@ -1,6 +1,7 @@
 """Compulsory bytes, MACs by dtype and per-dtype rooflines on TensorFlow, by
 hand (tests/traffic_cases.py holds the cases JAX runs too)."""
 
+import keras
 import pytest
 
 import keras_flops
@@ -85,3 +86,16 @@ def test_mfus_peak_weighs_each_dtype():
     float32_report = keras_flops.profile(cases.dense_model("float32"), batch_size=cases.BATCH, warn=False)
     assert hardware.effective_peak("NVIDIA A100-SXM4-80GB", float32_report.ops, "float32") == 19.5
     assert hardware.effective_peak("NVIDIA RTX 4090", report.ops, "float32") is None  # no table: no guess
+
+
+def test_a_quantized_dtype_policy_without_weights():
+    # Dense(64 -> 32) built with the int8_from_float32 policy under without_weights():
+    # no weight allocated, the same 5,376 compulsory bytes and int8 MACs as model.quantize
+    from keras_flops import _compat
+
+    with keras_flops.without_weights():
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, name="d", dtype="int8_from_float32")])
+    report = keras_flops.profile(model, batch_size=cases.BATCH, warn=False)
+    assert report.to_dataframe().loc["d", "min_bytes"] == cases.DENSE_64_32["int8"]
+    assert report.macs_by_dtype == {"int8": 8 * 64 * 32}
+    assert not any(_compat.is_allocated(v) for v in model.variables)
