@@ -99,3 +99,24 @@ def test_a_quantized_dtype_policy_without_weights():
     assert report.to_dataframe().loc["d", "min_bytes"] == cases.DENSE_64_32["int8"]
     assert report.macs_by_dtype == {"int8": 8 * 64 * 32}
     assert not any(_compat.is_allocated(v) for v in model.variables)
+
+
+def test_a_small_cnn_by_hand():
+    # batch 2, 16x16x3 float32 images: Conv2D(8, 3) -> BatchNormalization -> ReLU ->
+    # MaxPooling2D -> Flatten -> Dense(10); each layer's inputs, outputs and weights once
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)), keras.layers.Conv2D(8, 3, name="c"), keras.layers.BatchNormalization(name="bn"),
+        keras.layers.ReLU(name="r"), keras.layers.MaxPooling2D(name="p"), keras.layers.Flatten(name="f"),
+        keras.layers.Dense(10, name="d")])
+    image, act, pooled = 2 * 16 * 16 * 3 * 4, 2 * 14 * 14 * 8 * 4, 2 * 7 * 7 * 8 * 4
+    expected = {
+        "c": image + 3 * 3 * 3 * 8 * 4 + 8 * 4 + act,  # image, kernel, bias, activation
+        "bn": act + 4 * 8 * 4 + act,  # gamma, beta, moving mean and variance
+        "r": act + act,
+        "p": act + pooled,
+        "f": 0,  # a reshape: a view, nothing moves
+        "d": pooled + 392 * 10 * 4 + 10 * 4 + 2 * 10 * 4,
+    }
+    assert expected == {"c": 19584, "bn": 25216, "r": 25088, "p": 15680, "f": 0, "d": 18936}
+    report = keras_flops.profile(model, batch_size=2, warn=False)
+    assert report.to_dataframe()["min_bytes"].to_dict() == expected

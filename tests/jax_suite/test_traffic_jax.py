@@ -4,6 +4,7 @@ run in the JAX process)."""
 
 from test_traffic import (  # noqa: F401  (collected here, on JAX)
     test_a_quantized_dtype_policy_without_weights,
+    test_a_small_cnn_by_hand,
     test_int8_macs_are_labelled,
     test_min_bytes_by_hand,
     test_min_bytes_fall_with_the_bit_width,
