@@ -27,7 +27,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras_flops  # noqa: E402
 from keras_flops import backends  # noqa: E402
-from keras_flops.backends.tensorflow import compat  # noqa: E402
+from keras_flops import _compat as compat  # noqa: E402
 from keras_flops.core import inputs  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -1,7 +1,9 @@
 """The package's shape (docs/architecture.md): its import graph, read with
 ``ast`` from every import statement, those inside functions included, has no
-cycle; frameworks are imported only inside their backend's folder; the core
-and the formulas import no backend."""
+cycle; frameworks are imported only inside their backend's folder (and by
+keras_flops/_compat.py, the one home of private framework names, inside
+functions only the backend calls); the core and the formulas import no
+backend."""
 
 import ast
 import pathlib
@@ -75,13 +77,55 @@ def test_no_import_cycle():
     assert cycles == []
 
 
+COMPAT = "keras_flops._compat"
+
+
+def framework_functions():
+    """{function of _compat: the backend whose framework it imports, itself or
+    through another function of _compat}."""
+    defs = {n.name: n for n in ast.parse(MODULES[COMPAT].read_text()).body if isinstance(n, ast.FunctionDef)}
+    found = {}
+    for name, node in defs.items():
+        for inner in ast.walk(node):
+            names = ([a.name for a in inner.names] if isinstance(inner, ast.Import)
+                     else [inner.module or ""] if isinstance(inner, ast.ImportFrom) else [])
+            for imported in names:
+                if imported.split(".")[0] in FRAMEWORKS:
+                    found[name] = FRAMEWORKS[imported.split(".")[0]]
+    changed = True
+    while changed:  # callers of such functions import the framework too
+        changed = False
+        for name, node in defs.items():
+            called = {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+            for callee in called & set(found):
+                if name not in found:
+                    found[name], changed = found[callee], True
+    return found
+
+
 def test_frameworks_are_imported_only_by_their_backend():
     offenders = []
     for name, path in MODULES.items():
         for line, target in imports(path):
             backend = FRAMEWORKS.get(target.split(".")[0])
-            if backend and not name.startswith(f"keras_flops.backends.{backend}."):
+            if backend and not name.startswith(f"keras_flops.backends.{backend}.") and name != COMPAT:
                 offenders.append(f"{name}:{line} imports {target}")
+    assert offenders == []
+
+
+def test_compat_imports_frameworks_only_inside_functions_their_backend_calls():
+    tree = ast.parse(MODULES[COMPAT].read_text())
+    top_level = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert not any(FRAMEWORKS.get((getattr(n, "module", None) or n.names[0].name).split(".")[0])
+                   for n in top_level)
+    functions = framework_functions()
+    assert {"tf_flops", "tf_flops_op_types", "quiet_tf_formulas", "freeze", "profiler_ops"} <= set(functions)
+    offenders = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in functions and name != COMPAT:
+                if not name.startswith(f"keras_flops.backends.{functions[node.attr]}."):
+                    offenders.append(f"{name}:{node.lineno} calls _compat.{node.attr}")
     assert offenders == []
 
 

@@ -14,7 +14,8 @@ import os
 
 import tensorflow as tf
 
-from keras_flops.backends.tensorflow import compat, trace
+from keras_flops import _compat as compat
+from keras_flops.backends.tensorflow import trace
 from keras_flops.backends.tensorflow.program import count
 from keras_flops.core import inputs
 from keras_flops.core.records import OUTSIDE, LayerRow
