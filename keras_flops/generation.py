@@ -90,9 +90,9 @@ class GenerationReport:
         ``max(flops / peak, bytes / bandwidth)``, summed; ``traffic`` and
         ``dtype`` as in ``FlopsReport.roofline``), which bound holds in each,
         and the batch's tokens per second while decoding."""
-        phases = [_phase(part.roofline(device, dtype, traffic)) for part in (self.prefill, self.decode)]
-        (prefill_s, prefill_bound), (step_s, step_bound) = phases
-        name = self.prefill.roofline(device, dtype, traffic).attrs["device"].name
+        prefill, decode = (part.roofline(device, dtype, traffic) for part in (self.prefill, self.decode))
+        (prefill_s, prefill_bound), (step_s, step_bound) = _phase(prefill), _phase(decode)
+        name = prefill.attrs["device"].name
         return GenerationRoofline(
             device=name, traffic=traffic, batch_size=self.batch_size, steps=self.steps,
             prefill_s=prefill_s, prefill_bound=prefill_bound, decode_step_s=step_s, decode_bound=step_bound,
