@@ -117,6 +117,10 @@ def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, 
     backend = _check_model(model)
     if counting not in MODES:
         raise ValueError(f"counting must be one of {MODES}, got {counting!r}.")
+    if counting not in backend.modes:
+        raise ValueError(
+            f"counting={counting!r} reproduces TensorFlow's profiler, which counts TensorFlow graphs; "
+            f"Keras runs on {backend.name} here. Use counting='full' (the default).")
     resolved = inputs.resolve(model, batch_size, input_shape, backend)
     try:
         traced = backend.trace(model, resolved.specs, training=training,

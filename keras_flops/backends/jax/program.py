@@ -30,11 +30,7 @@ _CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
 
 def count(trace, counting: str = "full", formulas=None) -> walk.Counted:
     """Price every live equation of ``trace``'s jaxpr, entering calls and
-    loops. ``counting`` must be "full": "tfprof" is TensorFlow's profiler."""
-    if counting != "full":
-        raise ValueError(
-            f"counting={counting!r} reproduces TensorFlow's profiler, which counts TensorFlow "
-            "graphs; Keras runs on JAX here. Use counting='full' (the default).")
+    loops (``counting`` "full": the backend offers no other mode)."""
     return walk.count(JaxprProgram(trace), counting, formulas)
 
 
