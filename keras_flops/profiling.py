@@ -159,6 +159,7 @@ def build_report(model, traced, counted, backend, *, batch_size: int, input_shap
         experts=experts,
         compute_dtype=compute_dtype(model),
         tensor_float_32=backend.tensor_float_32(),
+        activations=counted.activations,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Tuple
 import pandas as pd
 
 from keras_flops.core import hardware
+from keras_flops.core.activations import Activations
 from keras_flops.core.records import (
     BACKWARD, FORWARD, LOSS_PHASE, PHASES, ExpertsLayer, LayerRow, OpCount, UncountedOp, ancestor, within,
 )
@@ -50,6 +51,7 @@ class FlopsReport:
     tensor_float_32: bool = False  # the backend runs float32 matmuls as TF32 where the GPU can
     time_ms: Optional[float] = None  # measured forward pass (keras_flops.measure), median
     layer_times: Tuple[Tuple[str, float, float], ...] = ()  # (layer, median ms, IQR ms), measured
+    activations: Activations = Activations()  # saved for the backward pass, and live at once
 
     # ------------------------------------------------------------------ totals
     def _sum(self, field: str, phases: Tuple[str, ...]) -> int:
@@ -110,6 +112,14 @@ class FlopsReport:
     def _active(self, op: OpCount, count: int):
         bank = next((e for e in self.experts if within(op.layer, e.experts)), None)
         return bank.active(count) if bank else count
+
+    @property
+    def saved_bytes(self) -> int:
+        """Bytes of the activations a training step keeps for its backward
+        pass: the forward (and loss) values a backward op reads, each buffer
+        once (0 for a forward report; per layer, the ``saved_bytes`` column).
+        See :mod:`keras_flops.core.activations`."""
+        return self.activations.saved_bytes
 
     @property
     def loss_flops(self) -> int:
@@ -182,8 +192,9 @@ class FlopsReport:
                     row["active_macs"] += self._active(op, op.macs)
         return sums
 
-    def _count_columns(self) -> List[str]:
+    def _count_columns(self, by_layer: bool = False) -> List[str]:
         return (["flops", "macs", "bytes", "min_bytes"] + (list(_BACKWARD) if self.training else [])
+                + (["saved_bytes"] if self.training and by_layer else [])
                 + (list(_ACTIVE) if self.experts else []))
 
     def _finish(self, rows: List[dict]) -> List[dict]:
@@ -199,7 +210,9 @@ class FlopsReport:
     def layer_table(self, depth: Optional[int] = None) -> List[dict]:
         """One dict per layer, in call order: the columns of ``to_dataframe()``."""
         sums = self._sums("layer")
-        counts = self._count_columns()
+        for layer, n_saved in self.activations.saved:
+            sums[layer]["saved_bytes"] += n_saved
+        counts = self._count_columns(by_layer=True)
         rows = [dict(zip(_LAYER_COLUMNS, dataclasses.astuple(r))) for r in self.layers]
         known = {r.path for r in self.layers}
         named = list(sums) + [u.layer for u in self.uncounted]
@@ -251,13 +264,15 @@ class FlopsReport:
         columns are ``count``, ``flops``, ``macs`` and ``share``. Both have
         ``bytes`` (every op's inputs and outputs, unfused) and ``intensity``
         (FLOPs per byte). Training reports add ``backward_flops``,
-        ``backward_macs``, ``backward_bytes``, ``train_flops`` and
+        ``backward_macs``, ``backward_bytes``, ``saved_bytes`` (by layer: the
+        activations kept for the backward pass), ``train_flops`` and
         ``train_ratio``; reports of models with mixtures of experts,
         ``active_flops`` and ``active_macs``.
         """
         if by == "layer":
             rows, index = self.layer_table(depth), "layer"
-            columns = _LAYER_COLUMNS + self._count_columns()[:2] + ["mac_dtype"] + self._count_columns()[2:]
+            counts = self._count_columns(by_layer=True)
+            columns = _LAYER_COLUMNS + counts[:2] + ["mac_dtype"] + counts[2:]
             timed = ["time_ms", "time_iqr_ms", "tflops_per_sec"] if self.layer_times else []
         elif by == "op":
             rows, index = self.op_table(), "op_type"

@@ -22,7 +22,9 @@ here, written once:
 - compulsory bytes (``min_bytes``): what crosses a layer's boundary, its
   inputs and outputs once and its weights once at their stored width
   (:class:`Traffic`);
-- the dtype each op's MACs run in.
+- the dtype each op's MACs run in;
+- the activations a training step keeps for its backward pass, and the
+  largest set of values live at once (:mod:`keras_flops.core.activations`).
 
 ``counting="tfprof"`` walks the way tf.profiler does: every op of the top
 body, nothing entered, nothing pruned, the framework's statistic only.
@@ -35,6 +37,7 @@ import gc
 import itertools
 from typing import Any, Dict, Hashable, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
+from keras_flops.core.activations import Activations, activations, live
 from keras_flops.core.records import OpCount, UncountedOp
 from keras_flops.formulas.registry import Chain, Cost, Formula, Table, apply
 
@@ -47,11 +50,13 @@ Owner = Tuple[str, str]  # (layer path, phase)
 
 @dataclasses.dataclass(frozen=True)
 class Counted:
-    """What a walk found: the counted ops, the uncounted ones, notes."""
+    """What a walk found: the counted ops, the uncounted ones, notes, and
+    the program's activation memory (saved for the backward pass, live)."""
 
     ops: Tuple[OpCount, ...]
     uncounted: Tuple[UncountedOp, ...]
     notes: Tuple[str, ...]
+    activations: Activations = Activations()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +83,7 @@ class Program(Protocol):
     parts: frozenset  # op types whose result is a part of their first input (a slice, gathered rows)
     updates: Mapping[str, int]  # op types that write one input (its index) into their first, in place
     stacks: frozenset  # op types that join their inputs (Pack, concatenate): of updated caches, in place
+    elementwise: frozenset  # op types that may write their result into an input they read last
 
     def top(self) -> Any:
         """The body the trace runs."""
@@ -144,24 +150,11 @@ def count(program: Program, counting: str = "full", formulas: Optional[Mapping[s
     gc.disable()
     try:
         walk.body(program.top(), None, 1)
+        memory = Activations() if tfprof else activations(program)
     finally:
         if collecting:
             gc.enable()
-    return Counted(tuple(walk.counted), tuple(walk.uncounted), tuple(dict.fromkeys(walk.notes)))
-
-
-def live(program: Program, body) -> List[Tuple[Any, List[bool]]]:
-    """The ops of ``body`` whose results reach its results (or that have
-    effects), in order, each with which of its results are read."""
-    needed = set(program.results(body))
-    kept = []
-    for node in reversed(program.nodes(body)):
-        used = [v is not None and v in needed for v in program.produces(node)]
-        if any(used) or program.has_effects(node):
-            kept.append((node, used if any(used) else [True] * len(used)))
-            needed.update(program.consumes(node))
-    kept.reverse()
-    return kept
+    return Counted(tuple(walk.counted), tuple(walk.uncounted), tuple(dict.fromkeys(walk.notes)), memory)
 
 
 class Walk:

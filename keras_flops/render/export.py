@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-SCHEMA_VERSION = 2  # 2: bytes and intensity (min_bytes, macs_by_dtype and mac_dtype added within it)
+SCHEMA_VERSION = 2  # 2: bytes and intensity (min_bytes, macs_by_dtype, mac_dtype, saved_bytes added within it)
 _TRAINING = ("backward_flops", "backward_macs", "train_flops")
 _ACTIVE = ("active_flops", "active_macs")
 
@@ -12,7 +12,8 @@ _ACTIVE = ("active_flops", "active_macs")
 def as_dict(report) -> dict:
     """``report.to_dict()``: plain JSON types, ``schema_version`` 2, built
     from the report's own tables (no DataFrame in between)."""
-    counts = (("flops", "macs", "bytes", "min_bytes", "intensity", "share") + (_TRAINING if report.training else ())
+    counts = (("flops", "macs", "bytes", "min_bytes", "intensity", "share")
+              + (_TRAINING + ("saved_bytes",) if report.training else ())
               + (_ACTIVE if report.experts else ()))
     totals = {
         "flops": report.flops,
@@ -28,7 +29,8 @@ def as_dict(report) -> dict:
         totals.update(active_flops=report.active_flops, active_macs=report.active_macs)
     if report.training:
         totals.update(backward_flops=report.backward_flops, backward_macs=report.backward_macs,
-                      train_flops=report.train_flops, train_macs=report.train_macs)
+                      train_flops=report.train_flops, train_macs=report.train_macs,
+                      saved_bytes=report.saved_bytes)
     return {
         "schema": "keras_flops.report",
         "schema_version": SCHEMA_VERSION,

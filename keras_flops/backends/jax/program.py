@@ -74,6 +74,13 @@ class JaxprProgram:
     parts = frozenset({"slice", "dynamic_slice", "gather", "split", "unstack", "broadcast_in_dim", "tile"})
     updates = {"dynamic_update_slice": 1, "scatter": 2}
     stacks = frozenset({"concatenate", "stack"})
+    # primitives computing each result element from the same element of their
+    # inputs: XLA's buffer assignment lets them write into an input they read last
+    elementwise = frozenset(primitives.ELEMENTWISE) | {
+        "add", "add_any", "sub", "mul", "div", "max", "min", "pow", "rem", "neg", "square", "log", "exp2",
+        "integer_pow", "select_n", "convert_element_type", "and", "or", "not", "xor", "eq", "ne", "gt", "ge",
+        "lt", "le", "cbrt",
+    }
 
     def __init__(self, trace):
         self.trace = trace

@@ -21,6 +21,17 @@ TABLE = Table(builtin=formulas.BUILTIN, zero=formulas.ZERO_COST_OPS, exact=formu
               statistic=statistics.STATISTIC)
 
 
+# Ops that compute each result element from the same element of their
+# inputs: their kernels write into an input buffer they are the last to read
+# (TensorFlow's forward_input_or_allocate_output).
+ELEMENTWISE = frozenset(formulas.UNARY) | frozenset(formulas.BINARY) | frozenset(formulas.ACTIVATION_GRADIENTS) | {
+    "Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Neg", "Square", "Log", "Rsqrt",
+    "Reciprocal", "Pow", "SquaredDifference", "Cast", "Select", "SelectV2", "BiasAdd", "Equal", "NotEqual",
+    "Greater", "GreaterEqual", "Less", "LessEqual", "LogicalAnd", "LogicalOr", "LogicalNot", "RsqrtGrad",
+    "ClipByValue", "AddN",
+}
+
+
 def count(trace, counting: str = "full", formulas=None) -> walk.Counted:
     """Count ``trace``'s graph in ``counting``, with ``formulas`` formulas first."""
     with compat.quiet_tf_formulas():
@@ -34,9 +45,10 @@ class GraphProgram:
     views = graph.VIEW_OPS
     loads = graph.LOAD_OPS
     parts = frozenset({"StridedSlice", "Slice", "GatherV2", "Gather", "GatherNd", "Split", "SplitV", "Unpack",
-                       "BroadcastTo", "Tile"})
+                       "BroadcastTo", "Tile", "ResourceGather"})  # ResourceGather: also a load
     updates = {"XlaDynamicUpdateSlice": 1, "DynamicUpdateSlice": 1, "TensorScatterUpdate": 2}
     stacks = frozenset({"Pack", "ConcatV2", "Concat"})
+    elementwise = ELEMENTWISE
 
     def __init__(self, trace):
         self.trace = trace

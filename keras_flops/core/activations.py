@@ -1,0 +1,221 @@
+"""What a traced program keeps in memory: the activations a training step
+saves for its backward pass, and the largest set of values live at once.
+
+Read from the program itself, on every backend, through the walk's
+:class:`~keras_flops.core.walk.Program`:
+
+- **saved activations**: the values the forward pass (and the loss) make
+  that a backward op reads. They are kept from the moment they are made until
+  the backward pass has read them. On JAX they are the residuals of the vjp;
+  on TensorFlow the forward tensors the gradient ops take. Values read from
+  memory (weights, the batch) are not activations; a view (a reshape) is its
+  input's buffer, counted once. Each goes to the layer that made it.
+- **live values**: walking the program's ops in order, the values made so
+  far that an op still reads (or that the program returns). Their largest
+  total is the program's peak of activations; less the saved activations
+  and the results live at that op (the gradients, a generation's cache), the
+  largest **transient**: what the forward or backward pass needs on top of
+  what it keeps. A called body (a function, a loop's body, a branch) adds
+  its own largest live set at the op that calls it.
+
+The figures are unfused: each op's result is a buffer of its own, as the
+program is written; a compiler that fuses ops keeps fewer (docs/memory.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Hashable, List, Tuple
+
+from keras_flops.core.records import BACKWARD
+
+
+def live(program, body) -> List[Tuple[Any, List[bool]]]:
+    """The ops of ``body`` whose results reach its results (or that have
+    effects), in order, each with which of its results are read."""
+    needed = set(program.results(body))
+    kept = []
+    for node in reversed(program.nodes(body)):
+        used = [v is not None and v in needed for v in program.produces(node)]
+        if any(used) or program.has_effects(node):
+            kept.append((node, used if any(used) else [True] * len(used)))
+            needed.update(program.consumes(node))
+    kept.reverse()
+    return kept
+
+
+@dataclasses.dataclass(frozen=True)
+class Activations:
+    """The activation memory of a traced program, in bytes.
+
+    ``saved``: ``(layer, bytes)`` of the forward values the backward pass
+    reads, per layer in the order they are made (empty without a backward
+    pass); ``peak``: the largest total of values live at once;
+    ``transient``: the largest total of live values that are neither saved
+    nor results of the program; ``results``: the bytes the program returns
+    that it makes (not its inputs passed through)."""
+
+    saved: Tuple[Tuple[str, int], ...] = ()
+    peak: int = 0
+    transient: int = 0
+    results: int = 0
+
+    @property
+    def saved_bytes(self) -> int:
+        return sum(n for _, n in self.saved)
+
+
+def activations(program) -> Activations:
+    """The :class:`Activations` of ``program``'s top body."""
+    body = program.top()
+    buffers = Buffers(program, body, top=True)
+    saved: Dict[Hashable, Tuple[str, int]] = {}
+    for i, reads in enumerate(buffers.reads):
+        if buffers.phases[i] != BACKWARD:
+            continue
+        for root in reads:
+            _, layer, size, forward = buffers.made[root]
+            if forward and root not in saved:
+                saved[root] = (layer, size)  # made by the forward pass, read by the backward
+    results = buffers.results
+    held = {buffers.home.get(v, v) for v in list(saved) + list(results)}  # buffers of saved values and results
+    peak = transient = 0
+    total = kept = 0  # live bytes; of them, in buffers of saved activations and results
+    for i, (starting, ending) in enumerate(zip(buffers.starts, buffers.ends)):
+        for home in starting:
+            size = buffers.made[home][2]
+            total += size
+            kept += size if home in held else 0
+        peak = max(peak, total + buffers.inner[i])
+        transient = max(transient, total - kept + buffers.inner[i])
+        for home in ending:
+            size = buffers.made[home][2]
+            total -= size
+            kept -= size if home in held else 0
+    per_layer: Dict[str, int] = {}
+    for _, (layer, size) in sorted(saved.items(), key=lambda item: buffers.made[item[0]][0]):
+        per_layer[layer] = per_layer.get(layer, 0) + size
+    return Activations(tuple(per_layer.items()), peak, transient,
+                       sum(buffers.made[root][2] for root in results))
+
+
+class Buffers:
+    """The buffers a body's live ops make, in order: a result of an op is a
+    new buffer, except a view's (a reshape: its input's buffer), an update
+    in place's (its first input's), a value read from memory (a weight, an
+    input: an argument, not an activation), a part of a buffer that is then
+    updated in place (a cache's slice), and the parts of one buffer, updated,
+    joined again (a cache stacked again: the same buffer, as its traffic
+    counts it). An elementwise op writes into the buffer of an input it reads
+    last, when its result fits there, as TensorFlow's kernels (forwarding an
+    input) and XLA's buffer assignment both do.
+
+    ``made``: value -> (index of the op, layer, bytes, made by the forward
+    pass); ``home``: value -> the buffer it lives in (itself, or the input
+    an elementwise op wrote it into); ``reads``: per op, the values it reads;
+    ``starts`` and ``ends``: per op, the buffers made there and last read
+    there (the program's results stay to the end); ``inner``: per op, the
+    largest live set of the bodies it calls."""
+
+    def __init__(self, program, body, top: bool = False, depth: int = 0):
+        nodes = [node for node, _ in live(program, body)]
+        operands = [program.operands(node) for node in nodes]
+        types = [program.op_type(node) for node in nodes]
+        targets = _update_targets(program, operands, types)
+        alias: Dict[Hashable, Hashable] = {}
+        updated = set()  # values updated in place, and joined again from such
+        elementwise = getattr(program, "elementwise", frozenset())
+        writes = []  # (op index, result, values read) of elementwise ops: they may write in place
+        self.made: Dict[Hashable, Tuple[int, str, int, bool]] = {}
+        self.reads: List[List[Hashable]] = []
+        self.phases: List[str] = []
+        self.inner: List[int] = [0] * len(nodes)
+        last: Dict[Hashable, int] = {}
+        for i, (node, (ins, outs), op_type) in enumerate(zip(nodes, operands, types)):
+            layer, phase = program.owner(node, None) if top else ("", "")
+            self.phases.append(phase)
+            roots = [alias.get(key, key) for key, _ in ins if key is not None]
+            reads = [root for root in dict.fromkeys(roots) if root in self.made]
+            self.reads.append(reads)
+            for root in reads:
+                last[root] = i
+            if op_type in program.loads and op_type not in program.parts:
+                continue  # read from memory: an argument
+            first = roots[0] if ins and ins[0][0] is not None else None
+            keys = [key for key, _ in ins if key is not None]
+            in_place = first is not None and (
+                op_type in program.views or op_type in program.updates
+                or (op_type in program.parts and any(key in targets for key, _ in outs))
+                or (op_type in program.stacks and all(k in updated for k in keys) and len(set(roots)) == 1))
+            if in_place:
+                alias.update((key, first) for key, _ in outs if key is not None)
+                if op_type in program.updates or op_type in program.stacks or ins[0][0] in updated:
+                    updated.update(key for key, _ in outs if key is not None)
+                continue
+            for key, size in outs:
+                if key is not None:
+                    self.made[key] = (i, layer, size, phase != BACKWARD)
+            if op_type in elementwise and len(outs) == 1 and outs[0][0] is not None:
+                writes.append((i, outs[0][0], reads))
+            called = program.called(node, (layer, phase), [True] * len(outs))
+            if called is not None and not isinstance(called, str) and depth < 16:
+                self.inner[i] = max((Buffers(program, b, depth=depth + 1).peak() for _, b in called.bodies),
+                                    default=0)
+        self.results = {r for r in (alias.get(k, k) for k in program.results(body)) if r in self.made}
+        end = len(nodes)
+        self.home: Dict[Hashable, Hashable] = {}
+        for i, result, reads in writes:  # an input read here for the last time is its buffer's only value
+            for value in reads:
+                home = self.home.get(value, value)
+                if last.get(value) == i and value not in self.results and self.made[result][2] <= self.made[home][2]:
+                    self.home[result] = home
+                    break
+        # a buffer is live from the op that makes it to the last op that reads a value in it
+        ending: Dict[Hashable, int] = {}
+        for value, (i, _, _, _) in self.made.items():
+            home = self.home.get(value, value)
+            finish = end if value in self.results else max(last.get(value, i), i)
+            ending[home] = max(ending.get(home, -1), finish)
+        self.starts: List[List[Hashable]] = [[] for _ in range(end)]
+        self.ends: List[List[Hashable]] = [[] for _ in range(end)]
+        for home, finish in ending.items():
+            self.starts[self.made[home][0]].append(home)
+            if finish < end:
+                self.ends[finish].append(home)
+
+    def peak(self) -> int:
+        """The largest total of buffers live at once, less the body's results
+        (a called body's: its caller holds them from the op's start), bodies
+        it calls included."""
+        results = {self.home.get(v, v) for v in self.results}
+        peak = total = 0
+        for i, (starting, ending) in enumerate(zip(self.starts, self.ends)):
+            total += sum(self.made[home][2] for home in starting if home not in results)
+            peak = max(peak, total + self.inner[i])
+            total -= sum(self.made[root][2] for root in ending)
+        return peak
+
+
+def _update_targets(program, operands, types) -> set:
+    """The values an update in place writes into, and the parts and views
+    they are parts of: a cache's slices."""
+    targets = set()
+    for (ins, _), op_type in zip(operands, types):
+        if op_type in program.updates and ins and ins[0][0] is not None:
+            targets.add(ins[0][0])
+    for (ins, outs), op_type in zip(reversed(operands), reversed(types)):
+        if (op_type in program.parts or op_type in program.views) and ins and ins[0][0] is not None:
+            if any(key in targets for key, _ in outs):
+                targets.add(ins[0][0])
+    return targets
+
+
+def nbytes(shape, dtype_bits: int) -> int:
+    """Bytes of a tensor of ``shape`` whose elements take ``dtype_bits`` bits."""
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return (n * dtype_bits + 7) // 8
+
+
+__all__ = ["Activations", "Buffers", "activations", "live", "nbytes"]
