@@ -22,6 +22,7 @@ import pandas as pd
 
 from keras_flops import _compat, backends
 from keras_flops.core import inputs, moe
+from keras_flops.core.memory import MemoryReport, capacity, layer_weights, weights_by_dtype
 from keras_flops.core.records import LayerRow
 from keras_flops.core.report import FlopsReport
 from keras_flops.profiling import ProfileError, UncountedOpsWarning, build_report, reason
@@ -44,6 +45,21 @@ class GenerationReport:
     decode: FlopsReport
     notes: tuple = ()
     kv_cache_bytes: int = 0  # the whole key/value cache, read from the cache tensor's spec
+    weights: tuple = ()  # ((dtype, bytes), ...) of the model's variables at their stored width
+    layer_weights: tuple = ()  # ((layer, bytes), ...) of the weights each layer holds itself
+
+    @property
+    def memory(self) -> MemoryReport:
+        """The memory generating needs: the weights, the token ids, the
+        key/value cache, and the largest transient of the prefill or a decode
+        step (values live at once beside the cache and the step's results).
+        ``gen.memory.fits("H100")`` says whether it fits."""
+        transient = max(self.prefill.activations.transient, self.decode.activations.transient)
+        return MemoryReport(
+            model_name=self.model_name, batch_size=self.batch_size, training=False,
+            weights=dict(self.weights), inputs=self.batch_size * self.max_length * 4,  # int32 token ids
+            kv_cache=self.kv_cache_bytes, transient=transient, layer_weights=self.layer_weights,
+            notes=(f"For generations of max_length {self.max_length}: the cache holds every position.",))
 
     @property
     def steps(self) -> int:
@@ -122,6 +138,7 @@ class GenerationReport:
             "flops_per_token": self.flops_per_token,
             "macs_per_token": self.macs_per_token,
             "kv_cache_bytes": self.kv_cache_bytes,
+            "memory": self.memory.to_dict(device=device if device is not None and _has_memory(device) else None),
             "prefill": self.prefill.to_dict(),
             "decode": self.decode.to_dict(),
             "notes": list(self.notes),
@@ -150,6 +167,8 @@ class GenerationReport:
             f"Bytes per decode step: {format_count(self.decode.min_bytes)}B compulsory "
             f"({self.decode.min_bytes:,}); KV cache {format_count(self.kv_cache_bytes)}B "
             f"({self.kv_cache_bytes:,})",
+            f"Memory: {format_count(self.memory.peak)}B ({self.memory.peak:,}): weights, cache and "
+            "the largest transient",
         ]
         return "\n".join(lines + list(self.notes))
 
@@ -199,6 +218,15 @@ class GenerationRoofline:
             f"{self.tokens_per_s:,.0f} tokens/s for the batch of {self.batch_size}",
             f"  generate(): {self.total_s * 1e3:.3g} ms for {self.steps} steps",
         ])
+
+
+def _has_memory(device) -> bool:
+    """Whether a device's memory size is known (a roofline needs only its peak)."""
+    try:
+        capacity(device)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _phase(roofline: pd.DataFrame):
@@ -283,6 +311,8 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
         decode=_report(backend, causal_lm, decode, batch_size, tokens, experts),
         notes=notes,
         kv_cache_bytes=kv_cache_bytes,
+        weights=tuple(weights_by_dtype(causal_lm.variables).items()),
+        layer_weights=layer_weights(causal_lm),
     )
     if warn:
         for part in (report.prefill, report.decode):

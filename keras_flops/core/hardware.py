@@ -46,6 +46,30 @@ BANDWIDTH_GBPS: Tuple[Tuple[str, float], ...] = (
 )
 
 
+# name pattern, then memory capacity in GB per GPU (datasheets; memory is sized
+# in binary units, so a "80 GB" card holds 80 x 2**30 bytes). A name that does
+# not say which size (A100, V100) is the larger card, as the bandwidth table's.
+MEMORY_GB: Tuple[Tuple[str, float], ...] = (
+    (r"H200", 141.0),  # NVIDIA H200 datasheet: 141 GB HBM3e
+    (r"GH200", 96.0),  # NVIDIA GH200 datasheet: 96 GB HBM3
+    (r"H100.*\bNVL\b", 94.0),  # NVIDIA H100 datasheet: H100 NVL 94 GB
+    (r"H100", 80.0),  # NVIDIA H100 datasheet: SXM and PCIe 80 GB
+    (r"A100.*40\s*GB", 40.0),  # NVIDIA A100 datasheet: 40 GB HBM2
+    (r"A100", 80.0),  # NVIDIA A100 datasheet: 80 GB HBM2e
+    (r"V100.*16\s*GB", 16.0),  # NVIDIA V100 datasheet: 16 GB HBM2
+    (r"V100", 32.0),  # NVIDIA V100 datasheet: 32 GB HBM2
+    (r"\bL4\b", 24.0),  # NVIDIA L4 datasheet: 24 GB GDDR6
+    (r"\bT4\b", 16.0),  # NVIDIA T4 datasheet: 16 GB GDDR6
+)
+GIB = 2 ** 30
+
+
+def memory_bytes(device_name: str) -> Optional[int]:
+    """The memory of a GPU (by its name: "H100", "A100 40GB", "NVIDIA L4"),
+    in bytes, if known."""
+    return next((int(gb * GIB) for pattern, gb in MEMORY_GB if re.search(pattern, device_name)), None)
+
+
 @dataclasses.dataclass(frozen=True)
 class Device:
     """A device for a roofline: its peak TFLOP/s at the compute dtype and its
@@ -55,6 +79,7 @@ class Device:
     peak_tflops: float
     bandwidth_gbps: float
     name: str = "device"
+    memory_gb: Optional[float] = None  # its memory, in GB of 2**30 bytes: what ``fits`` checks against
 
     def __post_init__(self):
         if not (self.peak_tflops > 0 and self.bandwidth_gbps > 0):
@@ -94,7 +119,8 @@ def device(spec: Union[str, Device], dtype: str = "float32", tensor_float_32: bo
             "float16, bfloat16, float8 or int8 where they have it); describe another with "
             "keras_flops.Device(peak_tflops=..., bandwidth_gbps=...)."
         )
-    return Device(peak, bandwidth, spec)
+    memory = memory_bytes(spec)
+    return Device(peak, bandwidth, spec, None if memory is None else memory / GIB)
 
 
 def peak_tflops(device_name: str, dtype: str, tensor_float_32: bool = False) -> Optional[float]:

@@ -1,0 +1,150 @@
+"""``memory``, ``largest_batch`` and ``largest_context``: will it fit? (the memory footprint)
+
+The memory a model needs is read from the same traced program that
+``profile`` counts: the activations a training step keeps for its backward
+pass, the values live at once, a generation's key/value cache; the weights
+and the optimizer state from the model's variables and the optimizer's
+config. Nothing is allocated, so weightless 7B and 70B configs answer too.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+from keras_flops import backends
+from keras_flops.core import inputs as inputs_lib
+from keras_flops.core import memory as core
+from keras_flops.core.memory import Fit, MemoryReport, capacity, solve
+from keras_flops.profiling import profile_and_trace
+
+
+def memory(model, batch_size: int = 1, input_shape=None, *, training: bool = True, optimizer=None,
+           targets=None) -> MemoryReport:
+    """The memory ``model`` needs for one training step (``training=True``)
+    or one inference call on a batch of ``batch_size``, in bytes, by part
+    (see :class:`keras_flops.core.memory.MemoryReport` and its ``peak``).
+
+    Args:
+      model: a built Keras model, with or without weights.
+      batch_size, input_shape, targets: as in ``keras_flops.profile``.
+      training: a training step (weights, gradients, optimizer state, saved
+        activations, the largest transient) or an inference call (weights
+        and the largest set of activations live at once).
+      optimizer: the optimizer whose state to count: a Keras optimizer or a
+        name ("adam", "sgd"); by default the model's compiled one. Its
+        config is read; it is never built.
+    """
+    profiled = profile_and_trace(model, batch_size, input_shape, training=training, targets=targets)
+    backend = backends.of(model)
+    batch = spec_bytes(profiled.inputs.specs, backend)
+    if training and targets is not None:
+        batch += spec_bytes(inputs_lib.fix_batch(targets, profiled.report.batch_size, backend), backend)
+    return from_report(model, profiled.report, batch, optimizer)
+
+
+def from_report(model, report, batch_bytes: int, optimizer=None) -> MemoryReport:
+    """The :class:`MemoryReport` of ``model`` from a report already counted
+    (``report.training`` says which kind) and the bytes of its batch."""
+    trainable = list(getattr(model, "trainable_variables", None) or [])
+    notes: List[str] = []
+    gradients = state = 0
+    name = ""
+    if report.training:
+        gradients = sum(core.variable_bytes(v) for v in trainable)
+        chosen = optimizer if optimizer is not None else getattr(model, "optimizer", None)
+        if chosen is None:
+            notes.append("No optimizer: the model is not compiled with one and none was given "
+                         "(optimizer=), so its state is not counted.")
+        else:
+            found = core.optimizer_state(chosen, trainable)
+            name, state = found.name, found.total
+            notes.append(f"{found.name} keeps {found.slots} slot(s) per trainable weight "
+                         f"({found.slot_bytes:,} B) and {found.scalar_bytes} B of scalars "
+                         "(its iteration counter and learning rate).")
+    acts = report.activations
+    return MemoryReport(
+        model_name=model.name, batch_size=report.batch_size, training=report.training,
+        weights=core.weights_by_dtype(getattr(model, "variables", None) or []), inputs=batch_bytes,
+        gradients=gradients, optimizer=name, optimizer_state=state, saved=acts.saved,
+        transient=acts.transient if report.training else 0, activations=0 if report.training else acts.peak,
+        layer_weights=core.layer_weights(model), notes=tuple(notes))
+
+
+def largest_batch(model, device, input_shape=None, *, training: bool = True, optimizer=None) -> int:
+    """The largest batch for which :func:`memory`'s peak fits ``device`` (a GPU
+    name, a ``keras_flops.Device`` with ``memory_gb``, or bytes); 0 when not
+    even a batch of 1 does.
+
+    Found from how the need grows with the batch, not by trying allocations:
+    the need at batches 1 and 2 gives a line, solved for the device; the
+    need at the answer is then counted, and the line redrawn through it, until
+    the answer holds (a few traces, whatever the answer)."""
+    size, _ = capacity(device)
+
+    def need(batch: int) -> int:
+        return memory(model, batch, input_shape, training=training, optimizer=optimizer).peak
+
+    return _largest(need, size, (1, 2))
+
+
+def largest_context(causal_lm, device, *, batch_size: int = 1) -> int:
+    """The longest generation (``max_length``, prompt and generated tokens
+    together) for which ``causal_lm``'s memory fits ``device``: weights, the
+    key/value cache and the largest transient of the prefill or a decode step
+    (:attr:`GenerationReport.memory`); 0 when not even one token fits.
+
+    Found as :func:`largest_batch` finds a batch, through a quadratic: the
+    cache grows linearly with the length, a prefill's attention scores with
+    its square."""
+    from keras_flops.generation import profile_generation
+
+    size, _ = capacity(device)
+
+    def need(length: int) -> int:
+        return profile_generation(causal_lm, 1, length, batch_size, warn=False).memory.peak
+
+    return _largest(need, size, (2048, 4096, 8192))
+
+
+def _largest(need, size: int, start: Tuple[int, ...]) -> int:
+    """The largest x with ``need(x) <= size``: the polynomial through the
+    needs counted so far is solved, the need at its answer counted, until
+    the answer is counted and fits with the next one over."""
+    points = {start[0]: need(start[0])}
+    if start[0] == 1 and points[1] > size:
+        return 0  # not even one
+    points.update((x, need(x)) for x in start[1:])
+    answer = 0
+    for _ in range(8):
+        nearest = sorted(sorted(points, key=lambda x: abs(x - answer))[: len(start)])
+        answer = solve(nearest, [points[x] for x in nearest], size)
+        if answer == 0:
+            if 1 not in points:
+                points[1] = need(1)
+            if points[1] > size:
+                return 0
+            answer = 1
+        for x in (answer, answer + 1):
+            if x not in points:
+                points[x] = need(x)
+        if points[answer] <= size < points[answer + 1]:
+            return answer
+    fitting = [x for x, n in points.items() if n <= size]
+    return max(fitting) if fitting else 0
+
+
+def spec_bytes(specs, backend) -> int:
+    """Bytes of a structure of input specs (a batch)."""
+    return sum(_spec_bytes(s) for s in backend.flatten(specs) if s is not None)
+
+
+def _spec_bytes(spec) -> int:
+    shape = [int(d) for d in spec.shape]
+    n = 1
+    for d in shape:
+        n *= d
+    return int(n * core.dtype_bytes(inputs_lib.dtype_name(spec.dtype)))
+
+
+__all__ = ["Fit", "MemoryReport", "largest_batch", "largest_context", "memory"]
+
