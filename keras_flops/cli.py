@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import sys
+import warnings
 from typing import List, Optional
 
 EXIT_ERROR = 2
@@ -65,6 +66,15 @@ def _parser() -> argparse.ArgumentParser:
         help="a roofline on this GPU (H100, H100 PCIe, H200, A100, V100, L4, T4): with --generate, the "
         "prefill's and a decode step's times, their bounds and tokens per second; else the model's time",
     )
+    p.add_argument(
+        "--memory", nargs="?", const="training", choices=("training", "inference"),
+        help="the memory it needs instead, by part (weights, gradients, optimizer state, saved "
+        "activations, the largest transient): of a training step (default) or an inference call; "
+        "with --device, whether it fits",
+    )
+    p.add_argument("--optimizer", metavar="NAME",
+                   help="with --memory: the optimizer whose state to count (adam, sgd, ...; default: "
+                   "the model's compiled one)")
     p.add_argument("--by", choices=("layer", "op"), default="layer", help="one row per layer or per op type")
     p.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
     p.add_argument("--top", type=int, metavar="N", help="only the N rows with the most FLOPs")
@@ -99,7 +109,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_ERROR
     parts = (report.prefill, report.decode) if args.generate else (report,)
     for part in parts:
-        if part.uncounted and args.format != "json":
+        if getattr(part, "uncounted", None) and args.format != "json":
             print(part.uncounted_summary(), file=sys.stderr)
     return 0
 
@@ -143,7 +153,7 @@ def _report(args):
         return keras_flops.profile_saved_model(  # TensorFlow's format: TensorFlow only
             args.model, args.batch_size, shape, counting=args.counting, warn=False
         )
-    model = _example(args.example) if args.example else _load(args.model, args.unsafe)
+    model = _example(args.example) if args.example else _load(args.model, args.unsafe, args.memory == "training")
     if args.generate:
         if args.plot:
             raise CliError("--plot draws one forward pass; it does not go with --generate.")
@@ -155,6 +165,13 @@ def _report(args):
         if args.sequence_length < 1:
             raise CliError(f"--sequence-length must be at least 1, got {args.sequence_length}.")
         shape = inputs.filled_shapes(model, args.sequence_length, shape, backends.of(model))
+    if args.memory:
+        if args.format not in ("table", "json") or args.plot:
+            raise CliError(f"--memory prints a table or JSON, not {args.plot and 'a plot' or args.format}.")
+        return keras_flops.memory(model, args.batch_size, shape, training=args.memory == "training",
+                                  optimizer=args.optimizer)
+    if args.optimizer:
+        raise CliError("--optimizer goes with --memory.")
     return keras_flops.profile(
         model, batch_size=args.batch_size, input_shape=shape, counting=args.counting, warn=False
     )
@@ -166,12 +183,19 @@ def _is_saved_model(path) -> bool:
 
 
 def _render(report, args) -> str:
+    if args.memory and not args.generate:  # a MemoryReport
+        if args.format == "json":
+            return json.dumps(report.to_dict(device=args.device), indent=2)
+        return str(report) + (f"\n{report.fits(args.device)}" if args.device else "")
     if args.generate:  # a GenerationReport: its own table
         if args.format == "json":
             return json.dumps(report.to_dict(device=args.device), indent=2)
         if args.format != "table":
             raise CliError(f"--generate prints a table or JSON, not {args.format}.")
-        return str(report) + (f"\n{report.roofline(args.device)}" if args.device else "")
+        text = str(report) + (f"\n{report.roofline(args.device)}" if args.device else "")
+        if args.memory:
+            text += f"\n{report.memory}" + (f"\n{report.memory.fits(args.device)}" if args.device else "")
+        return text
     if args.device:
         if args.format != "table":
             raise CliError(f"--device adds a roofline to the table or to --generate, not to {args.format}.")
@@ -200,7 +224,9 @@ def _example(name: str):
     return fn(weights=None)
 
 
-def _load(path: str, unsafe: bool):
+def _load(path: str, unsafe: bool, compile: bool = False):
+    """The model in ``path``; with ``compile``, with its saved loss and
+    optimizer (a training step's memory needs them), where they load."""
     import keras
 
     if not os.path.exists(path):
@@ -216,6 +242,15 @@ def _load(path: str, unsafe: bool):
         )
     try:
         with _loading(path, "loads", "loaded", "load"):
+            if compile:
+                try:
+                    with warnings.catch_warnings():  # the optimizer's variables: its state is counted, not read
+                        warnings.simplefilter("ignore", UserWarning)
+                        return keras.saving.load_model(path, compile=True, safe_mode=not unsafe)
+                except (ValueError, TypeError) as err:
+                    if "safe_mode" in str(err) or "Lambda" in str(err):
+                        raise
+                    # a loss or optimizer that does not load (custom, unregistered): without them
             return keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
     except OSError as err:
         raise CliError(f"{path}: not a Keras model file ({_first_line(err)}).") from err

@@ -47,11 +47,14 @@ def summary(
     "flops", "macs", "bytes" (moved, inclusive, unfused), "min_bytes" (the
     compulsory traffic: inputs, outputs and weights once) and "bound"
     ("compute" or "memory" by the compulsory traffic, on ``device``, a GPU
-    name or a ``keras_flops.Device``).
-    Returns the report it printed.
+    name or a ``keras_flops.Device``) and "saved_bytes" (the activations the
+    layer keeps for the backward pass of a training step: the model is then
+    profiled with ``training=True``, and the FLOPs columns stay the forward
+    pass's). Returns the report it printed.
     """
     if report is None:
-        report = profile(model, batch_size=batch_size, input_shape=input_shape)
+        report = profile(model, batch_size=batch_size, input_shape=input_shape,
+                         training="saved_bytes" in columns)
     paths = {id(layer): path for path, layer in layers.layer_tree(model)}
     render = plain_summary if _compat.is_tf_keras(model) else rich_summary
     render(model, SummaryCounts(report, paths, raw_counts, columns, device), line_length=line_length,

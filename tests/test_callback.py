@@ -180,8 +180,10 @@ def test_profiling_failure_warns_and_training_goes_on(monkeypatch):
 
 def test_profiles_once_per_fit_and_is_removed_afterwards(monkeypatch):
     calls = []
-    real = callback_module.profile
+    real, real_step = callback_module.profile, callback_module.profile_and_trace
     monkeypatch.setattr(callback_module, "profile", lambda *a, **k: calls.append(k) or real(*a, **k))
+    monkeypatch.setattr(callback_module, "profile_and_trace",
+                        lambda *a, **k: calls.append(k) or real_step(*a, **k))  # the step, with its inputs
     model = cnn()
     fit(model, [keras_flops.FlopsCallback(verbose=0)], epochs=3)
     assert [c.get("training", False) for c in calls] == [False, True]  # forward, then a step

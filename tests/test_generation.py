@@ -103,6 +103,78 @@ def test_llama2_7b_decode_on_an_h100_by_hand():
     assert 238 < roof.tokens_per_s < 244
 
 
+GIB = 2 ** 30
+LLAMA2_7B_PARAMS = 6_738_415_616  # worked out in test_llama2_7b_decode_on_an_h100_by_hand
+
+
+def llama2_7b_lm():
+    with keras_flops.without_weights():
+        bb = models.LlamaBackbone(vocabulary_size=32000, num_layers=32, num_query_heads=32,
+                                  num_key_value_heads=32, hidden_dim=4096, intermediate_dim=11008,
+                                  dtype="bfloat16")
+    return models.LlamaCausalLM(backbone=bb, preprocessor=None)
+
+
+def context_bounds(capacity: int):
+    """The longest context of a weightless Llama-2-7B (bfloat16, batch 1) on a
+    device of ``capacity`` bytes, bounded by hand. It needs its weights W, its
+    cache (keys and values, 32 layers x 32 heads x 128, bfloat16: 524,288 B a
+    token) and, in the prefill, the attention scores of one layer in float32
+    (32 heads x L^2 x 4 B = 128 L^2): at least two of them live at once (the
+    softmax's input and output), at most four. Solved for L, in integers."""
+    free = capacity - 2 * LLAMA2_7B_PARAMS
+    per_token = 2 * 32 * 32 * 128 * 2
+    assert per_token == 524_288
+
+    def longest(buffers):  # the largest L with buffers x 128 L^2 + per_token L <= free
+        a = buffers * 128
+        root = (math.isqrt(per_token ** 2 + 4 * a * free) - per_token) // (2 * a)
+        while a * (root + 1) ** 2 + per_token * (root + 1) <= free:
+            root += 1
+        return root
+
+    return longest(4), longest(2)
+
+
+def test_llama2_7b_generation_memory_by_hand():
+    gen = keras_flops.profile_generation(llama2_7b_lm(), prompt_length=1, max_length=4096)
+    # keys and values of 32 layers x 4,096 positions x 32 heads x 128, in bfloat16: 2 GiB
+    assert gen.kv_cache_bytes == 2 * 32 * 4096 * 32 * 128 * 2 == 2 * GIB
+    memory = gen.memory
+    assert memory.weights == {"bfloat16": 2 * LLAMA2_7B_PARAMS}
+    assert (memory.kv_cache, memory.inputs) == (2 * GIB, 4096 * 4)  # and the int32 token ids
+    scores = 32 * 4096 * 4096 * 4  # one layer's attention scores in float32: 2 GiB
+    assert 2 * scores <= memory.transient <= 4 * scores
+    assert memory.peak == 2 * LLAMA2_7B_PARAMS + 2 * GIB + 4096 * 4 + memory.transient
+    assert memory.fits("L4") and memory.fits("H100").margin > 50 * GIB
+
+
+def test_llama2_7b_longest_context_on_an_h100_and_an_l4():
+    lm = llama2_7b_lm()
+    # H100: between 11,392 and 15,826 tokens; L4: between 4,414 and 5,980
+    assert context_bounds(80 * GIB) == (11_392, 15_826) and context_bounds(24 * GIB) == (4_414, 5_980)
+    for device, capacity in (("H100", 80 * GIB), ("L4", 24 * GIB)):
+        low, high = context_bounds(capacity)
+        assert low <= keras_flops.largest_context(lm, device) <= high
+
+
+def test_llama2_7b_largest_training_batch_on_an_h100_and_an_l4():
+    lm = llama2_7b_lm()
+    shape = {"token_ids": (512,), "padding_mask": (512,)}
+    # weights, gradients and Adam's two slots, all bfloat16: 4 x 13.48 GB = 53.9 GB
+    state = 4 * 2 * LLAMA2_7B_PARAMS
+    assert 24 * GIB < state < 80 * GIB
+    assert keras_flops.largest_batch(lm, "L4", shape, optimizer="adam") == 0  # the state alone fills an L4
+    best = keras_flops.largest_batch(lm, "H100", shape, optimizer="adam")
+    one = keras_flops.memory(lm, 1, shape, optimizer="adam")
+    scalars = {"tensorflow": 8 + 4, "jax": 4 + 4}[keras.config.backend()]  # Adam's counter, its learning rate
+    assert (one.weight_bytes, one.gradients, one.optimizer_state) == (
+        2 * LLAMA2_7B_PARAMS, 2 * LLAMA2_7B_PARAMS, 4 * LLAMA2_7B_PARAMS + scalars)
+    # each sequence of 512 tokens adds its activations: the answer is what is left over them
+    per_sequence = keras_flops.memory(lm, 2, shape, optimizer="adam").peak - one.peak
+    assert best == (80 * GIB - (one.peak - per_sequence)) // per_sequence >= 1
+
+
 def test_generation_roofline_plot(tmp_path):
     pytest.importorskip("matplotlib")
     gen = keras_flops.profile_generation(gpt2_lm(), prompt_length=4, max_length=10)

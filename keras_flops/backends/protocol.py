@@ -108,6 +108,11 @@ class Backend(Protocol):
     def tensor_float_32(self) -> bool:
         """Whether float32 matmuls run as TF32 on GPUs that have it."""
 
+    def peak_memory(self) -> Optional[int]:
+        """The most bytes in use at once on any of this process's GPUs since
+        they started, as the framework reports it; None without a GPU (or
+        where the framework does not say)."""
+
     def summary_writer(self, log_dir: str) -> SummaryWriter:
         """A TensorBoard writer into ``log_dir``."""
 

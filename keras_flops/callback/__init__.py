@@ -24,10 +24,11 @@ from keras_flops import _compat, backends
 from keras_flops.callback import batch as _batch
 from keras_flops.callback.tensorboard import TensorBoardSink
 from keras_flops.callback.timing import Throughput
-from keras_flops.core import hardware
+from keras_flops.core import hardware, inputs
 from keras_flops.core.report import FlopsReport
 from keras_flops.profiling import compute_dtype as _compute_dtype
-from keras_flops.profiling import profile
+from keras_flops.footprint import from_report, spec_bytes
+from keras_flops.profiling import profile, profile_and_trace
 from keras_flops.render.text import format_count
 
 
@@ -45,7 +46,13 @@ class FlopsCallback(backends.callbacks().Callback):
     - ``mfu``: ``tflops_per_sec`` / peak, where the peak (TFLOP/s per device,
       times the devices in sync) is ``peak_tflops`` or known for the local GPU:
       each op at the peak of the dtype its MACs run in (int8 matmuls at the
-      int8 peak), the rest at the model's compute dtype's.
+      int8 peak), the rest at the model's compute dtype's;
+    - ``memory_gib``: the estimated peak memory of one training step per
+      replica, in GiB (``keras_flops.memory``: weights, gradients, optimizer
+      state, the batch, saved activations, the largest transient);
+    - ``peak_memory_gib``: beside it, the most memory in use at once on a GPU
+      so far, as the backend reports it (TensorFlow's ``get_memory_info``,
+      JAX's ``memory_stats()``); absent without a GPU.
 
     Args:
       peak_tflops: peak TFLOP/s of one device, for ``mfu``; by default detected
@@ -91,6 +98,7 @@ class FlopsCallback(backends.callbacks().Callback):
         self.verbose = verbose
         self.report: Optional[FlopsReport] = None  # forward, per replica batch
         self.train_report: Optional[FlopsReport] = None  # one training step, per replica
+        self.memory = None  # the training step's memory estimate, per replica (a MemoryReport)
         self._reset()
 
     def _reset(self):
@@ -174,11 +182,18 @@ class FlopsCallback(backends.callbacks().Callback):
         shape = _batch.sample_shape(x_spec, backend)
         self.report = profile(self.model, batch_size=batch, input_shape=shape, warn=False)
         if self.training_flops:
-            self.train_report = profile(
-                self.model, batch_size=batch, input_shape=shape, training=True,
-                targets=_batch.usable_targets(y_spec, backend), warn=False,
-            )
+            targets = _batch.usable_targets(y_spec, backend)
+            profiled = profile_and_trace(self.model, batch_size=batch, input_shape=shape, training=True,
+                                         targets=targets)
+            self.train_report = profiled.report
             self._step_flops = self.train_report.train_flops * self._replicas
+            try:
+                labels = inputs.fix_batch(targets, batch, backend)
+                batch_bytes = spec_bytes(profiled.inputs.specs, backend) + (
+                    spec_bytes(labels, backend) if labels is not None else 0)
+                self.memory = from_report(self.model, self.train_report, batch_bytes)
+            except Exception as err:  # an optimizer whose state is not known, say: the FLOPs go on
+                warnings.warn(f"FlopsCallback: no memory estimate: {err}", RuntimeWarning, stacklevel=2)
         peak = self._find_peak(backend)
         self._peak, self._peak_device = (peak.tflops, peak.device) if peak else (None, "")
         if self.attach:
@@ -212,7 +227,7 @@ class FlopsCallback(backends.callbacks().Callback):
 
     def _give_up(self, err: Exception):
         self._done = True
-        self.report = self.train_report = None
+        self.report = self.train_report = self.memory = None
         self._spy.remove()
         warnings.warn(
             f"FlopsCallback: profiling {self.model.name!r} failed, so its FLOPs are not logged; "
@@ -254,6 +269,14 @@ class FlopsCallback(backends.callbacks().Callback):
             values["tflops_per_sec"] = rate
             if self._peak:
                 values["mfu"] = rate / (self._peak * self._devices)
+        if self.memory is not None:
+            values["memory_gib"] = self.memory.peak / 2 ** 30
+            try:
+                used = backends.of(self.model).peak_memory()
+            except Exception:  # a framework that cannot say: no key, never an error
+                used = None
+            if used is not None:
+                values["peak_memory_gib"] = used / 2 ** 30
         return values
 
 

@@ -21,14 +21,15 @@ import rich.table
 from keras_flops import _compat
 from keras_flops.core import hardware
 from keras_flops.render.text import count_text, totals
-from keras_flops.core.records import BACKWARD, OUTSIDE
+from keras_flops.core.records import BACKWARD, OUTSIDE, within
 from keras_flops.formulas.compute import num_elements
 
 COLUMN_WIDTH = 8  # of the FLOPs and MACs columns (Keras 3), at least
 PLAIN_WIDTH = 12  # the same, in tf_keras's plain text
 
 
-COLUMNS = {"flops": "FLOPs", "macs": "MACs", "bytes": "Bytes", "min_bytes": "MinBytes", "bound": "Bound"}
+COLUMNS = {"flops": "FLOPs", "macs": "MACs", "bytes": "Bytes", "min_bytes": "MinBytes", "bound": "Bound",
+           "saved_bytes": "Saved"}
 
 
 class SummaryCounts:
@@ -42,6 +43,9 @@ class SummaryCounts:
             raise ValueError(f"columns must be some of {tuple(COLUMNS)}, got {tuple(columns)!r}.")
         if "bound" in columns and device is None:
             raise ValueError("the 'bound' column needs device=, a GPU name or a keras_flops.Device.")
+        if "saved_bytes" in columns and not report.training:
+            raise ValueError("the 'saved_bytes' column needs a training report: "
+                             "keras_flops.profile(model, training=True).")
         self.report, self.paths, self.raw, self.columns = report, paths, raw, tuple(columns)
         self.device = (hardware.device(device, report.compute_dtype, report.tensor_float_32)
                        if device is not None else None)
@@ -52,6 +56,10 @@ class SummaryCounts:
         flops, macs, n_bytes, n_min = self.report.inclusive(path) if path is not None else (0, 0, 0, 0)
         values = {"flops": count_text(flops, self.raw), "macs": count_text(macs, self.raw),
                   "bytes": count_text(n_bytes, self.raw), "min_bytes": count_text(n_min, self.raw)}
+        if "saved_bytes" in self.columns:
+            saved = sum(n for layer, n in self.report.activations.saved
+                        if path is not None and within(layer, path))
+            values["saved_bytes"] = count_text(saved, self.raw)
         if self.device is not None:  # compulsory traffic, as the roofline's default
             values["bound"] = self.device.bound(flops, n_min) if flops or n_min else "-"
         return [values[c] for c in self.columns]

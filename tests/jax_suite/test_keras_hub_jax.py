@@ -4,6 +4,11 @@ import pytest
 
 import keras_flops
 from keras_flops import _compat
+from test_generation import (  # noqa: F401  (will it fit, worked by hand: collected here, on JAX)
+    test_llama2_7b_generation_memory_by_hand,
+    test_llama2_7b_largest_training_batch_on_an_h100_and_an_l4,
+    test_llama2_7b_longest_context_on_an_h100_and_an_l4,
+)
 
 keras_hub = pytest.importorskip("keras_hub", reason="pip install --no-deps keras-hub (see the README)")
 models = keras_hub.models

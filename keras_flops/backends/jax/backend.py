@@ -9,7 +9,7 @@ callback writes TensorBoard events with the ``tensorboard`` package alone.
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import jax
 import keras
@@ -63,6 +63,15 @@ class JaxBackend:
     def tensor_float_32(self) -> bool:
         # JAX's default matmul precision on GPU is TF32 unless set to "highest"
         return str(jax.config.jax_default_matmul_precision or "").lower() not in ("highest", "float32")
+
+    def peak_memory(self) -> Optional[int]:
+        """``peak_bytes_in_use`` of ``Device.memory_stats()``, the largest over the GPUs."""
+        peaks = []
+        for device in jax.local_devices():
+            stats = device.memory_stats() if device.platform == "gpu" else None
+            if stats and "peak_bytes_in_use" in stats:
+                peaks.append(int(stats["peak_bytes_in_use"]))
+        return max(peaks) if peaks else None
 
     def summary_writer(self, log_dir: str):
         from keras_flops.render.events import EventWriter

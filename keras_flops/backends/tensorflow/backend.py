@@ -11,7 +11,7 @@ times (:mod:`.measure`) are TensorFlow's alone.
 from __future__ import annotations
 
 import threading
-from typing import Tuple
+from typing import Optional, Tuple
 
 import tensorflow as tf
 
@@ -79,6 +79,16 @@ class TensorFlowBackend:
 
     def tensor_float_32(self) -> bool:
         return bool(tf.config.experimental.tensor_float_32_execution_enabled())
+
+    def peak_memory(self) -> Optional[int]:
+        """``tf.config.experimental.get_memory_info``'s ``peak``, the largest over the GPUs."""
+        peaks = []
+        for device in tf.config.list_logical_devices("GPU"):
+            try:
+                peaks.append(int(tf.config.experimental.get_memory_info(device.name)["peak"]))
+            except (ValueError, KeyError):  # a device that keeps no statistics
+                continue
+        return max(peaks) if peaks else None
 
     def summary_writer(self, log_dir: str) -> "SummaryWriter":
         return SummaryWriter(log_dir)
