@@ -237,3 +237,21 @@ def test_fit_logs_the_devices_peak_where_the_backend_reports_it(monkeypatch, tmp
     history = model.fit(x, y, batch_size=16, epochs=1, callbacks=[cb], verbose=0).history
     assert history["peak_memory_gib"] == [3.0]
     assert history["memory_gib"] == [cb.memory.peak / GIB]
+
+
+@pytest.mark.parametrize("mode, by_dtype", [
+    # Dense(64 -> 32) and Dense(32 -> 16), Keras's variables as tests/traffic_cases.py pins them
+    ("float32", {"float32": (64 * 32 + 32 + 32 * 16 + 16) * F32}),  # 10,432
+    # int8 kernels 64 x 32 and 32 x 16; per-unit float32 scales and the biases
+    ("int8", {"int8": 64 * 32 + 32 * 16, "float32": (32 + 32 + 16 + 16) * F32}),  # 2,560 and 384
+    # int4 kernels packed two to a byte, (64, 16) and (32, 8) int8; (1, units) int8 zero points;
+    # float32 scales (1, units), g_idx (one per input) and biases
+    ("int4", {"int8": 64 * 16 + 32 * 8 + 32 + 16,
+              "float32": (32 + 64 + 32) * F32 + (16 + 32 + 16) * F32}),  # 1,328 and 768
+])
+def test_quantized_weights_at_their_stored_width(mode, by_dtype):
+    import traffic_cases
+
+    traffic_cases.check_variables_are_as_counted()
+    m = keras_flops.memory(traffic_cases.dense_model(mode), batch_size=8, training=False)
+    assert m.weights == by_dtype

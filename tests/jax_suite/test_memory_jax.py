@@ -23,6 +23,7 @@ from test_memory import (  # noqa: F401  (collected here, on JAX)
     test_memory_of_a_training_step_by_hand,
     test_memory_of_an_inference_call_by_hand,
     test_optimizer_state_equals_what_keras_builds,
+    test_quantized_weights_at_their_stored_width,
     test_summary_saved_column,
     test_weightless_memory_allocates_nothing,
 )
