@@ -135,6 +135,41 @@ def is_allocated(variable) -> bool:
     return required_attr(variable, "_value", "whether a variable is allocated") is not None
 
 
+def keep_deferred(variables) -> None:
+    """Take ``variables`` off Keras 3's list of variables to initialize, so
+    that the next ``StatelessScope()`` to exit (a Lambda layer's shape
+    inference, say) leaves them unallocated: a weightless 70B stays weightless.
+
+    Keras 3: ``keras.src.backend.common.global_state``'s
+    ``"uninitialized_variables"``, which ``initialize_all_variables`` reads.
+    """
+    from keras.src.backend.common import global_state
+
+    pending = global_state.get_global_attribute("uninitialized_variables")
+    if pending is None:
+        return
+    if not isinstance(pending, list):
+        raise RuntimeError(
+            "keras_flops reads Keras's list of variables to initialize "
+            f"('uninitialized_variables'), and this Keras ({_keras_version()}) keeps a "
+            f"{type(pending).__name__} there; please report it.")
+    dropped = {id(v) for v in variables}
+    pending[:] = [v for v in pending if id(v) not in dropped]
+
+
+def pending_variables() -> list:
+    """The variables Keras 3 will initialize when the next ``StatelessScope()`` exits."""
+    from keras.src.backend.common import global_state
+
+    return list(global_state.get_global_attribute("uninitialized_variables") or [])
+
+
+def _keras_version() -> str:
+    import keras
+
+    return getattr(keras, "__version__", "?")
+
+
 def is_compiled(model) -> bool:
     """Whether ``compile()`` was called. Keras 3: ``model.compiled``;
     tf_keras: ``model._is_compiled``."""

@@ -61,6 +61,7 @@ def from_report(model, report, batch_bytes: int, optimizer=None) -> MemoryReport
             notes.append(f"{found.name} keeps {found.slots} slot(s) per trainable weight "
                          f"({found.slot_bytes:,} B) and {found.scalar_bytes} B of scalars "
                          "(its iteration counter and learning rate).")
+    notes += [note for note in report.notes if note == inputs_lib.NO_LOSS_NOTE]
     acts = report.activations
     return MemoryReport(
         model_name=model.name, batch_size=report.batch_size, training=report.training,

@@ -97,3 +97,19 @@ def test_models_built_under_keras_own_scope():
 def test_without_weights_is_the_stateless_scope():
     scope = keras_flops.without_weights()
     assert isinstance(scope, keras.StatelessScope) and scope.initialize_variables is False
+
+
+def test_a_later_stateless_scope_leaves_weightless_models_unallocated():
+    # Keras initializes every variable made under StatelessScope(initialize_variables=False)
+    # when the next StatelessScope() exits, as a Lambda layer's shape inference does; the
+    # variables made under without_weights() are kept off that list and stay unallocated.
+    with keras_flops.without_weights():
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, name="d")])
+    assert not any(id(v) in {id(p) for p in _compat.pending_variables()} for v in model.variables)
+    keras.layers.Lambda(lambda t: t * 2)(keras.Input((None,)))
+    assert allocated(model) == []
+    with keras.StatelessScope(initialize_variables=False):  # Keras's own scope: its list, as read here
+        other = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3)])
+    assert {id(v) for v in other.variables} <= {id(p) for p in _compat.pending_variables()}
+    _compat.keep_deferred(other.variables)
+    assert not {id(v) for v in other.variables} & {id(p) for p in _compat.pending_variables()}
