@@ -34,7 +34,7 @@ def memory(model, batch_size: int = 1, input_shape=None, *, training: bool = Tru
         name ("adam", "sgd"); by default the model's compiled one. Its
         config is read; it is never built.
     """
-    profiled = profile_and_trace(model, batch_size, input_shape, training=training, targets=targets)
+    profiled = profile_and_trace(model, batch_size, input_shape, training=training, targets=targets, memory=True)
     backend = backends.of(model)
     batch = spec_bytes(profiled.inputs.specs, backend)
     if training and targets is not None:

@@ -363,7 +363,7 @@ def _traced(backend, model, call, specs, what: str):
 
 
 def _report(backend, model, traced, batch_size: int, tokens, experts) -> FlopsReport:
-    counted = backend.count(traced)
+    counted = backend.count(traced, memory=True)  # its transient: gen.memory
     sampler = ()
     if any(op.layer == SAMPLER for op in counted.ops):
         sampler = (LayerRow(SAMPLER, type(getattr(model, "sampler", None)).__name__, None, 0, 1),)

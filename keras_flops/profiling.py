@@ -112,8 +112,10 @@ class Profiled(NamedTuple):
 
 
 def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, targets=None,
-                      counting="full", formulas=None) -> Profiled:
-    """``profile``'s report, with the trace it counted (``measure`` runs it)."""
+                      counting="full", formulas=None, memory=None) -> Profiled:
+    """``profile``'s report, with the trace it counted (``measure`` runs it).
+    ``memory``: read the activations the program keeps and holds at once
+    (by default for a training step only: its ``saved_bytes``)."""
     backend = _check_model(model)
     if counting not in MODES:
         raise ValueError(f"counting must be one of {MODES}, got {counting!r}.")
@@ -131,7 +133,7 @@ def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, 
             f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
             f"failed: {reason(err)} {_advice(model, err)}"
         ) from err
-    counted = backend.count(traced, counting, formulas)
+    counted = backend.count(traced, counting, formulas, memory=training if memory is None else memory)
     report = build_report(model, traced, counted, backend, batch_size=resolved.batch_size,
                           input_shapes=resolved.shapes, notes=resolved.notes + traced.notes,
                           counting=counting, training=training)

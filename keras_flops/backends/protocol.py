@@ -71,12 +71,13 @@ class Backend(Protocol):
         every op's owner among ``model``'s layers; ``region(name)`` gives the
         ops made inside it, and in no layer, a row of their own."""
 
-    def count(self, trace: Trace, counting: str = "full", formulas: Optional[Mapping] = None) -> Counted:
+    def count(self, trace: Trace, counting: str = "full", formulas: Optional[Mapping] = None,
+              memory: bool = False) -> Counted:
         """The trace counted by :func:`keras_flops.core.walk.count` through
         this backend's :class:`~keras_flops.core.walk.Program`: the nodes
         with their owners, the bodies they call (calls, loops with trip
         counts, branches), each op's spec and bytes, this backend's formula
-        table."""
+        table; with ``memory``, the activations it keeps and holds at once."""
 
     # -------------------------------------------------- values and structures
     def spec(self, shape: Sequence[Optional[int]], dtype, name: Optional[str] = None) -> Any:

@@ -138,9 +138,11 @@ class Program(Protocol):
         says otherwise."""
 
 
-def count(program: Program, counting: str = "full", formulas: Optional[Mapping[str, Formula]] = None) -> Counted:
+def count(program: Program, counting: str = "full", formulas: Optional[Mapping[str, Formula]] = None,
+          memory: bool = False) -> Counted:
     """Walk ``program`` in ``counting`` (one of :data:`MODES`), with
-    ``formulas`` first in the chain."""
+    ``formulas`` first in the chain; with ``memory``, also read its
+    :class:`~keras_flops.core.activations.Activations`."""
     tfprof = counting == "tfprof"
     walk = Walk(program, Chain(program.table, formulas, statistic_only=tfprof), prune_and_enter=not tfprof)
     # The walk makes a few small records per op; with the collector on they
@@ -150,11 +152,11 @@ def count(program: Program, counting: str = "full", formulas: Optional[Mapping[s
     gc.disable()
     try:
         walk.body(program.top(), None, 1)
-        memory = Activations() if tfprof else activations(program)
+        kept = activations(program) if memory and not tfprof else Activations()
     finally:
         if collecting:
             gc.enable()
-    return Counted(tuple(walk.counted), tuple(walk.uncounted), tuple(dict.fromkeys(walk.notes)), memory)
+    return Counted(tuple(walk.counted), tuple(walk.uncounted), tuple(dict.fromkeys(walk.notes)), kept)
 
 
 class Walk:

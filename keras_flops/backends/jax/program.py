@@ -28,10 +28,11 @@ TABLE = Table(builtin=primitives.FORMULAS, zero=primitives.ZERO)
 _CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
 
 
-def count(trace, counting: str = "full", formulas=None) -> walk.Counted:
+def count(trace, counting: str = "full", formulas=None, memory: bool = False) -> walk.Counted:
     """Price every live equation of ``trace``'s jaxpr, entering calls and
-    loops (``counting`` "full": the backend offers no other mode)."""
-    return walk.count(JaxprProgram(trace), counting, formulas)
+    loops (``counting`` "full": the backend offers no other mode); with
+    ``memory``, read what it keeps too."""
+    return walk.count(JaxprProgram(trace), counting, formulas, memory)
 
 
 @dataclasses.dataclass(frozen=True)

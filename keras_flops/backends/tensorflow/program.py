@@ -32,10 +32,11 @@ ELEMENTWISE = frozenset(formulas.UNARY) | frozenset(formulas.BINARY) | frozenset
 }
 
 
-def count(trace, counting: str = "full", formulas=None) -> walk.Counted:
-    """Count ``trace``'s graph in ``counting``, with ``formulas`` formulas first."""
+def count(trace, counting: str = "full", formulas=None, memory: bool = False) -> walk.Counted:
+    """Count ``trace``'s graph in ``counting``, with ``formulas`` formulas
+    first; with ``memory``, read what it keeps too."""
     with compat.quiet_tf_formulas():
-        return walk.count(GraphProgram(trace), counting, formulas)
+        return walk.count(GraphProgram(trace), counting, formulas, memory)
 
 
 class GraphProgram:
