@@ -92,18 +92,27 @@ def largest_context(causal_lm, device, *, batch_size: int = 1) -> int:
     """The longest generation (``max_length``, prompt and generated tokens
     together) for which ``causal_lm``'s memory fits ``device``: weights, the
     key/value cache and the largest transient of the prefill or a decode step
-    (:attr:`GenerationReport.memory`); 0 when not even one token fits.
+    (:attr:`GenerationReport.memory`); 0 when not even one token fits. A model
+    with a fixed maximum (its backbone's ``max_sequence_length``, as GPT-2's
+    1,024 learned positions) answers at most that.
 
     Found as :func:`largest_batch` finds a batch, through a quadratic: the
     cache grows linearly with the length, a prefill's attention scores with
     its square."""
-    from keras_flops.generation import profile_generation
+    from keras_flops.generation import causal_lm_for, profile_generation
 
     size, _ = capacity(device)
+    causal_lm = causal_lm_for(causal_lm)
+    backbone = getattr(causal_lm, "backbone", causal_lm)
+    limit = getattr(backbone, "max_sequence_length", None)
 
     def need(length: int) -> int:
         return profile_generation(causal_lm, 1, length, batch_size, warn=False).memory.peak
 
+    if isinstance(limit, int) and limit > 0:
+        if need(limit) <= size:
+            return limit  # the model's own maximum fits
+        return min(limit - 1, _largest(need, size, tuple(sorted({max(1, limit // 4), max(1, limit // 2), limit}))))
     return _largest(need, size, (2048, 4096, 8192))
 
 

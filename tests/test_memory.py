@@ -254,3 +254,17 @@ def test_quantized_weights_at_their_stored_width(mode, by_dtype):
 
     m = keras_flops.memory(traffic_cases.dense_model(mode), batch_size=8, training=False)
     assert m.weights == by_dtype
+
+
+def test_largest_context_stops_at_the_models_own_maximum():
+    keras_hub = pytest.importorskip("keras_hub", reason="pip install --no-deps keras-hub (see the README)")
+    with keras_flops.without_weights():
+        backbone = keras_hub.models.GPT2Backbone(vocabulary_size=10, num_layers=2, num_heads=2, hidden_dim=8,
+                                                 intermediate_dim=16, max_sequence_length=64)
+    lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    assert keras_flops.largest_context(lm, GIB) == 64  # 64 learned positions, far from 1 GiB
+    # a device that holds 40 tokens' generation and not 41's: the answer is 40
+    need = {n: keras_flops.profile_generation(lm, 1, n).memory.peak for n in (40, 41)}
+    assert need[40] < need[41]
+    assert keras_flops.largest_context(lm, need[40]) == 40
+    assert keras_flops.largest_context(backbone, need[40]) == 40  # a backbone: in its CausalLM

@@ -20,6 +20,7 @@ from test_memory import (  # noqa: F401  (collected here, on JAX)
     test_fit_logs_the_estimate_and_no_measured_peak_without_a_gpu,
     test_fits,
     test_largest_batch_by_hand,
+    test_largest_context_stops_at_the_models_own_maximum,
     test_memory_of_a_training_step_by_hand,
     test_memory_of_an_inference_call_by_hand,
     test_optimizer_state_equals_what_keras_builds,
