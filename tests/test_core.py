@@ -188,3 +188,67 @@ def test_compulsory_bytes_cross_a_layers_boundary_once():
     assert ops["dense/out"] == 40  # writes y, for cache and head (e is read already)
     assert ops["cache/new"] == 800 + 40 + 40  # reads the cache and y, writes only the 40-byte update
     assert ops["head/mul"] == 40 + 40  # reads y through the view, writes the result
+
+
+class PhasedProgram(ToyProgram):
+    """The toy program with a backward pass: an op named "grad/<layer>/..."
+    is its layer's backward; "mul" and "relu_grad" are elementwise."""
+
+    elementwise = frozenset({"relu", "mul", "relu_grad"})
+
+    def owner(self, op, caller):
+        parts = op.name.split("/")
+        return (parts[1], "backward") if parts[0] == "grad" else (parts[0], "forward")
+
+
+def test_saved_activations_and_live_buffers_by_hand():
+    from keras_flops.core.activations import activations
+
+    top = Body((
+        Op("d/load", "load", (), ("w",)),  # a weight: read from memory, no activation
+        Op("d/dot", "dot", ("x", "w"), ("h",)),  # x: an input of the program, no activation
+        Op("r/relu", "relu", ("h",), ("a",)),  # h is read here last: a is written into h's buffer
+        Op("r/view", "view", ("a",), ("av",)),  # a view: a's buffer
+        Op("e/mul", "mul", ("av", "w"), ("y",)),  # a is read again later: y is a buffer of its own
+        Op("grad/e/dot", "dot", ("y", "w"), ("gy",)),  # reads y: e keeps y; a product, so gy is a new buffer
+        Op("grad/r/relu_grad", "relu_grad", ("gy", "av"), ("ga",)),  # reads a (through its view): r keeps a
+        Op("grad/d/dot", "dot", ("ga", "x"), ("gw",)),
+    ), ("gw",))
+    found = activations(PhasedProgram(top, {v: 16 for v in "whayg"} | {"av": 16, "gy": 16, "ga": 16, "gw": 16}))
+    assert found.saved == (("r", 16), ("e", 16))  # a, made by op 2, and y, by op 4
+    # Buffers, 16 B each: h (ops 1-6: h, then a, read last through av by op 6), y (4-5),
+    # gy (5-7: gy, then ga, written into it by op 6, read by op 7), gw (7 to the end, a result).
+    # Live at each op: 16, 16, 16, h + y = 32, h + y + gy = 48, h + gy = 32, gy + gw = 32.
+    assert found.peak == 48
+    # less the buffers of saved values (h, y) and results (gw): at most 16 (gy) at once
+    assert (found.transient, found.results) == (16, 16)
+
+
+def test_a_cache_sliced_updated_and_stacked_again_is_one_buffer():
+    from keras_flops.core.activations import activations
+
+    top = Body((
+        Op("k/mul", "mul", ("x", "x"), ("new",)),  # a new buffer, 4 B
+        Op("k/slice0", "slice", ("cache",), ("c0",)),  # a slice to be updated in place: the cache's buffer
+        Op("k/slice1", "slice", ("cache",), ("c1",)),
+        Op("k/update0", "update", ("c0", "new"), ("u0",)),  # written into c0, the cache
+        Op("k/update1", "update", ("c1", "new"), ("u1",)),
+        Op("k/stack", "stack", ("u0", "u1"), ("joined",)),  # updated parts of one buffer: the cache again
+    ), ("joined",))
+    found = activations(PhasedProgram(top, {"cache": 8, "c0": 4, "c1": 4, "u0": 4, "u1": 4, "joined": 8}))
+    # the cache is an input of the program: only `new` is a buffer of the program's own
+    assert (found.saved, found.peak, found.transient, found.results) == ((), 4, 4, 0)
+
+
+def test_an_elementwise_op_writes_into_the_input_it_reads_last():
+    from keras_flops.core.activations import activations
+
+    top = Body((
+        Op("a/mul", "mul", ("x", "x"), ("p",)),  # p: a buffer, 16 B
+        Op("b/mul", "mul", ("p", "x"), ("q",)),  # p read here last: q goes into p's buffer
+        Op("c/dot", "dot", ("q", "q"), ("r",)),  # a product is never written in place: r is new
+        Op("d/mul", "mul", ("r", "x"), ("s",)),  # s is 32 B: it does not fit in r's 16 B, a buffer of its own
+    ), ("s",))
+    found = activations(PhasedProgram(top, {"p": 16, "q": 16, "r": 16, "s": 32}))
+    # live: p (16); p holding q (16); q + r (32); r + s (48)
+    assert (found.peak, found.transient, found.results) == (48, 32, 32)

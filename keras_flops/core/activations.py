@@ -210,12 +210,4 @@ def _update_targets(program, operands, types) -> set:
     return targets
 
 
-def nbytes(shape, dtype_bits: int) -> int:
-    """Bytes of a tensor of ``shape`` whose elements take ``dtype_bits`` bits."""
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return (n * dtype_bits + 7) // 8
-
-
-__all__ = ["Activations", "Buffers", "activations", "live", "nbytes"]
+__all__ = ["Activations", "Buffers", "activations", "live"]
