@@ -28,7 +28,8 @@ import jax.extend.core  # noqa: E402
 import keras  # noqa: E402
 
 import keras_flops  # noqa: E402
-from keras_flops.footprint import from_report, spec_bytes  # noqa: E402
+from keras_flops.core.memory import spec_bytes  # noqa: E402
+from keras_flops.footprint import from_report  # noqa: E402
 from keras_flops.profiling import profile_and_trace  # noqa: E402
 
 B, T = 8, 128
@@ -73,7 +74,7 @@ def main():
         model, shape = build(name)
         profiled = profile_and_trace(model, B, shape, training=True)
         backend = keras_flops.backends.of(model)
-        estimate = from_report(model, profiled.report, spec_bytes(profiled.inputs.specs, backend))
+        estimate = from_report(model, profiled.report, spec_bytes(profiled.inputs.specs, backend.flatten))
         peak = estimate.peak - estimate.optimizer_state  # like with like: no optimizer on either side
         xla = xla_total(profiled.trace)
         print(f"{name:<10} {estimate.weight_bytes / 1e6:>8.1f} {estimate.gradients / 1e6:>8.1f} "

@@ -14,7 +14,7 @@ from typing import List, Tuple
 from keras_flops import backends
 from keras_flops.core import inputs as inputs_lib
 from keras_flops.core import memory as core
-from keras_flops.core.memory import Fit, MemoryReport, capacity, solve
+from keras_flops.core.memory import Fit, MemoryReport, capacity, solve, spec_bytes
 from keras_flops.profiling import profile_and_trace
 
 
@@ -36,9 +36,9 @@ def memory(model, batch_size: int = 1, input_shape=None, *, training: bool = Tru
     """
     profiled = profile_and_trace(model, batch_size, input_shape, training=training, targets=targets, memory=True)
     backend = backends.of(model)
-    batch = spec_bytes(profiled.inputs.specs, backend)
+    batch = spec_bytes(profiled.inputs.specs, backend.flatten)
     if training and targets is not None:
-        batch += spec_bytes(inputs_lib.fix_batch(targets, profiled.report.batch_size, backend), backend)
+        batch += spec_bytes(inputs_lib.fix_batch(targets, profiled.report.batch_size, backend), backend.flatten)
     return from_report(model, profiled.report, batch, optimizer)
 
 
@@ -141,19 +141,6 @@ def _largest(need, size: int, start: Tuple[int, ...]) -> int:
             return answer
     fitting = [x for x, n in points.items() if n <= size]
     return max(fitting) if fitting else 0
-
-
-def spec_bytes(specs, backend) -> int:
-    """Bytes of a structure of input specs (a batch)."""
-    return sum(_spec_bytes(s) for s in backend.flatten(specs) if s is not None)
-
-
-def _spec_bytes(spec) -> int:
-    shape = [int(d) for d in spec.shape]
-    n = 1
-    for d in shape:
-        n *= d
-    return int(n * core.dtype_bytes(inputs_lib.dtype_name(spec.dtype)))
 
 
 __all__ = ["Fit", "MemoryReport", "largest_batch", "largest_context", "memory"]

@@ -22,7 +22,7 @@ import pandas as pd
 
 from keras_flops import _compat, backends
 from keras_flops.core import inputs, moe
-from keras_flops.core.memory import MemoryReport, capacity, layer_weights, weights_by_dtype
+from keras_flops.core.memory import MemoryReport, capacity, layer_weights, spec_bytes, weights_by_dtype
 from keras_flops.core.records import LayerRow
 from keras_flops.core.report import FlopsReport
 from keras_flops.profiling import ProfileError, UncountedOpsWarning, build_report, reason
@@ -292,8 +292,7 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
         return logits, cache
 
     index = backend.spec((), "int32", name="cache_update_index")
-    kv_cache_bytes = sum(math.prod(int(d) for d in spec.shape) * _itemsize(spec.dtype)
-                         for spec in backend.flatten(cache_spec))
+    kv_cache_bytes = spec_bytes(cache_spec, backend.flatten)
     decode = _traced(backend, causal_lm, step, [tokens, cache_spec, index], "decode step")
     notes = (
         f"keras_hub pads the prompt to max_length: the prefill runs the model over all "
@@ -345,12 +344,6 @@ def prefill_function(causal_lm):
             "to the prefill are not supported yet)."
         )
     return prefill
-
-
-def _itemsize(dtype) -> int:
-    """Bytes per element of a backend's dtype: ``tf.DType.size``, numpy's ``itemsize``."""
-    size = getattr(dtype, "size", None)
-    return int(size if isinstance(size, int) else dtype.itemsize)
 
 
 def _traced(backend, model, call, specs, what: str):

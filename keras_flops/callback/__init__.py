@@ -27,7 +27,8 @@ from keras_flops.callback.timing import Throughput
 from keras_flops.core import hardware, inputs
 from keras_flops.core.report import FlopsReport
 from keras_flops.profiling import compute_dtype as _compute_dtype
-from keras_flops.footprint import from_report, spec_bytes
+from keras_flops.core.memory import spec_bytes
+from keras_flops.footprint import from_report
 from keras_flops.profiling import profile, profile_and_trace
 from keras_flops.render.text import format_count
 
@@ -189,8 +190,8 @@ class FlopsCallback(backends.callbacks().Callback):
             self._step_flops = self.train_report.train_flops * self._replicas
             try:
                 labels = inputs.fix_batch(targets, batch, backend)
-                batch_bytes = spec_bytes(profiled.inputs.specs, backend) + (
-                    spec_bytes(labels, backend) if labels is not None else 0)
+                batch_bytes = spec_bytes(profiled.inputs.specs, backend.flatten) + (
+                    spec_bytes(labels, backend.flatten) if labels is not None else 0)
                 self.memory = from_report(self.model, self.train_report, batch_bytes)
             except Exception as err:  # an optimizer whose state is not known, say: the FLOPs go on
                 warnings.warn(f"FlopsCallback: no memory estimate: {err}", RuntimeWarning, stacklevel=2)

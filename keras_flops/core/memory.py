@@ -242,13 +242,13 @@ class MemoryReport:
         return (self.weight_bytes + self.gradients + self.optimizer_state + self.inputs + self.saved_bytes
                 + self.transient + self.activations + self.kv_cache)
 
-    def parts(self) -> Dict[str, int]:
-        """The parts of :attr:`peak`, by name, those that are not 0."""
+    def parts(self, nonzero: bool = True) -> Dict[str, int]:
+        """The parts of :attr:`peak`, by name (those that are not 0, unless ``nonzero=False``)."""
         parts = {"weights": self.weight_bytes, "gradients": self.gradients,
                  "optimizer_state": self.optimizer_state, "inputs": self.inputs,
                  "saved_activations": self.saved_bytes, "activations": self.activations,
                  "kv_cache": self.kv_cache, "transient": self.transient}
-        return {k: v for k, v in parts.items() if v}
+        return {k: v for k, v in parts.items() if v or not nonzero}
 
     def fits(self, device: Union[str, Device, int]) -> Fit:
         """Whether :attr:`peak` fits ``device`` (a GPU name, a
@@ -272,12 +272,11 @@ class MemoryReport:
         """Plain JSON types: the parts, the peak, per layer; with ``device``, ``fits``."""
         out = {
             "model": self.model_name, "batch_size": self.batch_size, "training": self.training,
-            "weights": dict(self.weights), "weight_bytes": self.weight_bytes, **self.parts(),
-            "optimizer": self.optimizer, "peak": self.peak,
+            "weights": dict(self.weights), **self.parts(nonzero=False), "optimizer": self.optimizer,
+            "peak": self.peak,
             "layers": [{"path": layer, **row} for layer, row in self.to_dataframe().to_dict("index").items()],
             "notes": list(self.notes),
         }
-        out["saved_activations"] = self.saved_bytes
         if device is not None:
             fit = self.fits(device)
             out["fits"] = {"device": fit.device, "fits": fit.fits, "capacity": fit.capacity, "margin": fit.margin}
@@ -294,6 +293,15 @@ class MemoryReport:
         lines.append(f"  {'peak (estimate)':<40} {_gb(self.peak):>10}  ({self.peak:,} B)")
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def spec_bytes(specs, flatten) -> int:
+    """Bytes of a structure of specs (a batch, a cache), its leaves found by
+    a backend's ``flatten``."""
+    from keras_flops.core.inputs import dtype_name
+
+    return sum(math.ceil(math.prod(int(d) for d in s.shape) * dtype_bytes(dtype_name(s.dtype)))
+               for s in flatten(specs) if s is not None)
 
 
 def _gb(n: int) -> str:
