@@ -72,6 +72,25 @@ def test_a_training_step_keeps_by_hand():
     assert "saved_bytes" not in keras_flops.profile(mlp(), batch_size=2).to_dataframe()
 
 
+# Dense(4 -> 8), SiLU, Dense(8 -> 3), mean squared error, batch 2: what each backend keeps.
+SILU_SAVED = {
+    # d1's output (2, 8), the SiLU's input, which its gradient reads to compute the sigmoid
+    # again; the SiLU's output (2, 8), which d2's kernel gradient reads; the loss as above
+    "tensorflow": {"d1": 2 * 8 * F32, "s": 2 * 8 * F32, "(loss)": SAVED["tensorflow"]["(loss)"]},
+    # d1's output, read by the SiLU's derivative; JAX's SiLU (a jitted function) returns for
+    # its derivative three (2, 8) values: x sigmoid(x), sigmoid(x) (1 - sigmoid(x)), sigmoid(x)
+    "jax": {"d1": 2 * 8 * F32, "s": 3 * 2 * 8 * F32, "(loss)": SAVED["jax"]["(loss)"]},
+}
+
+
+def test_a_silu_keeps_by_hand():
+    inputs = keras.Input((4,))
+    h = keras.layers.Activation("silu", name="s")(keras.layers.Dense(8, name="d1")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="d2")(h))
+    model.compile(loss="mse")
+    assert dict(keras_flops.profile(model, batch_size=2, training=True).activations.saved) == SILU_SAVED[BACKEND]
+
+
 def test_memory_of_a_training_step_by_hand():
     m = keras_flops.memory(mlp(), batch_size=2)
     assert m.weights == {"float32": WEIGHTS}

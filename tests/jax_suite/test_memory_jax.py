@@ -12,6 +12,7 @@ import numpy as np
 
 import keras_flops
 from test_memory import (  # noqa: F401  (collected here, on JAX)
+    test_a_silu_keeps_by_hand,
     test_a_training_step_keeps_by_hand,
     test_adam_by_name_and_an_unknown_optimizer,
     test_cli_memory,
