@@ -58,6 +58,7 @@ class ToyProgram:
     parts = frozenset({"slice"})
     updates = {"update": 1}
     stacks = frozenset({"stack"})
+    elementwise = frozenset()
 
     def __init__(self, top, sizes=None):
         self._top = top

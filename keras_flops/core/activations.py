@@ -25,7 +25,7 @@ program is written; a compiler that fuses ops keeps fewer (docs/memory.md).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Hashable, List, Tuple
+from typing import Any, Dict, Hashable, List, Optional, Sequence, Tuple
 
 from keras_flops.core.records import BACKWARD
 
@@ -65,10 +65,10 @@ class Activations:
         return sum(n for _, n in self.saved)
 
 
-def activations(program) -> Activations:
-    """The :class:`Activations` of ``program``'s top body."""
-    body = program.top()
-    buffers = Buffers(program, body, top=True)
+def activations(program, nodes: Optional[Sequence] = None) -> Activations:
+    """The :class:`Activations` of ``program``'s top body (``nodes``: its
+    live ops, where the walk has found them already)."""
+    buffers = Buffers(program, program.top(), top=True, nodes=nodes)
     saved: Dict[Hashable, Tuple[str, int]] = {}
     for i, reads in enumerate(buffers.reads):
         if buffers.phases[i] != BACKWARD:
@@ -78,20 +78,7 @@ def activations(program) -> Activations:
             if forward and root not in saved:
                 saved[root] = (layer, size)  # made by the forward pass, read by the backward
     results = buffers.results
-    held = {buffers.home.get(v, v) for v in list(saved) + list(results)}  # buffers of saved values and results
-    peak = transient = 0
-    total = kept = 0  # live bytes; of them, in buffers of saved activations and results
-    for i, (starting, ending) in enumerate(zip(buffers.starts, buffers.ends)):
-        for home in starting:
-            size = buffers.made[home][2]
-            total += size
-            kept += size if home in held else 0
-        peak = max(peak, total + buffers.inner[i])
-        transient = max(transient, total - kept + buffers.inner[i])
-        for home in ending:
-            size = buffers.made[home][2]
-            total -= size
-            kept -= size if home in held else 0
+    peak, transient = buffers.sweep(list(saved) + list(results))
     per_layer: Dict[str, int] = {}
     for _, (layer, size) in sorted(saved.items(), key=lambda item: buffers.made[item[0]][0]):
         per_layer[layer] = per_layer.get(layer, 0) + size
@@ -117,14 +104,14 @@ class Buffers:
     there (the program's results stay to the end); ``inner``: per op, the
     largest live set of the bodies it calls."""
 
-    def __init__(self, program, body, top: bool = False, depth: int = 0):
-        nodes = [node for node, _ in live(program, body)]
+    def __init__(self, program, body, top: bool = False, depth: int = 0, nodes: Optional[Sequence] = None):
+        nodes = [node for node, _ in live(program, body)] if nodes is None else nodes
         operands = [program.operands(node) for node in nodes]
         types = [program.op_type(node) for node in nodes]
         targets = _update_targets(program, operands, types)
         alias: Dict[Hashable, Hashable] = {}
         updated = set()  # values updated in place, and joined again from such
-        elementwise = getattr(program, "elementwise", frozenset())
+        elementwise = program.elementwise
         writes = []  # (op index, result, values read) of elementwise ops: they may write in place
         self.made: Dict[Hashable, Tuple[int, str, int, bool]] = {}
         self.reads: List[List[Hashable]] = []
@@ -183,17 +170,28 @@ class Buffers:
             if finish < end:
                 self.ends[finish].append(home)
 
+    def sweep(self, held) -> Tuple[int, int]:
+        """``(peak, transient)``: the largest total of buffers live at once,
+        bodies called included, and the largest total of those that hold
+        none of the values ``held``."""
+        held = {self.home.get(v, v) for v in held}
+        peak = transient = total = kept = 0  # live bytes; of them, in buffers held
+        for i, (starting, ending) in enumerate(zip(self.starts, self.ends)):
+            for home in starting:
+                total += self.made[home][2]
+                kept += self.made[home][2] if home in held else 0
+            peak = max(peak, total + self.inner[i])
+            transient = max(transient, total - kept + self.inner[i])
+            for home in ending:
+                total -= self.made[home][2]
+                kept -= self.made[home][2] if home in held else 0
+        return peak, transient
+
     def peak(self) -> int:
         """The largest total of buffers live at once, less the body's results
         (a called body's: its caller holds them from the op's start), bodies
         it calls included."""
-        results = {self.home.get(v, v) for v in self.results}
-        peak = total = 0
-        for i, (starting, ending) in enumerate(zip(self.starts, self.ends)):
-            total += sum(self.made[home][2] for home in starting if home not in results)
-            peak = max(peak, total + self.inner[i])
-            total -= sum(self.made[root][2] for root in ending)
-        return peak
+        return self.sweep(self.results)[1]
 
 
 def _update_targets(program, operands, types) -> set:

@@ -152,7 +152,7 @@ def count(program: Program, counting: str = "full", formulas: Optional[Mapping[s
     gc.disable()
     try:
         walk.body(program.top(), None, 1)
-        kept = activations(program) if memory and not tfprof else Activations()
+        kept = activations(program, walk.top) if memory and not tfprof else Activations()
     finally:
         if collecting:
             gc.enable()
@@ -169,6 +169,7 @@ class Walk:
         self.counted: List[OpCount] = []
         self.uncounted: List[UncountedOp] = []
         self.notes: List[str] = []
+        self.top: Optional[list] = None
 
     def body(self, body, caller: Optional[Owner], repeat: int, boundary: Optional[Boundary] = None) -> None:
         """Count ``body``'s ops ``repeat`` times (``boundary``: what a
@@ -179,6 +180,8 @@ class Walk:
                 self._price(node, program.owner(node, caller), repeat, 0, program.operands(node))
             return
         nodes = live(program, body)
+        if caller is None:
+            self.top = [node for node, _ in nodes]  # the top body's live ops, for memory
         owners = [program.owner(node, caller) for node, _ in nodes]
         calls = [program.called(node, owner, used) for (node, used), owner in zip(nodes, owners)]
         traffic = Traffic(program, body, caller, [node for node, _ in nodes], owners, calls, boundary)
