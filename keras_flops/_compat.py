@@ -477,3 +477,63 @@ def freeze(concrete_function):
     )
 
     return convert_variables_to_constants_v2(concrete_function)
+
+
+# --------------------------------------------------------------------------
+# Keras on PyTorch (only the PyTorch backend, keras_flops/backends/torch/,
+# calls these; each imports torch inside itself)
+
+
+@contextlib.contextmanager
+def torch_device(device):
+    """Keras's torch backend placing every tensor it makes on ``device``
+    ("meta", where tensors have shapes and no memory).
+
+    Keras 3: the global attribute "torch_device" that
+    ``keras.src.backend.torch.core.get_device`` reads. ``keras.device`` sets
+    it too, but only to a plain string, and ``convert_to_tensor`` compares a
+    tensor's ``torch.device`` with it: with "meta" as a plain string every
+    meta tensor would be copied again, cutting it from autograd's graph.
+    """
+    from keras.src.backend.common import global_state
+
+    previous = global_state.get_global_attribute("torch_device", None)
+    global_state.set_global_attribute("torch_device", device)
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute("torch_device", previous)
+
+
+@contextlib.contextmanager
+def no_torch_generators():
+    """Keras's torch random ops drawing without a ``torch.Generator`` (which
+    the meta device has none of): ``keras.src.backend.torch.random.
+    torch_seed_generator`` returns None, as Keras's own symbolic calls have it.
+    Keras 3: that function, which every seeded random op calls."""
+    from keras.src.backend.torch import random as torch_random
+
+    original = required_attr(torch_random, "torch_seed_generator", "Keras's torch seed generator")
+    torch_random.torch_seed_generator = lambda seed: None
+    try:
+        yield
+    finally:
+        torch_random.torch_seed_generator = original
+
+
+def torch_dispatch_mode():
+    """PyTorch's ``TorchDispatchMode``, the base class of a mode that sees
+    every aten op below autograd (``torch.utils._python_dispatch``; the
+    class ``torch.utils.flop_counter.FlopCounterMode`` is built on)."""
+    from torch.utils import _python_dispatch
+
+    return required_attr(_python_dispatch, "TorchDispatchMode", "PyTorch's dispatch mode")
+
+
+def current_autograd_node():
+    """The function that gives the autograd node whose backward is running
+    (None outside a backward pass): ``torch._C._current_autograd_node``
+    (PyTorch 2.0 and later)."""
+    import torch
+
+    return required_attr(torch._C, "_current_autograd_node", "the running autograd node")

@@ -222,10 +222,13 @@ def reason(err: Exception) -> str:
 
 
 def _branches_on_a_tensor(err: Exception) -> bool:
-    """The trace failed because the model used a tensor's value as a Python bool or int."""
+    """The trace failed because the model used a tensor's value as a Python
+    bool or int (on PyTorch: read a value a meta tensor does not have)."""
     names = {"OperatorNotAllowedInGraphError", "TracerBoolConversionError",
              "ConcretizationTypeError", "TracerIntegerConversionError"}
-    return type(err).__name__ in names
+    text = str(err)
+    return type(err).__name__ in names or "meta tensor" in text and (
+        "item()" in text or "Cannot copy out of meta tensor" in text)
 
 
 def _layer_classes() -> tuple:

@@ -9,7 +9,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
-if os.environ["KERAS_BACKEND"] != "jax":  # the JAX suite imports no TensorFlow
+if os.environ["KERAS_BACKEND"] == "tensorflow":  # the JAX and PyTorch suites import no TensorFlow
     import tensorflow as tf  # noqa: E402
 
 import keras_flops  # noqa: E402
@@ -67,3 +67,6 @@ collect_ignore = ["tf_keras_suite"]
 # tests/jax_suite runs in its own process with KERAS_BACKEND=jax (tests/test_jax.py).
 if os.environ["KERAS_BACKEND"] != "jax":
     collect_ignore.append("jax_suite")
+# tests/torch_suite runs in its own process with KERAS_BACKEND=torch (tests/test_torch.py).
+if os.environ["KERAS_BACKEND"] != "torch":
+    collect_ignore.append("torch_suite")

@@ -12,7 +12,7 @@ import keras_flops
 
 PACKAGE = pathlib.Path(keras_flops.__file__).parent
 # framework -> the backend folder that alone may import it
-FRAMEWORKS = {"tensorflow": "tensorflow", "tf_keras": "tensorflow", "jax": "jax", "jaxlib": "jax"}
+FRAMEWORKS = {"tensorflow": "tensorflow", "tf_keras": "tensorflow", "jax": "jax", "jaxlib": "jax", "torch": "torch"}
 
 
 def module_name(path: pathlib.Path) -> str:
@@ -120,6 +120,7 @@ def test_compat_imports_frameworks_only_inside_functions_their_backend_calls():
                    for n in top_level)
     functions = framework_functions()
     assert {"tf_flops", "tf_flops_op_types", "quiet_tf_formulas", "freeze", "profiler_ops"} <= set(functions)
+    assert {"torch_dispatch_mode", "current_autograd_node"} <= set(functions)
     offenders = []
     for name, path in MODULES.items():
         for node in ast.walk(ast.parse(path.read_text())):

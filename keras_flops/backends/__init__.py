@@ -16,6 +16,7 @@ from keras_flops.backends.protocol import Backend
 SUPPORTED = {
     "tensorflow": "keras_flops.backends.tensorflow.backend",
     "jax": "keras_flops.backends.jax.backend",
+    "torch": "keras_flops.backends.torch.backend",
 }
 
 

@@ -213,6 +213,8 @@ def dtype_name(dtype) -> str:
     name = getattr(dtype, "name", None)
     if isinstance(name, str):
         return name
+    if str(dtype).startswith("torch."):  # a torch.dtype
+        return str(dtype)[len("torch."):]
     import numpy as np
 
     return np.dtype(dtype).name

@@ -1,0 +1,1 @@
+"""The PyTorch backend: Keras 3 on PyTorch (KERAS_BACKEND=torch)."""

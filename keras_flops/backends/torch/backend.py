@@ -1,0 +1,79 @@
+"""The PyTorch backend: Keras 3 on PyTorch (``KERAS_BACKEND=torch``).
+
+Models are traced on PyTorch's meta device into the aten ops they run
+(:mod:`.trace`) and counted through the walk's adapter over that list
+(:mod:`.program`), with the aten ops mapped onto the formulas (:mod:`.ops`).
+TensorFlow is never imported: the callback writes TensorBoard events with
+the ``tensorboard`` package alone.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import keras
+import torch
+
+from keras_flops.backends.protocol import Distribution
+from keras_flops.backends.torch import program
+from keras_flops.backends.torch import trace as tracing
+
+
+class TorchBackend:
+    """:class:`keras_flops.backends.protocol.Backend` for PyTorch."""
+
+    name = "torch"
+    modes = ("full",)
+    global_batch = False  # Keras on PyTorch trains on one device's batch
+
+    trace = staticmethod(tracing.trace)
+    trace_call = staticmethod(tracing.trace_call)
+    count = staticmethod(program.count)
+    spec = staticmethod(tracing.spec)
+
+    @staticmethod
+    def map_structure(fn, structure):
+        """``fn`` on every leaf, None leaves included."""
+        return keras.tree.pack_sequence_as(structure, [fn(x) for x in keras.tree.flatten(structure)])
+
+    flatten = staticmethod(keras.tree.flatten)
+    pack_sequence_as = staticmethod(keras.tree.pack_sequence_as)
+
+    def callbacks(self):
+        return keras.callbacks
+
+    def distribution(self, model) -> Distribution:
+        """One device: Keras on PyTorch has no distribution of its own."""
+        return Distribution(1, 1, True)
+
+    def outside_distribution(self, fn):
+        return fn()
+
+    def gpu_names(self) -> Tuple[str, ...]:
+        if not torch.cuda.is_available():
+            return ()
+        return tuple(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+
+    def tensor_float_32(self) -> bool:
+        return bool(torch.backends.cuda.matmul.allow_tf32)
+
+    def peak_memory(self) -> Optional[int]:
+        """``torch.cuda.max_memory_allocated``, the largest over the GPUs."""
+        if not torch.cuda.is_available():
+            return None
+        peaks = [int(torch.cuda.max_memory_allocated(i)) for i in range(torch.cuda.device_count())]
+        return max(peaks) if peaks else None
+
+    def summary_writer(self, log_dir: str):
+        from keras_flops.render.events import EventWriter
+
+        return EventWriter(log_dir)
+
+    def measure(self, report, traced, specs, repeats: int, warmup: int):
+        raise ValueError(
+            "measure() times layers with TensorFlow's profiler, so it needs the TensorFlow "
+            "backend (KERAS_BACKEND=tensorflow); on PyTorch, keras_flops.profile() counts the "
+            "same FLOPs per layer.")
+
+
+BACKEND = TorchBackend()

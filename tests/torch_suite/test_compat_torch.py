@@ -1,0 +1,61 @@
+"""Every private Keras and PyTorch name the PyTorch backend reads, one test
+each, so that a release that renames one fails here, by name."""
+
+import keras
+import torch
+
+from keras_flops import _compat
+
+
+def test_keras_places_tensors_on_the_device_it_is_given():
+    # keras.src.backend.common.global_state's "torch_device", read by get_device()
+    meta = torch.device("meta")
+    with _compat.torch_device(meta):
+        t = keras.ops.convert_to_tensor([1.0, 2.0])
+        assert t.device == meta
+        x = torch.empty((2,), device=meta).requires_grad_(True)
+        # a meta tensor passes through convert_to_tensor as it is: still on autograd's graph
+        assert keras.ops.convert_to_tensor(x) is x
+    assert keras.ops.convert_to_tensor([1.0]).device != meta
+
+
+def test_the_dispatch_mode_sees_aten_ops():
+    seen = []
+
+    class Seen(_compat.torch_dispatch_mode()):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(func._overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    a = torch.empty((2, 3), device="meta")
+    with Seen():
+        a @ a.T
+    assert "mm" in seen
+
+
+def test_the_running_autograd_node_is_known_in_backward():
+    current = _compat.current_autograd_node()
+    assert current() is None
+    found = []
+
+    class Seen(_compat.torch_dispatch_mode()):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            node = current()
+            found.append(type(node).__name__ if node is not None else None)
+            return func(*args, **(kwargs or {}))
+
+    x = torch.ones((2, 2), requires_grad=True)
+    y = (x * x).sum()
+    with Seen():
+        y.backward()
+    assert "MulBackward0" in found
+
+
+def test_random_ops_draw_without_a_generator_while_tracing():
+    # keras.src.backend.torch.random.torch_seed_generator
+    from keras.src.backend.torch import random as torch_random
+
+    original = torch_random.torch_seed_generator
+    with _compat.no_torch_generators():
+        assert torch_random.torch_seed_generator(keras.random.SeedGenerator(1)) is None
+    assert torch_random.torch_seed_generator is original

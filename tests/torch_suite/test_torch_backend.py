@@ -1,0 +1,227 @@
+"""Keras on PyTorch: counts worked by hand, PyTorch's own FlopCounterMode as
+a reference, and every entry point (summary, attach, FlopsCallback, the CLI,
+memory, sweep, generation, measure's error)."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import torch
+
+import keras_flops
+from keras_flops import _compat
+from keras_flops.cli import main as cli_main
+
+
+def model_and_data(batch=16):
+    model = keras.Sequential([
+        keras.Input((6,)),
+        keras.layers.Dense(4, activation="relu", name="h"),
+        keras.layers.Dense(2, name="out"),
+    ])
+    model.compile(optimizer="sgd", loss="mse")
+    return model, np.zeros((batch, 6), "float32"), np.zeros((batch, 2), "float32")
+
+
+# per sample: h 6x4 = 24 MACs, 2 x 24 + 4 bias + 4 relu = 56 FLOPs;
+# out 4x2 = 8 MACs, 2 x 8 + 2 bias = 18 FLOPs
+FORWARD_FLOPS, FORWARD_MACS = 56 + 18, 24 + 8
+
+
+def test_the_question_users_ask():
+    # a 1x1 Conv2D, one channel, one filter, no bias, on a 1x1x1 input: one
+    # multiply-accumulate, 2 FLOPs
+    model = keras.Sequential([keras.Input((1, 1, 1)), keras.layers.Conv2D(1, 1, use_bias=False, name="c")])
+    report = keras_flops.profile(model, batch_size=1)
+    assert (report.flops, report.macs) == (2, 1)
+
+
+def test_mlp_forward_and_training_by_hand():
+    model, _, _ = model_and_data()
+    report = keras_flops.profile(model, batch_size=2)
+    assert (report.flops, report.macs) == (2 * FORWARD_FLOPS, 2 * FORWARD_MACS)
+    assert report.uncounted == ()
+    frame = report.to_dataframe()
+    assert frame.loc["h", "macs"] == 2 * 24 and frame.loc["out", "macs"] == 2 * 8
+    training = keras_flops.profile(model, batch_size=2, training=True)
+    frame = training.to_dataframe()
+    # out: its kernel's gradient h^T dy (4 x 2 x 2 samples) and its input's
+    # gradient dy out^T (2 x 2 x 4); h: its kernel's gradient only (6 x 4 x 2),
+    # the batch needs none
+    assert frame.loc["out", "backward_macs"] == 16 + 16
+    assert frame.loc["h", "backward_macs"] == 48
+    assert training.uncounted == ()
+
+
+def test_transposed_and_grouped_convolutions_by_hand():
+    x = keras.Input((8, 8, 4))
+    y = keras.layers.Conv2D(6, 3, groups=2, padding="same", use_bias=False, name="grouped")(x)
+    y = keras.layers.Conv2DTranspose(2, 3, strides=2, padding="valid", use_bias=False, name="up")(y)
+    report = keras_flops.profile(keras.Model(x, y), batch_size=1)
+    frame = report.to_dataframe()
+    # grouped: 8x8 positions x 6 filters x 3x3 taps x 2 channels per group
+    assert frame.loc["grouped", "macs"] == 64 * 6 * 9 * 2
+    # transposed 8x8 -> 17x17, stride 2: each of the 17x17 x 2 outputs meets
+    # the real inputs of its taps: along a dim, positions o and taps t with
+    # (o - t) even and 0 <= (o - t) / 2 < 8, 8 inputs x 3 taps = 24 pairs
+    assert frame.loc["up", "macs"] == 2 * 6 * 24 * 24
+
+
+def test_an_einsum_is_one_op_as_on_tensorflow():
+    # an outer product (nothing contracted): PyTorch's einsum would run it as
+    # a broadcast multiply; counted as one einsum, every product is a MAC, as
+    # TensorFlow's Einsum and JAX's dot_general count it
+    x = keras.Input((5,))
+    y = keras.layers.Lambda(lambda t: keras.ops.einsum("bi,bj->bij", t, t), name="outer")(x)
+    report = keras_flops.profile(keras.Model(x, y), batch_size=2)
+    op, = [o for o in report.ops if o.layer == "outer" and o.flops]
+    assert (op.op_type, op.flops, op.macs) == ("einsum", 2 * 2 * 5 * 5, 2 * 5 * 5)
+
+
+def test_nothing_is_allocated_for_a_weightless_model():
+    with keras_flops.without_weights():
+        model = keras.Sequential([keras.Input((1024,)), keras.layers.Dense(4096, name="big")])
+    report = keras_flops.profile(model, batch_size=1, training=True)
+    assert report.macs == 1024 * 4096
+    assert not any(_compat.is_allocated(v) for v in model.variables)
+
+
+# --------------------------------------------------------------------------
+# PyTorch's own counter
+
+
+def _flop_counter(model, shape):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(shape))
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize("name", ["ResNet50", "MobileNetV2"])
+def test_flop_counter_mode_agrees_on_applications(name):
+    model = getattr(keras.applications, name)(weights=None)
+    report = keras_flops.profile(model, batch_size=1)
+    assert _flop_counter(model, (1, 224, 224, 3)) == 2 * report.macs
+    if name == "ResNet50":
+        assert report.macs == 3_857_973_248  # the issue's figure, and TensorFlow's and JAX's
+
+
+def test_flop_counter_mode_agrees_on_dense_and_conv1d():
+    x = keras.Input((20, 4))
+    y = keras.layers.Conv1D(8, 3, strides=2, padding="same", name="c1")(x)
+    y = keras.layers.Conv1D(4, 5, dilation_rate=2, name="c2")(y)
+    y = keras.layers.Dense(6, name="d")(keras.layers.Flatten()(y))
+    model = keras.Model(x, y)
+    report = keras_flops.profile(model, batch_size=2)
+    # c1: 10 positions x 8 filters x 3 taps x 4 channels; c2: 2 positions x 4 x 5 x 8;
+    # d: 8 inputs x 6 per sample; a batch of 2
+    assert report.macs == 2 * (10 * 8 * 3 * 4 + 2 * 4 * 5 * 8 + 8 * 6) == 2656
+    assert _flop_counter(model, (2, 20, 4)) == 2 * report.macs
+
+
+def test_flop_counter_mode_misses_the_attention_products():
+    x = keras.Input((16, 32))
+    model = keras.Model(x, keras.layers.MultiHeadAttention(4, 8, name="mha")(x, x))
+    report = keras_flops.profile(model, batch_size=2)
+    # the four projections: 2 x 16 tokens x 32 x 32 each (4 heads x 8 = 32)
+    projections = 4 * 2 * 16 * 32 * 32
+    # the scores Q K^T and the weighted values: 2 x 4 heads x 16 x 16 x 8 each
+    products = 2 * (2 * 4 * 16 * 16 * 8)
+    assert (projections, products) == (131_072, 32_768)
+    assert report.macs == projections + products
+    counted = _flop_counter(model, (2, 16, 32)) // 2
+    assert counted in (projections, projections + products)  # the issue measured the first
+
+
+# --------------------------------------------------------------------------
+# Every entry point
+
+
+def test_summary_and_attach_show_the_columns(capsys):
+    model, _, _ = model_and_data()
+    keras_flops.summary(model)
+    first = capsys.readouterr().out
+    assert "Total FLOPs: 74 (32 MACs) for a batch of 1" in first
+    keras_flops.attach(model)
+    model.summary()
+    assert capsys.readouterr().out == first
+    keras_flops.detach(model)
+
+
+def test_callback_logs_its_keys_in_a_torch_fit(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model, x, y = model_and_data()
+    callback = keras_flops.FlopsCallback(peak_tflops=1.0, log_dir=str(tmp_path), verbose=0)
+    history = model.fit(x, y, batch_size=4, epochs=2, callbacks=[callback], verbose=0)
+    for key in ("gflops", "gmacs", "tflops_per_sec", "mfu"):
+        assert len(history.history[key]) == 2, key
+    assert history.history["gmacs"][0] == pytest.approx(FORWARD_MACS / 1e9)
+    # forward 4 x 32; backward h's kernel (24), out's kernel and input (8 + 8) per sample
+    assert callback.train_report.backward_macs == 4 * (24 + 8 + 8)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    tags = set(events.Tags()["scalars"]) | set(events.Tags()["tensors"])
+    assert {"epoch_gflops", "epoch_gmacs", "epoch_mfu"} <= tags
+
+
+def test_callback_never_stops_training():
+    model, x, y = model_and_data()
+    callback = keras_flops.FlopsCallback(verbose=0)
+    callback._measure = lambda: (_ for _ in ()).throw(RuntimeError("boom"))
+    with pytest.warns(RuntimeWarning, match="boom"):
+        history = model.fit(x, y, batch_size=4, epochs=1, callbacks=[callback], verbose=0)
+    assert "gflops" not in history.history and len(history.history["loss"]) == 1
+
+
+def test_cli_on_a_keras_file(tmp_path, capsys):
+    model, _, _ = model_and_data()
+    path = tmp_path / "m.keras"
+    model.save(path)
+    assert cli_main([str(path), "--format", "json", "--batch-size", "2"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["totals"]["flops"], data["totals"]["macs"]) == (2 * FORWARD_FLOPS, 2 * FORWARD_MACS)
+
+
+def test_measure_says_which_backend_has_it():
+    model, _, _ = model_and_data()
+    with pytest.raises(ValueError, match="TensorFlow backend"):
+        keras_flops.measure(model)
+
+
+def test_memory_of_a_training_step():
+    model, _, _ = model_and_data()
+    mem = keras_flops.memory(model, batch_size=2, optimizer="sgd")
+    # weights: h 6x4 + 4, out 4x2 + 2 = 38 float32; gradients the same
+    assert mem.weights == {"float32": 38 * 4} and mem.gradients == 38 * 4
+    # saved for the backward pass: h's output (2 x 4 float32), which out's
+    # kernel gradient and the ReLU's gradient read
+    assert sum(n for _, n in mem.saved) >= 2 * 4 * 4
+
+
+keras_hub = pytest.importorskip("keras_hub", reason="pip install --no-deps keras-hub (see the README)")
+L, d, F, V = 2, 8, 16, 10  # layers, width, FFN width, vocabulary
+
+
+def test_gpt2_generation_and_sweep_on_torch():
+    S, prompt = 10, 4
+    # with its (few) weights: Keras on PyTorch cannot build a task around a
+    # backbone without weights that has a dropout's seed (an integer variable
+    # it tracks as a torch Parameter); profiling reads none of them
+    backbone = keras_hub.models.GPT2Backbone(vocabulary_size=V, num_layers=L, num_heads=2, hidden_dim=d,
+                                             intermediate_dim=F, max_sequence_length=64)
+    lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    gen = keras_flops.profile_generation(lm, prompt_length=prompt, max_length=S)
+    # one decode step: QKV and output projections 4d^2, scores and values
+    # over the S cached positions 2Sd, the FFN 2dF, per layer; the LM head d x V
+    decode = L * (4 * d * d + 2 * S * d + 2 * d * F) + d * V
+    assert gen.decode.macs == decode == 1424
+    prefill = L * (4 * S * d * d + 2 * S * S * d + 2 * S * d * F)
+    assert gen.prefill.macs == prefill == 13440
+    assert gen.prefill.uncounted == gen.decode.uncounted == ()
+    sweep = keras_flops.sweep(backbone, sequence_length=[4, 8])
+    # per layer 4 S d^2 + 2 S^2 d + 2 S d F
+    assert [r.macs for r in sweep.reports] == [L * (4 * s * d * d + 2 * s * s * d + 2 * s * d * F) for s in (4, 8)]
