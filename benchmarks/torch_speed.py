@@ -9,10 +9,11 @@ rounds, each side in a fresh process (first call, so each peak RSS is its own):
   FlopCounter   transformers' LlamaModel built on the meta device, then one
                 forward under torch.utils.flop_counter.FlopCounterMode
 
-Both sides import the same torch; keras_hub's import of TensorFlow is blocked
+Each side imports its entry point before the clock starts (keras_flops'
+``profile``, torch's ``FlopCounterMode`` and transformers); both import the same torch; keras_hub's import of TensorFlow is blocked
 on the keras_flops side, so its peak is Keras's and PyTorch's. transformers
-is installed into a virtual environment of this run's own (beside this
-Python's packages) when it is missing; the tests never need it. Targets:
+is installed into a folder of this run's own (on the peer's PYTHONPATH)
+when this Python lacks it; the tests never need it. Targets:
 keras_flops within 2x of FlopCounterMode's time and under 1 GB peak RSS;
 MACs equal to the analytic Llama formula (FlopCounterMode's are printed too).
 
@@ -37,10 +38,11 @@ sys.modules["tensorflow"] = None  # keras_hub imports TensorFlow when it is inst
 sys.path.insert(0, {here!r})
 from llm_configs import CONFIGS, T
 import keras, keras_hub, keras_flops
+from keras_flops import profile  # imported before the clock, as the peer's FlopCounterMode is
 with keras_flops.without_weights():
     model = keras_hub.models.LlamaBackbone(**CONFIGS[{name!r}])
 start = time.perf_counter()
-report = keras_flops.profile(model, warn=False, input_shape={{"token_ids": (T,), "padding_mask": (T,)}})
+report = profile(model, warn=False, input_shape={{"token_ids": (T,), "padding_mask": (T,)}})
 seconds = time.perf_counter() - start
 print(json.dumps({{"seconds": seconds, "macs": report.macs, "uncounted": len(report.uncounted),
                   "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}}))
@@ -67,24 +69,28 @@ print(json.dumps({{"seconds": seconds, "macs": counter.get_total_flops() // 2,
 """
 
 
-def peer_python() -> str:
-    """A Python with transformers: this one, or a virtual environment made for this run."""
+def peer_path() -> str:
+    """A folder that holds transformers for the peer's process (installed
+    there for this run, without touching this Python's packages), or "" when
+    this Python has it."""
     try:
         import transformers  # noqa: F401
 
-        return sys.executable
+        return ""
     except ImportError:
         pass
-    venv = os.path.join(tempfile.gettempdir(), "keras_flops_bench_venv")
-    python = os.path.join(venv, "bin", "python")
-    if not os.path.exists(python):
-        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", "transformers"], check=True)
-    return python
+    target = os.path.join(tempfile.gettempdir(), "keras_flops_bench_transformers")
+    check = [sys.executable, "-c", "import transformers.models.llama"]
+    env = dict(os.environ, PYTHONPATH=target)
+    if subprocess.run(check, env=env, capture_output=True).returncode:
+        # without its dependencies: numpy, torch and the tokenizers this Python has stay the ones used
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target,
+                        "transformers", "huggingface_hub", "safetensors", "hf_xet"], check=True)
+    return target
 
 
-def run(python: str, code: str, **env) -> dict:
-    done = subprocess.run([python, "-c", code], capture_output=True, text=True,
+def run(code: str, **env) -> dict:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env), timeout=1200)
     if done.returncode:
         raise RuntimeError(done.stderr[-3000:])
@@ -96,13 +102,13 @@ def main():
     parser.add_argument("--models", nargs="+", default=["7b", "70b"])
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    peer = peer_python()
+    peer = peer_path()
     rows = []
     for name in args.models:
         ours, theirs = [], []
         for _ in range(args.rounds):  # alternating, so that load on the machine falls on both
-            ours.append(run(sys.executable, KERAS_SIDE.format(here=HERE, name=name), KERAS_BACKEND="torch"))
-            theirs.append(run(peer, PEER_SIDE.format(config=CONFIGS[name], T=T)))
+            ours.append(run(KERAS_SIDE.format(here=HERE, name=name), KERAS_BACKEND="torch"))
+            theirs.append(run(PEER_SIDE.format(config=CONFIGS[name], T=T), PYTHONPATH=peer))
         best = lambda runs: min(r["seconds"] for r in runs)  # noqa: E731
         row = {
             "model": name,

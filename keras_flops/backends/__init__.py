@@ -1,7 +1,8 @@
 """Which backend a model runs on, as a :class:`~keras_flops.backends.protocol.Backend`.
 
 TensorFlow (Keras 3 on TensorFlow, and tf_keras models) is
-:mod:`keras_flops.backends.tensorflow`; JAX is :mod:`keras_flops.backends.jax`.
+:mod:`keras_flops.backends.tensorflow`; JAX is :mod:`keras_flops.backends.jax`;
+PyTorch is :mod:`keras_flops.backends.torch`.
 A backend's module is imported on first use, so that a JAX session never
 imports TensorFlow; nothing here imports a framework.
 """
@@ -39,14 +40,16 @@ def keras_backend() -> str:
 def of(model=None) -> Backend:
     """The backend ``model`` is traced with: TensorFlow for tf_keras models
     and Keras 3 on TensorFlow, JAX for Keras 3 on JAX; without a model, the
-    backend Keras runs on. A clear error for a backend keras_flops cannot trace."""
+    backend Keras runs on (PyTorch for Keras 3 on PyTorch). A clear error
+    for a backend keras_flops cannot trace."""
     name = "tensorflow" if model is not None and _compat.is_tf_keras(model) else keras_backend()
     module = SUPPORTED.get(name)
     if module is None:
+        names = [repr(s) for s in SUPPORTED]
         raise UnsupportedBackendError(
-            f"keras_flops counts models on the {' and '.join(repr(s) for s in SUPPORTED)} "
-            f"backends, but Keras runs on the {name!r} backend. Set KERAS_BACKEND=tensorflow "
-            "or KERAS_BACKEND=jax before importing keras."
+            f"keras_flops counts models on the {', '.join(names[:-1])} and {names[-1]} "
+            f"backends, but Keras runs on the {name!r} backend. Set KERAS_BACKEND=tensorflow, "
+            "KERAS_BACKEND=jax or KERAS_BACKEND=torch before importing keras."
         )
     return importlib.import_module(module).BACKEND
 

@@ -151,6 +151,46 @@ def schema_type(func) -> str:
     return _schema(func).type
 
 
+# Elementwise ops whose result PyTorch's meta device computes with Python
+# decompositions (most of a large model's trace time): their result's shape
+# is the inputs' broadcast and its dtype the promoted one, made here directly.
+_BINARY = frozenset({"add", "sub", "mul", "maximum", "minimum", "pow"})
+_COMPARE = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
+_UNARY = frozenset({"neg", "exp", "rsqrt", "sqrt", "tanh", "sigmoid", "relu", "silu", "log", "sin", "cos",
+                    "reciprocal", "abs", "erf", "square"})
+
+
+def _pointwise(func, args, kwargs) -> Optional[torch.Tensor]:
+    """The meta result of an elementwise op on meta tensors, or None for
+    any other op (PyTorch's own meta kernel then runs)."""
+    name = schema_type(func)
+    binary, compare = name in _BINARY or name == "div", name in _COMPARE
+    if not (binary or compare or name in _UNARY or name == "where"):
+        return None
+    if any(k != "alpha" for k in kwargs) or (kwargs and name not in ("add", "sub")):
+        return None
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    if not tensors or any(t.device != META for t in tensors) or any(isinstance(a, (list, tuple)) for a in args):
+        return None
+    if name in _UNARY:
+        if len(args) != 1 or not tensors[0].is_floating_point():
+            return None
+        return torch.empty(tensors[0].shape, dtype=tensors[0].dtype, device=META)
+    expected = 3 if name == "where" else 2
+    if len(args) != expected:
+        return None
+    shape = torch.broadcast_shapes(*(t.shape for t in tensors))
+    if compare:
+        dtype = torch.bool
+    elif name == "where":
+        dtype = torch.result_type(args[1], args[2])
+    else:
+        dtype = torch.result_type(args[0], args[1])
+        if name == "div" and not (dtype.is_floating_point or dtype.is_complex):
+            dtype = torch.get_default_dtype()
+    return torch.empty(shape, dtype=dtype, device=META)
+
+
 def _meta_of(real: torch.Tensor) -> Optional[torch.Tensor]:
     """A meta tensor shaped as a constant's value (None for one a view of another)."""
     if real._is_view():
@@ -257,9 +297,12 @@ class OpRecorder(_compat.torch_dispatch_mode()):
         real = self._constant(func, args, kwargs)
         if real is not None and (schema_type(func) == "_local_scalar_dense" or _leaves_meta(func, kwargs)):
             return real  # the value read back: a Python number, a CPU tensor
-        if isinstance(real, torch.Tensor) and not isinstance(out_meta := _meta_of(real), type(None)):
-            out = out_meta  # a constant's meta tensor from its value: PyTorch's meta kernels are slower
-        else:
+        out = None
+        if isinstance(real, torch.Tensor):
+            out = _meta_of(real)  # a constant's meta tensor from its value: PyTorch's meta kernels are slower
+        if out is None:
+            out = _pointwise(func, args, kwargs)
+        if out is None:
             out = func(*args, **kwargs)
         schema = _schema(func)
         owner = self.owner()
