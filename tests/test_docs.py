@@ -10,6 +10,7 @@ import pytest
 import keras_flops
 from keras_flops import formulas
 from keras_flops.backends.jax import primitives
+from keras_flops.backends.torch import ops as torch_ops
 from keras_flops.backends.tensorflow import formulas as tf_formulas
 from keras_flops.backends.tensorflow import statistics
 
@@ -27,6 +28,9 @@ DOC = (pathlib.Path(__file__).parents[1] / "docs" / "formulas.md").read_text()
         ("the JAX primitives' formulas", primitives.FORMULAS),
         ("the JAX zero-cost primitives", primitives.ZERO),
         ("the JAX views", primitives.VIEWS),
+        ("the PyTorch ops' formulas", torch_ops.FORMULAS),
+        ("the PyTorch zero-cost ops", torch_ops.ZERO),
+        ("the PyTorch views", torch_ops.VIEWS),
     ],
 )
 def test_every_op_type_is_documented(kind, op_types):

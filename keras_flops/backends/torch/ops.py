@@ -98,12 +98,6 @@ def gelu_backward(spec: OpSpec) -> Cost:
                                "dy * d gelu(x) / dx")
 
 
-@_register("where")
-def where(spec: OpSpec) -> Cost:
-    """A select: 0 FLOPs, as TensorFlow's SelectV2."""
-    return Cost(0, 0, "a select")
-
-
 # --------------------------------------------------------------------------
 # Softmax and normalization
 
@@ -546,7 +540,7 @@ ZERO = frozenset(_inplace(
     "split", "split_with_sizes", "unbind", "chunk", "narrow", "empty", "empty_like", "empty_strided",
     "zeros", "zeros_like", "ones", "ones_like", "full", "full_like", "fill", "zero", "arange",
     "scalar_tensor", "lift_fresh", "lift_fresh_copy", "new_zeros", "new_ones", "new_empty", "new_full",
-    "new_empty_strided", "masked_fill", "constant_pad_nd", "reflection_pad1d", "reflection_pad2d",
+    "new_empty_strided", "masked_fill", "where", "constant_pad_nd", "reflection_pad1d", "reflection_pad2d",
     "reflection_pad3d", "replication_pad1d", "replication_pad2d", "replication_pad3d", "repeat",
     "repeat_interleave", "flip", "roll", "index", "_unsafe_index", "index_select", "gather", "scatter",
     "slice_scatter", "select_scatter", "diagonal", "diagonal_scatter", "tril", "triu", "logical_and",
