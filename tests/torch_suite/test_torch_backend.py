@@ -216,6 +216,21 @@ def test_cli_on_a_keras_file(tmp_path, capsys):
     assert (data["totals"]["flops"], data["totals"]["macs"]) == (2 * FORWARD_FLOPS, 2 * FORWARD_MACS)
 
 
+def test_cli_on_a_json_config(tmp_path, capsys):
+    import hub_zoo
+
+    path = tmp_path / "llama.json"
+    path.write_text(json.dumps(hub_zoo.ZOO["LlamaBackbone"]["config"]))
+    assert cli_main([str(path), "--sequence-length", "8", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    # the zoo's Llama: 2 layers, width 8, FFN 8, 4 query heads and 2 key/value
+    # heads of 2; 8 tokens. Per layer: Q and O 2 S d^2 = 1024, K and V
+    # 2 S d (KV x head) = 512, scores and values 2 S^2 d = 1024, the gated
+    # FFN 3 S d F = 1536, the rotary angles (positions x frequencies) for q
+    # and k, 2 x 8 x 1 = 16
+    assert data["totals"]["macs"] == 2 * (1024 + 512 + 1024 + 1536 + 16) == 8224
+
+
 def test_measure_says_which_backend_has_it():
     model, _, _ = model_and_data()
     with pytest.raises(ValueError, match="TensorFlow backend"):
