@@ -47,6 +47,36 @@ class SummaryWriter(Protocol):
     def flush(self) -> None: ...
 
 
+class KerasStructures:
+    """The structure methods of a backend whose Keras has no framework tree
+    of its own to use (JAX, PyTorch): Keras's ``keras.tree``, and Keras's
+    callbacks module."""
+
+    @staticmethod
+    def map_structure(fn: Callable, structure) -> Any:
+        """``fn`` on every leaf, None leaves included."""
+        import keras
+
+        return keras.tree.pack_sequence_as(structure, [fn(x) for x in keras.tree.flatten(structure)])
+
+    @staticmethod
+    def flatten(structure) -> list:
+        import keras
+
+        return keras.tree.flatten(structure)
+
+    @staticmethod
+    def pack_sequence_as(structure, flat) -> Any:
+        import keras
+
+        return keras.tree.pack_sequence_as(structure, flat)
+
+    def callbacks(self) -> Any:
+        import keras
+
+        return keras.callbacks
+
+
 class Backend(Protocol):
     """A Keras backend keras_flops can trace and count."""
 

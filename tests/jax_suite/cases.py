@@ -144,6 +144,23 @@ def counts(case):
     }
 
 
+def folded(layers, top):
+    """``layers`` (a case's counts) with every row under ``top`` summed into one row ``top``."""
+    rows = {p: v for p, v in layers.items() if not p.startswith(top)}
+    rows[top] = [sum(v[i] for p, v in layers.items() if p.startswith(top)) for i in range(4)]
+    return rows
+
+
+def layer_macs(layers, skip=()):
+    """{layer: MACs (forward, backward)} of the layers with MACs, but ``skip``."""
+    return {path: tuple(v[:2]) if len(v) == 4 else (v[0],) for path, v in layers.items()
+            if path not in skip and any(v[:2] if len(v) == 4 else v[:1])}
+
+
+# Whole-model FLOPs where resizes dominate (dense contractions on JAX).
+RESIZED = {"hub:BASNetBackbone", "hub:DeepLabV3Backbone", "hub:DepthAnythingBackbone",
+           "hub:SegFormerBackbone"}
+
 # TensorFlow's resize kernels (JAX resizes by dense contractions, dot_general)
 RESIZES = frozenset({"ResizeBilinear", "ResizeBicubic", "ResizeArea", "ResizeNearestNeighbor",
                      "ScaleAndTranslate"})

@@ -11,7 +11,7 @@ TensorFlow runs through a space-to-batch.
 """
 
 import pytest
-from cases import HUB_CASES, KERAS_TRAINING, TASK_CASES, counts
+from cases import HUB_CASES, KERAS_TRAINING, RESIZED, TASK_CASES, counts, folded, layer_macs
 
 pytest.importorskip("keras_hub", reason="pip install --no-deps keras-hub (see the README)")
 
@@ -29,22 +29,6 @@ NARROW = {
 # transposed scan keep different bookkeeping per step (the weight gradients'
 # accumulators, the carried state's copies); GRU's differ by 2.0%.
 RECURRENT = {"GRU:train": 0.03}
-# Whole-model FLOPs where resizes dominate (dense contractions on JAX).
-RESIZED = {"hub:BASNetBackbone", "hub:DeepLabV3Backbone", "hub:DepthAnythingBackbone",
-           "hub:SegFormerBackbone"}
-
-
-def _folded(layers, top):
-    """``layers`` with every row under ``top`` summed into one row ``top``."""
-    rows = {p: v for p, v in layers.items() if not p.startswith(top)}
-    rows[top] = [sum(v[i] for p, v in layers.items() if p.startswith(top)) for i in range(4)]
-    return rows
-
-
-def _macs(layers, skip=()):
-    """{layer: MACs (forward, backward)} of the layers with MACs, but ``skip``."""
-    return {path: tuple(v[:2]) if len(v) == 4 else (v[0],) for path, v in layers.items()
-            if path not in skip and any(v[:2] if len(v) == 4 else v[:1])}
 
 
 @pytest.mark.parametrize("case", HUB_CASES + TASK_CASES + KERAS_TRAINING)
@@ -54,8 +38,8 @@ def test_tensorflow_equals_jax(tf_counts, case):
     differ = set(theirs["differ"])  # resizes and space-to-batch convolutions, on TensorFlow
     mine_layers, their_layers = mine["layers"], theirs["layers"]
     if case == "GRU:train":  # JAX's fused GRU kernel runs the cell's work in GRU itself
-        mine_layers, their_layers = _folded(mine_layers, "rnn"), _folded(their_layers, "rnn")
-    assert _macs(mine_layers, differ) == _macs(their_layers, differ)
+        mine_layers, their_layers = folded(mine_layers, "rnn"), folded(their_layers, "rnn")
+    assert layer_macs(mine_layers, differ) == layer_macs(their_layers, differ)
     if case in RESIZED:
         assert differ, "a resized model with no resize on TensorFlow"
         return

@@ -18,7 +18,7 @@ arithmetic, the difference is worked out below and in docs/formulas.md:
 """
 
 import pytest
-from cases import EXECUTE_DIFFERENTLY, HUB_CASES, KERAS_TRAINING, TASK_CASES, counts
+from cases import EXECUTE_DIFFERENTLY, HUB_CASES, KERAS_TRAINING, RESIZED, TASK_CASES, counts, folded, layer_macs
 
 pytest.importorskip("keras_hub", reason="pip install --no-deps keras-hub (see the README)")
 
@@ -46,20 +46,6 @@ NARROW = {
     "hub:BLIP2Backbone",
 }
 FUSED_RNN = {"LSTM:train", "GRU:train"}
-RESIZED = {"hub:BASNetBackbone", "hub:DeepLabV3Backbone", "hub:DepthAnythingBackbone",
-           "hub:SegFormerBackbone"}
-
-
-def _folded(layers, top):
-    rows = {p: v for p, v in layers.items() if not p.startswith(top)}
-    rows[top] = [sum(v[i] for p, v in layers.items() if p.startswith(top)) for i in range(4)]
-    return rows
-
-
-def _macs(layers, skip=()):
-    """{layer: MACs (forward, backward)} of the layers with MACs, but ``skip``."""
-    return {path: tuple(v[:2]) if len(v) == 4 else (v[0],) for path, v in layers.items()
-            if path not in skip and any(v[:2] if len(v) == 4 else v[:1])}
 
 
 def _by_name(macs):
@@ -79,12 +65,12 @@ def test_torch_equals_tensorflow(tf_counts, case):
     differ = set(theirs["differ"])  # resizes and space-to-batch convolutions, on TensorFlow
     mine_layers, their_layers = mine["layers"], theirs["layers"]
     if case in FUSED_RNN:
-        mine_layers, their_layers = _folded(mine_layers, "rnn"), _folded(their_layers, "rnn")
+        mine_layers, their_layers = folded(mine_layers, "rnn"), folded(their_layers, "rnn")
         # the gradient of the zero initial state: batch 8 x 16 units x 4 (LSTM) or 3 (GRU) gates x 16
         gates = 4 if case == "LSTM:train" else 3
         assert their_layers["rnn"][1] - mine_layers["rnn"][1] == 8 * 16 * gates * 16
         their_layers["rnn"][1] = mine_layers["rnn"][1]
-    mine_macs, their_macs = _macs(mine_layers, differ), _macs(their_layers, differ)
+    mine_macs, their_macs = layer_macs(mine_layers, differ), layer_macs(their_layers, differ)
     if set(mine_macs) != set(their_macs):
         mine_macs, their_macs = _by_name(mine_macs), _by_name(their_macs)
     assert mine_macs == their_macs

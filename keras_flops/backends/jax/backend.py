@@ -16,10 +16,10 @@ import keras
 
 from keras_flops.backends.jax import program
 from keras_flops.backends.jax import trace as tracing
-from keras_flops.backends.protocol import Distribution
+from keras_flops.backends.protocol import Distribution, KerasStructures
 
 
-class JaxBackend:
+class JaxBackend(KerasStructures):
     """:class:`keras_flops.backends.protocol.Backend` for JAX."""
 
     name = "jax"
@@ -30,18 +30,6 @@ class JaxBackend:
     trace_call = staticmethod(tracing.trace_call)
     count = staticmethod(program.count)
     spec = staticmethod(tracing.abstract_spec)
-
-    # nested structures: Keras's own tree functions
-    @staticmethod
-    def map_structure(fn, structure):
-        """``fn`` on every leaf, None leaves included."""
-        return keras.tree.pack_sequence_as(structure, [fn(x) for x in keras.tree.flatten(structure)])
-
-    flatten = staticmethod(keras.tree.flatten)
-    pack_sequence_as = staticmethod(keras.tree.pack_sequence_as)
-
-    def callbacks(self):
-        return keras.callbacks
 
     def distribution(self, model) -> Distribution:
         """Keras's distribution: the size of the device mesh's batch axis, and

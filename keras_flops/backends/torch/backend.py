@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-import keras
 import torch
 
-from keras_flops.backends.protocol import Distribution
+from keras_flops.backends.protocol import Distribution, KerasStructures
 from keras_flops.backends.torch import program
 from keras_flops.backends.torch import trace as tracing
 
 
-class TorchBackend:
+class TorchBackend(KerasStructures):
     """:class:`keras_flops.backends.protocol.Backend` for PyTorch."""
 
     name = "torch"
@@ -30,17 +29,6 @@ class TorchBackend:
     trace_call = staticmethod(tracing.trace_call)
     count = staticmethod(program.count)
     spec = staticmethod(tracing.spec)
-
-    @staticmethod
-    def map_structure(fn, structure):
-        """``fn`` on every leaf, None leaves included."""
-        return keras.tree.pack_sequence_as(structure, [fn(x) for x in keras.tree.flatten(structure)])
-
-    flatten = staticmethod(keras.tree.flatten)
-    pack_sequence_as = staticmethod(keras.tree.pack_sequence_as)
-
-    def callbacks(self):
-        return keras.callbacks
 
     def distribution(self, model) -> Distribution:
         """One device: Keras on PyTorch has no distribution of its own."""
