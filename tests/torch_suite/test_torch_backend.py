@@ -108,6 +108,22 @@ def test_an_einsum_is_one_op_as_on_tensorflow():
     assert (op.op_type, op.flops, op.macs) == ("einsum", 2 * 2 * 5 * 5, 2 * 5 * 5)
 
 
+def test_an_einsums_gradients_are_einsums():
+    # a contraction over a dim of size 1 in a training step: forward, batch 2
+    # x 3 x 4 x 1 = 24 products; each operand's gradient is an einsum of the
+    # output's gradient with the other operand over the same 24 (TensorFlow's
+    # Einsum gradients), where PyTorch's own would be broadcast multiplies
+    x = keras.Input((6,))
+    a = keras.layers.Reshape((3, 1))(keras.layers.Dense(3, name="a")(x))
+    b = keras.layers.Reshape((4, 1))(keras.layers.Dense(4, name="b")(x))
+    y = keras.layers.Lambda(lambda t: keras.ops.einsum("bik,bjk->bij", *t), name="scores")([a, b])
+    model = keras.Model(x, y)
+    model.compile(loss="mse")
+    frame = keras_flops.profile(model, batch_size=2, training=True).to_dataframe()
+    assert frame.loc["scores", "macs"] == 2 * 3 * 4 == 24
+    assert frame.loc["scores", "backward_macs"] == 2 * 24
+
+
 def test_nothing_is_allocated_for_a_weightless_model():
     with keras_flops.without_weights():
         model = keras.Sequential([keras.Input((1024,)), keras.layers.Dense(4096, name="big")])

@@ -343,9 +343,11 @@ class OpRecorder(_compat.torch_dispatch_mode()):
         operands = [self._to_meta(t) for t in operands]
         owner = self.owner()
         ins = [(self.key(t), _nbytes(t)) for t in operands]
+        differentiate = (torch.is_grad_enabled() and any(t.requires_grad for t in operands)
+                         and _differentiable(equation, len(operands)))
         self._quiet += 1
         try:
-            out = func(equation, *operands)
+            out = _Einsum.apply(self, equation, *operands) if differentiate else func(equation, *operands)
         finally:
             self._quiet -= 1
         outs = [(self.value(out).key, _nbytes(out))]
@@ -378,6 +380,63 @@ class OpRecorder(_compat.torch_dispatch_mode()):
     def finish(self) -> None:
         if self._pending:
             self._resolve()
+
+
+class _Einsum(torch.autograd.Function):
+    """An einsum whose gradients are einsums, as on TensorFlow and JAX: the
+    gradient of operand i is the einsum of the output's gradient with the
+    other operands, into operand i's indices (each recorded as one op, its
+    products its MACs). PyTorch's own would differentiate the ops einsum
+    runs, broadcast multiplies where it contracts dims of size 1."""
+
+    @staticmethod
+    def forward(ctx, recorder, equation, *operands):
+        ctx.recorder, ctx.equation = recorder, equation
+        ctx.save_for_backward(*operands)
+        return torch.einsum(equation, *operands)
+
+    @staticmethod
+    def backward(ctx, grad):
+        operands = ctx.saved_tensors
+        lhs, out = ctx.equation.replace(" ", "").split("->")
+        subscripts = lhs.split(",")
+        grads = [None, None]
+        for i, (sub, operand) in enumerate(zip(subscripts, operands)):
+            if not ctx.needs_input_grad[i + 2]:
+                grads.append(None)
+                continue
+            others = [(s, o) for j, (s, o) in enumerate(zip(subscripts, operands)) if j != i]
+            equation = ",".join([out] + [s for s, _ in others]) + "->" + sub
+            # recorded by the recorder itself: autograd may run this on a
+            # thread of its own, where the function mode is not entered
+            g = ctx.recorder.einsum(torch.einsum, equation, [grad] + [o for _, o in others])
+            grads.append(g if tuple(g.shape) == tuple(operand.shape) else g.sum_to_size(operand.shape))
+        return tuple(grads)
+
+
+def _differentiable(equation: str, n: int) -> bool:
+    """Whether each operand's gradient is an einsum (see :class:`_Einsum`):
+    the output is explicit, no operand repeats an index (a diagonal), and
+    each of an operand's indices is in the output or in another operand
+    (with "...", in every term)."""
+    equation = equation.replace(" ", "")
+    if "->" not in equation:
+        return False
+    lhs, out = equation.split("->")
+    subscripts = lhs.split(",")
+    if len(subscripts) != n:
+        return False
+    terms = subscripts + [out]
+    if "..." in equation and not all("..." in t for t in terms):
+        return False
+    letters = [t.replace("...", "") for t in terms]
+    if any(len(set(t)) != len(t) for t in letters):
+        return False
+    for i, mine in enumerate(letters[:-1]):
+        rest = set(letters[-1]).union(*(set(t) for j, t in enumerate(letters[:-1]) if j != i))
+        if not set(mine) <= rest:
+            return False
+    return True
 
 
 class Functions(torch.overrides.TorchFunctionMode):
