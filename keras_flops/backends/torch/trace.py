@@ -25,6 +25,7 @@ version of it and of every view of the same memory.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -179,7 +180,9 @@ def _pointwise(func, args, kwargs) -> Optional[torch.Tensor]:
     expected = 3 if name == "where" else 2
     if len(args) != expected:
         return None
-    shape = torch.broadcast_shapes(*(t.shape for t in tensors))
+    shape = _broadcast(*(t.shape for t in tensors))
+    if shape is None:
+        return None
     if compare:
         dtype = torch.bool
     elif name == "where":
@@ -189,6 +192,21 @@ def _pointwise(func, args, kwargs) -> Optional[torch.Tensor]:
         if name == "div" and not (dtype.is_floating_point or dtype.is_complex):
             dtype = torch.get_default_dtype()
     return torch.empty(shape, dtype=dtype, device=META)
+
+
+def _broadcast(*shapes) -> Optional[Tuple[int, ...]]:
+    """NumPy's broadcast of shapes, None where they do not broadcast
+    (``torch.broadcast_shapes`` reads PyTorch's config on every call)."""
+    rank = max(len(s) for s in shapes)
+    out = [1] * rank
+    for shape in shapes:
+        for i, d in enumerate(shape, start=rank - len(shape)):
+            if d != out[i]:
+                if out[i] == 1:
+                    out[i] = d
+                elif d != 1:
+                    return None
+    return tuple(out)
 
 
 def _meta_of(real: torch.Tensor) -> Optional[torch.Tensor]:
@@ -535,6 +553,16 @@ def _run(model, fn, specs: Sequence, values: list, training: bool):
     """``fn(layers, ops, args, values)`` run on meta stand-ins of ``specs``
     and of the variables (``values``) under the op recorder; ``(the layer
     recorder, the op recorder, the keys of the results)``."""
+    collecting = gc.isenabled()
+    gc.disable()  # the trace keeps every tensor it sees: full collections over them cost more than it
+    try:
+        return _traced(model, fn, specs, values, training)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _traced(model, fn, specs: Sequence, values: list, training: bool):
     with StackRecorder(model) as layers, _compat.torch_device(META), _compat.no_torch_generators():
         ops = OpRecorder(layers.current, training)
         layers.ops = ops
