@@ -530,6 +530,21 @@ def torch_dispatch_mode():
     return required_attr(_python_dispatch, "TorchDispatchMode", "PyTorch's dispatch mode")
 
 
+def aten_schema(func):
+    """``(name, schema)`` of an aten op a dispatch mode is given: its name
+    without the overload ("mm", "add_") and its ``FunctionSchema`` (each
+    argument's name, default and alias information: whether the op writes
+    into it or returns a view of it). ``OpOverload._overloadpacket`` and
+    ``OpOverload._schema`` (PyTorch 2.0 and later)."""
+    packet = required_attr(func, "_overloadpacket", "an aten op's name")
+    return packet.__name__, required_attr(func, "_schema", "an aten op's schema")
+
+
+def is_view(tensor) -> bool:
+    """Whether a tensor is a view of another's memory: ``Tensor._is_view``."""
+    return bool(required_attr(tensor, "_is_view", "whether a tensor is a view")())
+
+
 def current_autograd_node():
     """The function that gives the autograd node whose backward is running
     (None outside a backward pass): ``torch._C._current_autograd_node``

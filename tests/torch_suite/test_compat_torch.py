@@ -59,3 +59,21 @@ def test_random_ops_draw_without_a_generator_while_tracing():
     with _compat.no_torch_generators():
         assert torch_random.torch_seed_generator(keras.random.SeedGenerator(1)) is None
     assert torch_random.torch_seed_generator is original
+
+
+def test_an_aten_ops_name_and_schema():
+    # OpOverload._overloadpacket and OpOverload._schema
+    name, schema = _compat.aten_schema(torch.ops.aten.add_.Tensor)
+    assert name == "add_"
+    first = schema.arguments[0]
+    assert first.name == "self" and first.alias_info.is_write
+    name, schema = _compat.aten_schema(torch.ops.aten.convolution.default)
+    assert name == "convolution"
+    assert [a.name for a in schema.arguments][:3] == ["input", "weight", "bias"]
+    assert not schema.arguments[0].alias_info
+
+
+def test_a_view_is_known():
+    # Tensor._is_view
+    t = torch.empty((4, 4), device="meta")
+    assert _compat.is_view(t[1:]) and not _compat.is_view(t)

@@ -13,6 +13,7 @@ from typing import Any, Dict
 import torch
 
 from keras_flops.backends.torch import ops as aten
+from keras_flops.backends.torch import trace as tracing
 from keras_flops.core import walk
 from keras_flops.formulas.registry import OpSpec, Table
 
@@ -128,7 +129,7 @@ def _attrs(node) -> Dict[str, Any]:
     (an einsum's: its equation)."""
     if node.func is None:
         return {"equation": node.args[0]}
-    arguments = node.func._schema.arguments
+    arguments = tracing.arguments(node.func)
     attrs = {a.name: _value(v) for a, v in zip(arguments, node.args)}
     attrs.update((k, _value(v)) for k, v in node.kwargs.items())
     for a in arguments[len(node.args):]:

@@ -85,13 +85,12 @@ class Value:
     """A tensor as the trace sees it: its key (uid, version), the group of
     tensors sharing its memory (itself and its views)."""
 
-    __slots__ = ("uid", "version", "key", "group", "nbytes")
+    __slots__ = ("uid", "version", "key", "group")
 
-    def __init__(self, uid: int, group: Optional[list], nbytes: int):
+    def __init__(self, uid: int, group: Optional[list]):
         self.uid, self.version, self.key = uid, 0, (uid, 0)
         self.group = group if group is not None else []
         self.group.append(self)
-        self.nbytes = nbytes
 
     def write(self) -> None:
         self.version += 1
@@ -114,6 +113,7 @@ class _Schema(NamedTuple):
     type: str  # the op's name without its overload: "mm", "convolution", "add_"
     writes: Tuple[int, ...]  # positions of the arguments it writes into
     view: bool  # its results are views of its first argument
+    arguments: Any  # its arguments' schemas: name, default
 
 
 _SCHEMAS: Dict[Any, _Schema] = {}
@@ -122,14 +122,14 @@ _SCHEMAS: Dict[Any, _Schema] = {}
 def _schema(func) -> _Schema:
     found = _SCHEMAS.get(func)
     if found is None:
-        schema = func._schema
+        name, schema = _compat.aten_schema(func)
         writes = tuple(i for i, a in enumerate(schema.arguments)
                        if a.alias_info is not None and a.alias_info.is_write)
         first = schema.arguments[0].alias_info if schema.arguments else None
         returns = schema.returns[0].alias_info if schema.returns else None
         view = bool(first is not None and returns is not None and not first.is_write
                     and set(first.before_set) & set(returns.before_set))
-        found = _SCHEMAS[func] = _Schema(func._overloadpacket.__name__, writes, view)
+        found = _SCHEMAS[func] = _Schema(name, writes, view, schema.arguments)
     return found
 
 
@@ -150,6 +150,11 @@ _CPU = torch.device("cpu")
 
 def schema_type(func) -> str:
     return _schema(func).type
+
+
+def arguments(func):
+    """An aten op's arguments' schemas (name, default), in order."""
+    return _schema(func).arguments
 
 
 # Elementwise ops whose result PyTorch's meta device computes with Python
@@ -211,7 +216,7 @@ def _broadcast(*shapes) -> Optional[Tuple[int, ...]]:
 
 def _meta_of(real: torch.Tensor) -> Optional[torch.Tensor]:
     """A meta tensor shaped as a constant's value (None for one a view of another)."""
-    if real._is_view():
+    if _compat.is_view(real):
         return None
     return torch.empty_strided(real.shape, real.stride(), dtype=real.dtype, device=META)
 
@@ -260,7 +265,7 @@ class OpRecorder(_compat.torch_dispatch_mode()):
     def value(self, t: torch.Tensor, group: Optional[list] = None) -> Value:
         v = self._values.get(id(t))
         if v is None:
-            v = self._values[id(t)] = Value(next(self._uids), group, _nbytes(t))
+            v = self._values[id(t)] = Value(next(self._uids), group)
             self._keep.append(t)
         return v
 
@@ -316,13 +321,13 @@ class OpRecorder(_compat.torch_dispatch_mode()):
         if real is not None and (schema_type(func) == "_local_scalar_dense" or _leaves_meta(func, kwargs)):
             return real  # the value read back: a Python number, a CPU tensor
         out = None
-        if isinstance(real, torch.Tensor):
+        schema = _schema(func)
+        if isinstance(real, torch.Tensor) and not schema.writes:
             out = _meta_of(real)  # a constant's meta tensor from its value: PyTorch's meta kernels are slower
-        if out is None:
+        if out is None and not schema.writes:
             out = _pointwise(func, args, kwargs)
         if out is None:
             out = func(*args, **kwargs)
-        schema = _schema(func)
         owner = self.owner()
         in_tensors = _tensors(args) + _tensors(kwargs.values())
         ins = [(self.key(t), _nbytes(t)) for t in in_tensors]
