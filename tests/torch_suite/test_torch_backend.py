@@ -124,6 +124,15 @@ def test_an_einsums_gradients_are_einsums():
     assert frame.loc["scores", "backward_macs"] == 2 * 24
 
 
+def test_an_op_with_no_formula_is_uncounted_and_said():
+    x = keras.Input((4, 4))
+    y = keras.layers.Lambda(lambda t: keras.ops.linalg.cholesky(t), name="chol")(x)
+    with pytest.warns(keras_flops.UncountedOpsWarning):
+        report = keras_flops.profile(keras.Model(x, y), batch_size=1)
+    assert [u.layer for u in report.uncounted] == ["chol"]
+    assert "no formula" in report.uncounted[0].reason
+
+
 def test_nothing_is_allocated_for_a_weightless_model():
     with keras_flops.without_weights():
         model = keras.Sequential([keras.Input((1024,)), keras.layers.Dense(4096, name="big")])
