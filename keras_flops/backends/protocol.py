@@ -47,10 +47,14 @@ class SummaryWriter(Protocol):
     def flush(self) -> None: ...
 
 
-class KerasStructures:
-    """The structure methods of a backend whose Keras has no framework tree
-    of its own to use (JAX, PyTorch): Keras's ``keras.tree``, and Keras's
-    callbacks module."""
+class WithoutTensorFlow:
+    """What the backends that never import TensorFlow (JAX, PyTorch) share:
+    Keras's own ``keras.tree`` for nested structures, Keras's callbacks
+    module, TensorBoard events written by the ``tensorboard`` package alone,
+    and ``measure()``'s error (it times layers with TensorFlow's profiler)."""
+
+    name: str
+    label: str  # the framework's name in messages: "JAX", "PyTorch"
 
     @staticmethod
     def map_structure(fn: Callable, structure) -> Any:
@@ -75,6 +79,17 @@ class KerasStructures:
         import keras
 
         return keras.callbacks
+
+    def summary_writer(self, log_dir: str) -> "SummaryWriter":
+        from keras_flops.render.events import EventWriter
+
+        return EventWriter(log_dir)
+
+    def measure(self, report, trace, specs, repeats: int, warmup: int):
+        raise ValueError(
+            "measure() times layers with TensorFlow's profiler, so it needs the TensorFlow "
+            f"backend (KERAS_BACKEND=tensorflow); on {self.label}, keras_flops.profile() counts the "
+            "same FLOPs per layer.")
 
 
 class Backend(Protocol):

@@ -16,13 +16,14 @@ import keras
 
 from keras_flops.backends.jax import program
 from keras_flops.backends.jax import trace as tracing
-from keras_flops.backends.protocol import Distribution, KerasStructures
+from keras_flops.backends.protocol import Distribution, WithoutTensorFlow
 
 
-class JaxBackend(KerasStructures):
+class JaxBackend(WithoutTensorFlow):
     """:class:`keras_flops.backends.protocol.Backend` for JAX."""
 
     name = "jax"
+    label = "JAX"
     modes = ("full",)
     global_batch = True  # Keras traces the whole batch and shards it over the mesh
 
@@ -60,17 +61,6 @@ class JaxBackend(KerasStructures):
             if stats and "peak_bytes_in_use" in stats:
                 peaks.append(int(stats["peak_bytes_in_use"]))
         return max(peaks) if peaks else None
-
-    def summary_writer(self, log_dir: str):
-        from keras_flops.render.events import EventWriter
-
-        return EventWriter(log_dir)
-
-    def measure(self, report, traced, specs, repeats: int, warmup: int):
-        raise ValueError(
-            "measure() times layers with TensorFlow's profiler, so it needs the TensorFlow "
-            "backend (KERAS_BACKEND=tensorflow); on JAX, keras_flops.profile() counts the same "
-            "FLOPs per layer.")
 
 
 BACKEND = JaxBackend()

@@ -13,15 +13,16 @@ from typing import Optional, Tuple
 
 import torch
 
-from keras_flops.backends.protocol import Distribution, KerasStructures
+from keras_flops.backends.protocol import Distribution, WithoutTensorFlow
 from keras_flops.backends.torch import program
 from keras_flops.backends.torch import trace as tracing
 
 
-class TorchBackend(KerasStructures):
+class TorchBackend(WithoutTensorFlow):
     """:class:`keras_flops.backends.protocol.Backend` for PyTorch."""
 
     name = "torch"
+    label = "PyTorch"
     modes = ("full",)
     global_batch = False  # Keras on PyTorch trains on one device's batch
 
@@ -51,17 +52,6 @@ class TorchBackend(KerasStructures):
             return None
         peaks = [int(torch.cuda.max_memory_allocated(i)) for i in range(torch.cuda.device_count())]
         return max(peaks) if peaks else None
-
-    def summary_writer(self, log_dir: str):
-        from keras_flops.render.events import EventWriter
-
-        return EventWriter(log_dir)
-
-    def measure(self, report, traced, specs, repeats: int, warmup: int):
-        raise ValueError(
-            "measure() times layers with TensorFlow's profiler, so it needs the TensorFlow "
-            "backend (KERAS_BACKEND=tensorflow); on PyTorch, keras_flops.profile() counts the "
-            "same FLOPs per layer.")
 
 
 BACKEND = TorchBackend()
