@@ -2,6 +2,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -15,10 +16,18 @@ if os.environ["KERAS_BACKEND"] == "tensorflow":  # the JAX and PyTorch suites im
 import keras_flops  # noqa: E402
 
 
+# The TensorFlow counts the JAX and PyTorch suites compare with, written by
+# the first of them to need them and read by the next (tests/jax_suite/cases.py).
+_SHARED = {}
+
+
 def run_suite(directory: str, timeout: int, **env) -> None:
     """Run tests/<directory> with pytest in a process of its own, with ``env``
     added to the environment; fail with its output when any test fails."""
     suite = pathlib.Path(__file__).parent / directory
+    if "dir" not in _SHARED:
+        _SHARED["dir"] = tempfile.mkdtemp(prefix="keras_flops_tf_counts")
+    env.setdefault("KERAS_FLOPS_TF_COUNTS", os.path.join(_SHARED["dir"], "counts.json"))
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite)],
         capture_output=True, text=True, timeout=timeout, env=dict(os.environ, **env),

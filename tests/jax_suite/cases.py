@@ -166,6 +166,29 @@ RESIZES = frozenset({"ResizeBilinear", "ResizeBicubic", "ResizeArea", "ResizeNea
                      "ScaleAndTranslate"})
 
 
+def tensorflow_counts(cases, out):
+    """The TensorFlow backend's counts of ``cases``, from one TensorFlow
+    process writing ``out``. Where the suites share a file
+    (KERAS_FLOPS_TF_COUNTS, set by tests/conftest.py's run_suite), the counts
+    one suite wrote serve the next, when they hold every case it needs."""
+    import os
+    import subprocess
+
+    shared = os.environ.get("KERAS_FLOPS_TF_COUNTS")
+    if shared and os.path.exists(shared):
+        found = json.loads(pathlib.Path(shared).read_text())
+        if all(case in found for case in cases):
+            return found
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, str(pathlib.Path(__file__)), str(out), *cases],
+                          env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-4000:]
+    text = pathlib.Path(out).read_text()
+    if shared:
+        pathlib.Path(shared).write_text(text)
+    return json.loads(text)
+
+
 if __name__ == "__main__":
     out, *cases = sys.argv[1:]
     with open(out, "w") as f:

@@ -2,10 +2,8 @@
 and two CPU devices (tests/test_jax.py starts it)."""
 
 import importlib.util
-import json
 import os
 import pathlib
-import subprocess
 import sys
 
 import pytest
@@ -39,11 +37,8 @@ def tf_counts(tmp_path_factory):
     """The TensorFlow backend's counts of every case, from one process."""
     if importlib.util.find_spec("tensorflow") is None:
         pytest.skip("TensorFlow is not installed: nothing to compare with")
-    out = tmp_path_factory.mktemp("tf") / "counts.json"
+    from cases import tensorflow_counts
+
     has_hub = importlib.util.find_spec("keras_hub") is not None
     cases = [c for c in TF_CASES + _differential_cases() if has_hub or not _needs_keras_hub(c)]
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run([sys.executable, str(HERE / "cases.py"), str(out), *cases],
-                          env=env, capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads(out.read_text())
+    return tensorflow_counts(cases, tmp_path_factory.mktemp("tf") / "counts.json")

@@ -2,10 +2,8 @@
 KERAS_BACKEND=torch (tests/test_torch.py starts it)."""
 
 import importlib.util
-import json
 import os
 import pathlib
-import subprocess
 import sys
 
 import pytest
@@ -23,11 +21,7 @@ def tf_counts(tmp_path_factory):
     """The TensorFlow backend's counts of every differential case, from one process."""
     if importlib.util.find_spec("tensorflow") is None:
         pytest.skip("TensorFlow is not installed: nothing to compare with")
+    from cases import tensorflow_counts
     from test_differential_torch import CASES
 
-    out = tmp_path_factory.mktemp("tf") / "counts.json"
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run([sys.executable, str(CASES_DIR / "cases.py"), str(out), *CASES],
-                          env=env, capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads(out.read_text())
+    return tensorflow_counts(CASES, tmp_path_factory.mktemp("tf") / "counts.json")
