@@ -157,6 +157,29 @@ def keep_deferred(variables) -> None:
     pending[:] = [v for v in pending if id(v) not in dropped]
 
 
+def read_as_meta(variables) -> None:
+    """Make each of ``variables`` (deferred: no value) read, outside a trace,
+    as zeros on PyTorch's meta device, which have no memory, instead of its
+    initializer's values. Keras on PyTorch reads the value of every variable
+    of a model it builds (``TorchLayer._track_variables``, for the torch
+    Parameters of a task model around a weightless backbone), and would
+    allocate all of them.
+
+    Keras 3: ``Variable._initializer``, which ``Variable.value`` calls for a
+    variable with no value. Only ``keras.device`` and ``keras.ops`` make the
+    tensor: no framework is imported here.
+    """
+    import keras
+
+    def meta_zeros(shape, dtype=None):
+        with keras.device("meta"):
+            return keras.ops.zeros(shape, dtype=dtype)
+
+    for variable in variables:
+        required_attr(variable, "_initializer", "a deferred variable's initializer")
+        variable._initializer = meta_zeros
+
+
 def pending_variables() -> list:
     """The variables Keras 3 will initialize when the next ``StatelessScope()`` exits."""
     from keras.src.backend.common import global_state

@@ -59,9 +59,9 @@ def build_task(name):
 
     task, backbone, kwargs = TASKS[name]
     # On PyTorch, Keras tracks every variable of a built model as a torch
-    # Parameter, reading the value of each: a task built around a backbone
-    # without weights fails there on an integer variable (a dropout's seed).
-    # The test configs are small; the counts do not depend on the weights.
+    # Parameter requiring a gradient: a task built around a backbone without
+    # weights fails there on an integer variable (a dropout's seed). The test
+    # configs are small; the counts do not depend on the weights.
     weights = keras.config.backend() == "torch"
     model = getattr(keras_hub.models, task)(backbone=build(backbone, weights), preprocessor=None, **kwargs)
     return model, input_shape(backbone)

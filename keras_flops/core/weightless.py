@@ -32,6 +32,9 @@ def without_weights():
     ``StatelessScope()`` exits (a Lambda layer's shape inference, any model
     built later), 13.5 GB for a 7B. They stay unallocated, and profiling
     never allocates them; build the model outside this block to have weights.
+    On PyTorch, such a variable read outside a trace is zeros on the meta
+    device, so that a task model built around a weightless backbone (Keras on
+    PyTorch reads each of its variables) allocates nothing either.
     """
     import keras
 
@@ -46,7 +49,12 @@ def without_weights():
 
         def __exit__(self, *args, **kwargs):
             super().__exit__(*args, **kwargs)
-            _compat.keep_deferred([v for v in _compat.pending_variables() if id(v) not in self._before])
+            made = [v for v in _compat.pending_variables() if id(v) not in self._before]
+            _compat.keep_deferred(made)
+            if keras.config.backend() == "torch":
+                # Keras on PyTorch reads every variable of a model it builds
+                # (a task around this backbone): as meta zeros, nothing is allocated
+                _compat.read_as_meta(made)
 
     return WithoutWeights()
 

@@ -77,3 +77,15 @@ def test_a_view_is_known():
     # Tensor._is_view
     t = torch.empty((4, 4), device="meta")
     assert _compat.is_view(t[1:]) and not _compat.is_view(t)
+
+
+def test_a_deferred_variable_reads_as_meta_zeros():
+    # keras.Variable._initializer, called by Variable.value while it has no value
+    with keras.StatelessScope(initialize_variables=False):
+        layer = keras.layers.Dense(3)
+        layer.build((None, 4))
+    kernel = layer.kernel
+    _compat.keep_deferred([kernel])
+    _compat.read_as_meta([kernel])
+    assert kernel.value.device.type == "meta" and tuple(kernel.value.shape) == (4, 3)
+    assert not _compat.is_allocated(kernel)

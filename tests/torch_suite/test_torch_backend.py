@@ -307,6 +307,20 @@ keras_hub = pytest.importorskip("keras_hub", reason="pip install --no-deps keras
 L, d, F, V = 2, 8, 16, 10  # layers, width, FFN width, vocabulary
 
 
+def test_a_task_around_a_weightless_backbone_allocates_nothing():
+    # Keras on PyTorch reads every variable of a model it builds, for its
+    # torch Parameters: the backbone's deferred variables read as meta zeros
+    with keras_flops.without_weights():
+        backbone = keras_hub.models.LlamaBackbone(vocabulary_size=V, num_layers=L, num_query_heads=2,
+                                                  num_key_value_heads=2, hidden_dim=d, intermediate_dim=F)
+    lm = keras_hub.models.LlamaCausalLM(backbone=backbone, preprocessor=None)
+    devices = {p.device.type for p in lm.torch_params.values()}
+    assert devices == {"meta"}
+    assert not any(_compat.is_allocated(v) for v in backbone.variables)
+    gen = keras_flops.profile_generation(lm, prompt_length=4, max_length=8)
+    assert gen.prefill.uncounted == gen.decode.uncounted == ()
+
+
 def test_gpt2_generation_and_sweep_on_torch():
     S, prompt = 10, 4
     # with its (few) weights: Keras on PyTorch cannot build a task around a
