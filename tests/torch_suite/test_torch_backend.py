@@ -298,9 +298,12 @@ def test_memory_of_a_training_step():
     mem = keras_flops.memory(model, batch_size=2, optimizer="sgd")
     # weights: h 6x4 + 4, out 4x2 + 2 = 38 float32; gradients the same
     assert mem.weights == {"float32": 38 * 4} and mem.gradients == 38 * 4
-    # saved for the backward pass: h's output (2 x 4 float32), which out's
-    # kernel gradient and the ReLU's gradient read
-    assert sum(n for _, n in mem.saved) >= 2 * 4 * 4
+    saved = dict(mem.saved)
+    # saved for the backward pass: h's output after the ReLU (2 x 4
+    # float32), which out's kernel gradient and the ReLU's gradient
+    # (threshold_backward) read; the loss keeps at least y - t (2 x 2)
+    assert saved["h"] == 2 * 4 * 4
+    assert saved["(loss)"] >= 2 * 2 * 4 and set(saved) == {"h", "(loss)"}
 
 
 keras_hub = pytest.importorskip("keras_hub", reason="pip install --no-deps keras-hub (see the README)")
