@@ -3,10 +3,6 @@ a reference, and every entry point (summary, attach, FlopsCallback, the CLI,
 memory, sweep, generation, measure's error)."""
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -16,6 +12,8 @@ import torch
 import keras_flops
 from keras_flops import _compat
 from keras_flops.cli import main as cli_main
+
+import no_tensorflow  # tests/
 
 
 def model_and_data(batch=16):
@@ -259,32 +257,8 @@ def test_cli_on_a_json_config(tmp_path, capsys):
     assert data["totals"]["macs"] == 2 * (1024 + 512 + 1024 + 1536 + 16) == 8224
 
 
-NO_TENSORFLOW = textwrap.dedent("""
-    import sys
-    sys.modules["tensorflow"] = None  # an import of TensorFlow fails here
-    import numpy as np, keras, keras_flops
-    from keras_flops.cli import main
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, name="h"), keras.layers.Dense(2, name="out")])
-    model.compile(optimizer="sgd", loss="mse")
-    report = keras_flops.profile(model, training=True)
-    keras_flops.summary(model)
-    callback = keras_flops.FlopsCallback(peak_tflops=1.0, log_dir=sys.argv[1], verbose=0)
-    history = model.fit(np.zeros((8, 6), "float32"), np.zeros((8, 2), "float32"), batch_size=4,
-                        callbacks=[callback], verbose=0)
-    model.save(sys.argv[1] + "/m.keras")
-    assert main([sys.argv[1] + "/m.keras"]) == 0
-    print("RESULT", report.macs, report.backward_macs, sorted(history.history))
-""")
-
-
 def test_torch_needs_no_tensorflow(tmp_path):
-    done = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, str(tmp_path)], capture_output=True,
-                          text=True, timeout=300, env=dict(os.environ, KERAS_BACKEND="torch"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = [line for line in done.stdout.splitlines() if line.startswith("RESULT")][0]
-    # forward 6x4 + 4x2 = 32 MACs; backward h's kernel 24, out's kernel and input 8 + 8
-    assert result.startswith("RESULT 32 40 ")
-    assert "'gflops', 'gmacs'" in result and "'mfu'" in result
+    no_tensorflow.check(tmp_path, "torch")
 
 
 def test_measure_says_which_backend_has_it():
