@@ -273,7 +273,7 @@ def addmm(spec: OpSpec) -> Cost:
     return Cost(product.flops + n_out, product.macs, product.text + f" + {n_out:,} bias adds")
 
 
-def _attention(q, k, v, n_out_elements: int, backward: bool) -> Cost:
+def _attention(q, k, v, backward: bool) -> Cost:
     """q (..., L, E), k (..., S, E), v (..., S, Ev): scores L x S x E and the
     weighted sum L x S x Ev per head; the softmax 5 per score (TensorFlow's
     Softmax). The backward pass: twice the products (each product's two
@@ -298,7 +298,7 @@ def _attention(q, k, v, n_out_elements: int, backward: bool) -> Cost:
 def attention(spec: OpSpec) -> Cost:
     """Fused attention: QK^T, softmax, its product with V."""
     q, k, v = spec.inputs[:3]
-    return _attention(q, k, v, 0, False)
+    return _attention(q, k, v, False)
 
 
 @_register("_scaled_dot_product_flash_attention_for_cpu_backward", "_scaled_dot_product_flash_attention_backward",
@@ -308,7 +308,7 @@ def attention(spec: OpSpec) -> Cost:
 def attention_backward(spec: OpSpec) -> Cost:
     """The gradients of fused attention: dV and dP, dQ and dK; the softmax's gradient."""
     q, k, v = spec.inputs[1:4]
-    return _attention(q, k, v, 0, True)
+    return _attention(q, k, v, True)
 
 
 @_register("einsum")
@@ -329,15 +329,19 @@ def einsum(spec: OpSpec) -> Cost:
 # Convolutions
 
 
-def _conv_args(spec: OpSpec):
+def _conv_args(spec: OpSpec, weight: int = 1):
+    """(strides, pads, dilations, transposed, groups) of a convolution (or
+    its backward) whose kernel is input ``weight``, one entry per spatial dim."""
     a = spec.attrs
-    x, w = spec.inputs[0], spec.inputs[1]
-    spatial = len(w) - 2
+    spatial = len(spec.inputs[weight]) - 2
+
     def per_dim(name, default):
         value = a.get(name, default)
         value = list(value) if isinstance(value, (list, tuple)) else [value]
         return value * spatial if len(value) == 1 else value
-    return (x, w, per_dim("stride", 1), per_dim("padding", 0), per_dim("dilation", 1),
+
+    pads = per_dim("padding", 0)
+    return (per_dim("stride", 1), pads if len(pads) == spatial else [0] * spatial, per_dim("dilation", 1),
             bool(a.get("transposed", False)), int(a.get("groups", 1) or 1))
 
 
@@ -371,7 +375,8 @@ def convolution(spec: OpSpec) -> Cost:
     count, as TensorFlow's Conv2D); transposed, as TensorFlow's exact
     Conv2DBackpropInput: only the products with a real input element where
     strided. A bias adds n(out)."""
-    x, w, strides, pads, dilations, transposed, groups = _conv_args(spec)
+    x, w = spec.inputs[0], spec.inputs[1]
+    strides, pads, dilations, transposed, groups = _conv_args(spec)
     out = spec.outputs[0]
     cost = _conv(x, w, out, strides, pads, dilations, transposed, groups)
     if spec.attrs.get("bias") is not None:
@@ -387,35 +392,13 @@ def convolution_backward(spec: OpSpec) -> Cost:
     meeting its window of inputs; for a transposed forward, only the products
     on a real output), and the bias's, n(dy) - channels adds."""
     dy, x, w = spec.inputs[:3]
-    a = spec.attrs
-    spatial = len(w) - 2
-    def per_dim(name):
-        value = list(a.get(name) or [1])
-        return value * spatial if len(value) == 1 else value
-    strides, pads, dilations = per_dim("stride"), per_dim("padding"), per_dim("dilation")
-    if len(pads) != spatial:
-        pads = [0] * spatial
-    transposed, groups = bool(a.get("transposed", False)), int(a.get("groups", 1) or 1)
-    mask = list(a.get("output_mask") or (True, True, True))
+    strides, pads, dilations, transposed, groups = _conv_args(spec, weight=2)
+    mask = list(spec.attrs.get("output_mask") or (True, True, True))
     flops = macs = 0
     texts = []
     window = list(w[2:])
-    if mask[0]:  # dx
-        if transposed:  # a convolution of dy, with the forward's kernel
-            m = _n(x) * math.prod(window) * w[1]
-            cost = Cost(2 * m, m, f"2 x {_n(x):,} input-gradient elements x {'x'.join(map(str, window))} window "
-                                  f"x {w[1]} channels")
-        else:
-            per = w[0] // groups  # dy channels each x channel feeds
-            if all(s == 1 for s in strides):
-                m = _n(x) * math.prod(window) * per
-                cost = Cost(2 * m, m, f"2 x {_n(x):,} input-gradient elements x {'x'.join(map(str, window))} "
-                                      f"window x {per} channels")
-            else:
-                pairs = _real_pairs(x, dy, window, strides, pads, dilations)
-                m = x[0] * x[1] * per * pairs
-                cost = Cost(2 * m, m, f"2 x {x[0]} batch x {x[1]} channels x {per} x {pairs:,} "
-                                      "(position, tap) pairs on real inputs")
+    if mask[0]:  # dx: the transposed convolution of dy (for a transposed forward, the convolution)
+        cost = _conv(dy, w, x, strides, pads, dilations, not transposed, groups)
         flops, macs = flops + cost.flops, macs + cost.macs
         texts.append("dx: " + cost.text)
     if len(mask) > 1 and mask[1]:  # dw
