@@ -5,7 +5,6 @@ memory, sweep, generation, measure's error)."""
 import json
 
 import keras
-import numpy as np
 import pytest
 import torch
 
@@ -14,21 +13,18 @@ from keras_flops import _compat
 from keras_flops.cli import main as cli_main
 
 import no_tensorflow  # tests/
-
-
-def model_and_data(batch=16):
-    model = keras.Sequential([
-        keras.Input((6,)),
-        keras.layers.Dense(4, activation="relu", name="h"),
-        keras.layers.Dense(2, name="out"),
-    ])
-    model.compile(optimizer="sgd", loss="mse")
-    return model, np.zeros((batch, 6), "float32"), np.zeros((batch, 2), "float32")
-
-
-# per sample: h 6x4 = 24 MACs, 2 x 24 + 4 bias + 4 relu = 56 FLOPs;
-# out 4x2 = 8 MACs, 2 x 8 + 2 bias = 18 FLOPs
-FORWARD_FLOPS, FORWARD_MACS = 56 + 18, 24 + 8
+from surfaces import (  # noqa: F401  (the backend-neutral surface tests: collected here, on PyTorch)
+    FORWARD_FLOPS,
+    FORWARD_MACS,
+    model_and_data,
+    test_callback_logs_its_keys_in_a_fit,
+    test_callback_never_stops_training,
+    test_callback_writes_tensorboard,
+    test_cli_on_a_keras_file,
+    test_measure_says_it_needs_tensorflow,
+    test_report_has_the_tensorflow_columns,
+    test_summary_and_attach_show_the_columns,
+)
 
 
 def test_the_question_users_ask():
@@ -196,52 +192,6 @@ def test_flop_counter_mode_misses_the_attention_products():
 # Every entry point
 
 
-def test_summary_and_attach_show_the_columns(capsys):
-    model, _, _ = model_and_data()
-    keras_flops.summary(model)
-    first = capsys.readouterr().out
-    assert "Total FLOPs: 74 (32 MACs) for a batch of 1" in first
-    keras_flops.attach(model)
-    model.summary()
-    assert capsys.readouterr().out == first
-    keras_flops.detach(model)
-
-
-def test_callback_logs_its_keys_in_a_torch_fit(tmp_path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    model, x, y = model_and_data()
-    callback = keras_flops.FlopsCallback(peak_tflops=1.0, log_dir=str(tmp_path), verbose=0)
-    history = model.fit(x, y, batch_size=4, epochs=2, callbacks=[callback], verbose=0)
-    for key in ("gflops", "gmacs", "tflops_per_sec", "mfu"):
-        assert len(history.history[key]) == 2, key
-    assert history.history["gmacs"][0] == pytest.approx(FORWARD_MACS / 1e9)
-    # forward 4 x 32; backward h's kernel (24), out's kernel and input (8 + 8) per sample
-    assert callback.train_report.backward_macs == 4 * (24 + 8 + 8)
-    events = EventAccumulator(str(tmp_path))
-    events.Reload()
-    tags = set(events.Tags()["scalars"]) | set(events.Tags()["tensors"])
-    assert {"epoch_gflops", "epoch_gmacs", "epoch_mfu"} <= tags
-
-
-def test_callback_never_stops_training():
-    model, x, y = model_and_data()
-    callback = keras_flops.FlopsCallback(verbose=0)
-    callback._measure = lambda: (_ for _ in ()).throw(RuntimeError("boom"))
-    with pytest.warns(RuntimeWarning, match="boom"):
-        history = model.fit(x, y, batch_size=4, epochs=1, callbacks=[callback], verbose=0)
-    assert "gflops" not in history.history and len(history.history["loss"]) == 1
-
-
-def test_cli_on_a_keras_file(tmp_path, capsys):
-    model, _, _ = model_and_data()
-    path = tmp_path / "m.keras"
-    model.save(path)
-    assert cli_main([str(path), "--format", "json", "--batch-size", "2"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert (data["totals"]["flops"], data["totals"]["macs"]) == (2 * FORWARD_FLOPS, 2 * FORWARD_MACS)
-
-
 def test_cli_on_a_json_config(tmp_path, capsys):
     import hub_zoo
 
@@ -259,12 +209,6 @@ def test_cli_on_a_json_config(tmp_path, capsys):
 
 def test_torch_needs_no_tensorflow(tmp_path):
     no_tensorflow.check(tmp_path, "torch")
-
-
-def test_measure_says_which_backend_has_it():
-    model, _, _ = model_and_data()
-    with pytest.raises(ValueError, match="TensorFlow backend"):
-        keras_flops.measure(model)
 
 
 def test_memory_of_a_training_step():
