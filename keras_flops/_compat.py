@@ -72,6 +72,94 @@ def is_functional(model) -> bool:
     return isinstance(model, Functional) and not isinstance(model, Sequential)
 
 
+def layer_graph(model):
+    """The Keras 3 functional graph that runs when ``model`` is called, or
+    None: a functional model, a keras_hub Backbone or task (functional
+    subclasses), or a Sequential with an ``Input`` (its ``_functional``),
+    none of whose classes defines its own ``call``; None for tf_keras, for a
+    subclassed model, and for one whose call adds to the graph.
+
+    Keras 3: ``keras.src.models.Functional``, ``Sequential._functional``.
+    """
+    try:
+        from keras.src.models import Functional, Sequential
+    except ImportError:  # pragma: no cover - not Keras 3
+        return None
+    if is_tf_keras(model):
+        return None
+    if isinstance(model, Sequential):
+        if type(model).call is not Sequential.call:
+            return None
+        model = getattr(model, "_functional", None)
+        if model is None:
+            return None
+    if not isinstance(model, Functional) or type(model).call is not Functional.call:
+        return None
+    if getattr(model, "_nnx_op_mapping", None):
+        return None  # Flax NNX maps nodes to other operations
+    return model
+
+
+def graph_nodes(graph) -> List[Any]:
+    """The nodes of a functional graph in the order ``Functional.call`` runs
+    them (deepest first, each depth in its order), input nodes left out.
+
+    Keras 3: ``Function._nodes_by_depth``, ``Node.is_input``, the order of
+    ``Function._run_through_graph``.
+    """
+    by_depth = required_attr(graph, "_nodes_by_depth", "a functional model's nodes")
+    nodes = []
+    for depth in sorted(by_depth, reverse=True):
+        nodes += [n for n in by_depth[depth]
+                  if n.operation is not None and not required_attr(n, "is_input", "whether a node is an input")]
+    return nodes
+
+
+def graph_ends(graph):
+    """``(inputs, outputs)`` of a functional graph: its flat KerasTensors, in
+    the order ``Functional.call`` matches them. Keras 3: ``Function._inputs``,
+    ``Function._outputs``."""
+    return (list(required_attr(graph, "_inputs", "a functional model's inputs")),
+            list(required_attr(graph, "_outputs", "a functional model's outputs")))
+
+
+def node_call(node):
+    """``(operation, arguments, input tensors, outputs)`` of a graph node:
+    its call's symbolic arguments (Keras 3 ``SymbolicArguments``, whose
+    ``fill_in`` maps tensors to values) and its flat KerasTensors."""
+    arguments = required_attr(node, "arguments", "a node's call arguments")
+    return node.operation, arguments, list(node.input_tensors), list(node.outputs)
+
+
+def fill_in(arguments, values: Dict[int, Any]):
+    """``(args, kwargs)`` of a node's call with each KerasTensor replaced by
+    ``values[id(tensor)]``. Keras 3: ``SymbolicArguments.fill_in``."""
+    return required_attr(arguments, "fill_in", "a node's argument filling")(values)
+
+
+def symbolic_arguments(arguments):
+    """``(args, kwargs)`` of a node's call as recorded, KerasTensors in place.
+    Keras 3: ``SymbolicArguments.args`` and ``.kwargs``."""
+    return (required_attr(arguments, "args", "a node's positional arguments"),
+            required_attr(arguments, "kwargs", "a node's keyword arguments"))
+
+
+def call_in_graph(operation, args, kwargs, training):
+    """``operation(*args, **kwargs)`` as ``Functional.call`` runs it: with
+    ``training`` where the operation takes it. Keras 3:
+    ``keras.src.models.functional.operation_fn``."""
+    from keras.src.models import functional
+
+    fn = required_attr(functional, "operation_fn", "the functional model's call of each node")
+    return fn(operation, training=training)(*args, **kwargs)
+
+
+def keras_mask(tensor):
+    """The mask Keras propagates with a tensor (symbolic or traced), or None.
+    Keras 3: ``_keras_mask``."""
+    return getattr(tensor, "_keras_mask", None)
+
+
 def is_tf_keras(model) -> bool:
     """Whether the object comes from tf_keras (Keras 2) rather than Keras 3."""
     return any(c.__module__.split(".")[0] == "tf_keras" for c in type(model).__mro__)

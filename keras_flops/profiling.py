@@ -12,6 +12,7 @@ from keras_flops import backends
 from keras_flops.core import inputs, moe, weightless
 from keras_flops.core.layers import own_params
 from keras_flops.core.records import OUTSIDE, LayerRow
+from keras_flops.core.reuse import count_by_layer
 from keras_flops.core.report import FlopsReport
 from keras_flops.core.walk import MODES
 
@@ -34,6 +35,7 @@ def profile(
     counting: str = "full",
     formulas: Optional[Mapping] = None,
     warn: bool = True,
+    reuse: bool = True,
 ) -> FlopsReport:
     """Count the FLOPs and MACs of one forward pass of ``model``, per layer.
 
@@ -59,12 +61,17 @@ def profile(
       formulas: ``{op_type: formula}`` used for this call only, before every
         other formula (see ``keras_flops.register_flops``).
       warn: warn once, naming them, when some ops could not be counted.
+      reuse: trace each distinct layer call once and give its count to every
+        call like it (a 70B's 80 decoder blocks are traced once), for
+        functional models and Sequentials in inference; where that cannot be
+        exact, and with ``reuse=False``, the whole model is traced at once
+        (``report.notes`` says why). Both give the same counts.
 
     The model is traced into a TensorFlow graph (a jaxpr on the JAX backend)
     and left exactly as it was.
     """
     report = profile_and_trace(model, batch_size, input_shape, training=training, targets=targets,
-                               counting=counting, formulas=formulas).report
+                               counting=counting, formulas=formulas, reuse=reuse).report
     if warn and report.uncounted:
         warnings.warn(report.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
     return report
@@ -85,7 +92,7 @@ def measure(model, batch_size: int = 1, input_shape=None, *, repeats: int = 10,
             f"measure() runs {model.name!r}, but its weights were never allocated (it was built "
             "under keras_flops.without_weights()); build it with weights, or count it with profile()."
         )
-    profiled = profile_and_trace(model, batch_size, input_shape)
+    profiled = profile_and_trace(model, batch_size, input_shape, reuse=False)  # it runs the whole trace
     return backend.measure(profiled.report, profiled.trace, profiled.inputs.specs, repeats, warmup)
 
 
@@ -112,10 +119,11 @@ class Profiled(NamedTuple):
 
 
 def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, targets=None,
-                      counting="full", formulas=None, memory=None) -> Profiled:
-    """``profile``'s report, with the trace it counted (``measure`` runs it).
-    ``memory``: read the activations the program keeps and holds at once
-    (by default for a training step only: its ``saved_bytes``)."""
+                      counting="full", formulas=None, memory=None, reuse=True) -> Profiled:
+    """``profile``'s report, with the trace it counted (``measure`` runs it:
+    give ``reuse=False`` for one trace of the whole model). ``memory``: read
+    the activations the program keeps and holds at once (by default for a
+    training step only: its ``saved_bytes``)."""
     backend = _check_model(model)
     if counting not in MODES:
         raise ValueError(f"counting must be one of {MODES}, got {counting!r}.")
@@ -124,6 +132,17 @@ def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, 
             f"counting={counting!r} reproduces TensorFlow's profiler, which counts TensorFlow graphs; "
             f"Keras runs on {backend.name} here. Use counting='full' (the default).")
     resolved = inputs.resolve(model, batch_size, input_shape, backend)
+    memory = training if memory is None else memory
+    whole = _why_whole(training, counting, memory) if reuse else None
+    if reuse and whole is None:
+        by_layer = count_by_layer(model, resolved.specs, backend, counting, formulas)
+        if not isinstance(by_layer, str):
+            traced, counted = by_layer
+            report = build_report(model, traced, counted, backend, batch_size=resolved.batch_size,
+                                  input_shapes=resolved.shapes, notes=resolved.notes + traced.notes,
+                                  counting=counting, training=training)
+            return Profiled(report, traced, resolved)
+        whole = by_layer
     try:
         traced = backend.trace(model, resolved.specs, training=training,
                                targets=inputs.fix_batch(targets, resolved.batch_size, backend))
@@ -133,11 +152,25 @@ def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, 
             f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
             f"failed: {reason(err)} {_advice(model, err)}"
         ) from err
-    counted = backend.count(traced, counting, formulas, memory=training if memory is None else memory)
+    counted = backend.count(traced, counting, formulas, memory=memory)
+    notes = resolved.notes + traced.notes
+    if whole is not None:
+        notes += (f"Traced as one program, not layer by layer: {whole}.",)
     report = build_report(model, traced, counted, backend, batch_size=resolved.batch_size,
-                          input_shapes=resolved.shapes, notes=resolved.notes + traced.notes,
-                          counting=counting, training=training)
+                          input_shapes=resolved.shapes, notes=notes, counting=counting, training=training)
     return Profiled(report, traced, resolved)
+
+
+def _why_whole(training: bool, counting: str, memory: bool) -> Optional[str]:
+    """Why this count traces the whole model rather than each distinct layer once."""
+    if training:
+        return ("a training step's backward pass is traced with the whole model (reuse by layer "
+                "covers inference)")
+    if counting == "tfprof":
+        return "counting='tfprof' reads TensorFlow's profiler over the whole graph"
+    if memory:
+        return "the activations held at once are read from the whole program"
+    return None
 
 
 def build_report(model, traced, counted, backend, *, batch_size: int, input_shapes, notes=(),

@@ -117,12 +117,14 @@ class Backend(Protocol):
         ops made inside it, and in no layer, a row of their own."""
 
     def count(self, trace: Trace, counting: str = "full", formulas: Optional[Mapping] = None,
-              memory: bool = False) -> Counted:
+              memory: bool = False, given: Optional[Sequence[Tuple[Any, Optional[int]]]] = None) -> Counted:
         """The trace counted by :func:`keras_flops.core.walk.count` through
         this backend's :class:`~keras_flops.core.walk.Program`: the nodes
         with their owners, the bodies they call (calls, loops with trip
         counts, branches), each op's spec and bytes, this backend's formula
-        table; with ``memory``, the activations it keeps and holds at once."""
+        table; with ``memory``, the activations it keeps and holds at once;
+        ``given``: for a traced call's arguments, ``(token, cap)`` as one
+        whole program passes them (see :func:`keras_flops.core.walk.count`)."""
 
     # -------------------------------------------------- values and structures
     def spec(self, shape: Sequence[Optional[int]], dtype, name: Optional[str] = None) -> Any:

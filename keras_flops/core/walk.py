@@ -57,6 +57,14 @@ class Counted:
     uncounted: Tuple[UncountedOp, ...]
     notes: Tuple[str, ...]
     activations: Activations = Activations()
+    # Of a traced call (the program's ``arguments`` and ``returns``): whether
+    # its live ops read each argument; and for each value it returns that is
+    # a view or part larger than what it is of (a weight's row broadcast),
+    # that value's bytes, the most a reader counts (else None). What reuse by
+    # layer needs to give each layer the counts of one whole program.
+    reads: Tuple[bool, ...] = ()
+    passes: Tuple[Optional[int], ...] = ()
+    aliases: Tuple[Optional[int], ...] = ()  # per returned value: the argument it is (or views), else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +92,8 @@ class Program(Protocol):
     updates: Mapping[str, int]  # op types that write one input (its index) into their first, in place
     stacks: frozenset  # op types that join their inputs (Pack, concatenate): of updated caches, in place
     elementwise: frozenset  # op types that may write their result into an input they read last
+    arguments: Sequence[Hashable]  # of a traced call: the keys of its arguments, in order (else empty)
+    returns: Sequence[Optional[Hashable]]  # and of the values it returns (None: none to follow)
 
     def top(self) -> Any:
         """The body the trace runs."""
@@ -139,10 +149,14 @@ class Program(Protocol):
 
 
 def count(program: Program, counting: str = "full", formulas: Optional[Mapping[str, Formula]] = None,
-          memory: bool = False) -> Counted:
+          memory: bool = False, given: Optional[Sequence[Tuple[Hashable, Optional[int]]]] = None) -> Counted:
     """Walk ``program`` in ``counting`` (one of :data:`MODES`), with
     ``formulas`` first in the chain; with ``memory``, also read its
-    :class:`~keras_flops.core.activations.Activations`."""
+    :class:`~keras_flops.core.activations.Activations`. ``given``: per
+    argument of a traced call (``program.arguments``), ``(token, cap)``, as
+    one whole program would pass it: arguments with one token are one value
+    (read once per layer), and ``cap`` is the bytes its readers count at
+    most (None: its own), what a caller's broadcast passes on."""
     tfprof = counting == "tfprof"
     walk = Walk(program, Chain(program.table, formulas, statistic_only=tfprof), prune_and_enter=not tfprof)
     # The walk makes a few small records per op; with the collector on they
@@ -151,12 +165,55 @@ def count(program: Program, counting: str = "full", formulas: Optional[Mapping[s
     collecting = gc.isenabled()
     gc.disable()
     try:
-        walk.body(program.top(), None, 1)
+        boundary = _top_boundary(program, given) if given else None
+        walk.body(program.top(), None, 1, boundary)
         kept = activations(program, walk.top) if memory and not tfprof else Activations()
     finally:
         if collecting:
             gc.enable()
-    return Counted(tuple(walk.counted), tuple(walk.uncounted), tuple(dict.fromkeys(walk.notes)), kept)
+    reads, passes, aliases = _interface(program, walk) if not tfprof else ((), (), ())
+    return Counted(tuple(walk.counted), tuple(walk.uncounted), tuple(dict.fromkeys(walk.notes)), kept,
+                   reads, passes, aliases)
+
+
+def _top_boundary(program: Program, given) -> Optional["Boundary"]:
+    """The top body's :class:`Boundary` for ``given`` arguments, or None
+    where each is its own value at its own size."""
+    tokens = [token for token, _ in given]
+    if all(cap is None for _, cap in given) and len(set(tokens)) == len(tokens):
+        return None
+    inputs, first = {}, {}
+    for key, (token, cap) in zip(program.arguments, given):
+        if key is not None:
+            inputs[key] = (first.setdefault(token, key), None, cap)
+    return Boundary(inputs, {}, set())
+
+
+def _interface(program: Program, walk: "Walk"):
+    """``(reads, passes, aliases)`` of the program's ``arguments`` and
+    ``returns`` (see :class:`Counted`); empty where the backend gives none."""
+    arguments = tuple(getattr(program, "arguments", ()) or ())
+    returns = tuple(getattr(program, "returns", ()) or ())
+    if not arguments and not returns:
+        return (), (), ()
+    # an argument returned as it is is read by the caller
+    consumed = set(program.results(program.top())) | {key for key in returns if key is not None}
+    for node in walk.top or ():
+        consumed.update(program.consumes(node))
+    reads = tuple(key is not None and key in consumed for key in arguments)
+    traffic = walk.top_traffic
+    sizes = {key: size for ins, outs in traffic.operands for key, size in itertools.chain(ins, outs)}
+    passes = []  # as Traffic.count reads a part: at most its root's size, where the program knows it
+    for key in returns:
+        root = traffic.alias.get(key, key) if key is not None else None
+        # a part or view counts at most what it is of: more (a broadcast)
+        # passes on fewer bytes than its own to whoever reads it
+        size, whole = sizes.get(key), traffic.sizes.get(root)
+        capped = root != key and size is not None and whole is not None and size > whole
+        passes.append(whole if capped else None)
+    position = {key: i for i, key in enumerate(arguments) if key is not None}
+    aliases = tuple(None if key is None else position.get(traffic.alias.get(key, key)) for key in returns)
+    return reads, tuple(passes), aliases
 
 
 class Walk:
@@ -170,6 +227,7 @@ class Walk:
         self.uncounted: List[UncountedOp] = []
         self.notes: List[str] = []
         self.top: Optional[list] = None
+        self.top_traffic: Optional[Traffic] = None
 
     def body(self, body, caller: Optional[Owner], repeat: int, boundary: Optional[Boundary] = None) -> None:
         """Count ``body``'s ops ``repeat`` times (``boundary``: what a
@@ -185,6 +243,8 @@ class Walk:
         owners = [program.owner(node, caller) for node, _ in nodes]
         calls = [program.called(node, owner, used) for (node, used), owner in zip(nodes, owners)]
         traffic = Traffic(program, body, caller, [node for node, _ in nodes], owners, calls, boundary)
+        if caller is None:
+            self.top_traffic = traffic
         for i, ((node, used), owner, called) in enumerate(zip(nodes, owners, calls)):
             if called is None:
                 self._price(node, owner, repeat, traffic.count(i), traffic.operands[i])
@@ -305,6 +365,7 @@ class Traffic:
         updated = set()  # buffers updated in place: a cache's new state, and caches stacked from them
         self.made: Dict[Hashable, Optional[str]] = {}  # value -> the layer that made it (None: memory)
         self.sizes: Dict[Hashable, int] = {}  # value -> its bytes
+        self.out_sizes: Dict[Hashable, int] = {}  # a view's or a part's result -> its bytes
         self.readers: Dict[Hashable, set] = {}
         self.counted = boundary.counted if boundary is not None else set()  # (layer, value) read already
         self.interfaces = [None] * len(nodes)  # a transparent call's (body inputs, body results)
@@ -312,12 +373,14 @@ class Traffic:
         for key, (token, maker, size) in (boundary.inputs.items() if boundary is not None else ()):
             self.alias[key] = token
             self.made.setdefault(token, maker)
-            self.sizes[token] = size
+            if size is not None:
+                self.sizes[token] = size
         alias, made = self.alias, self.made
         for i, ((ins, outs), op_type, (layer, _), passing) in enumerate(zip(operands, types, owners, passes)):
             if passing and ins and ins[0][0] is not None:
                 root = alias.get(ins[0][0], ins[0][0])
                 alias.update((key, root) for key, _ in outs if key is not None)
+                self.out_sizes.update((key, size) for key, size in outs if key is not None)
                 if op_type in program.parts:
                     self.parts.update(key for key, _ in outs)
                 continue
@@ -338,7 +401,7 @@ class Traffic:
                         self.parts.add(key)
                     continue
                 made[key] = source if op_type in program.loads else layer
-                self.sizes[key] = size
+                self.sizes.setdefault(key, size)  # an argument's may be capped by the caller
         results = [alias.get(key, key) for key in program.results(body)]
         self.result_readers: Dict[Hashable, set] = {}
         for key, inner in zip(results, program.results(body)):

@@ -28,11 +28,12 @@ TABLE = Table(builtin=primitives.FORMULAS, zero=primitives.ZERO)
 _CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
 
 
-def count(trace, counting: str = "full", formulas=None, memory: bool = False) -> walk.Counted:
+def count(trace, counting: str = "full", formulas=None, memory: bool = False,
+          given=None) -> walk.Counted:
     """Price every live equation of ``trace``'s jaxpr, entering calls and
     loops (``counting`` "full": the backend offers no other mode); with
     ``memory``, read what it keeps too."""
-    return walk.count(JaxprProgram(trace), counting, formulas, memory)
+    return walk.count(JaxprProgram(trace), counting, formulas, memory, given)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +86,8 @@ class JaxprProgram:
 
     def __init__(self, trace):
         self.trace = trace
+        self.arguments = getattr(trace, "arguments", ())
+        self.returns = getattr(trace, "returns", ())
         self._owners: Dict[Tuple[str, Any], Tuple[str, str]] = {}  # by name stack: many equations share one
 
     def top(self) -> Body:

@@ -59,6 +59,8 @@ class JaxTrace:
     layers: Tuple[LayerRow, ...] = ()
     notes: Tuple[str, ...] = ()
     outputs: Any = None  # specs of the traced call's outputs, in their structure
+    arguments: Tuple[Any, ...] = ()  # a trace_call's: the jaxpr's variables of its arguments
+    returns: Tuple[Any, ...] = ()  # and of the values it returns (None for a literal)
 
     def owner(self, stack: str) -> Optional[str]:
         """The path of the innermost layer call in a name stack, if any."""
@@ -88,8 +90,11 @@ def trace_call(model, call, specs: Sequence) -> JaxTrace:
 
     with ScopeRecorder(model) as recorder:
         closed = jax.make_jaxpr(fn)(weightless.value_specs(variables, abstract_spec), *specs)
+    jaxpr = closed.jaxpr
+    returned = jaxpr.outvars[:len(keras.tree.flatten(structure[0]))]
     return JaxTrace(closed, dict(recorder.tokens), recorder.prefix, recorder.layers(),
-                    outputs=structure[0])
+                    outputs=structure[0], arguments=tuple(jaxpr.invars[len(variables):]),
+                    returns=tuple(None if type(v).__name__ == "Literal" else v for v in returned))
 
 
 def trace(model, specs, training: bool = False, targets=None) -> JaxTrace:

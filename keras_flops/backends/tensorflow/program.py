@@ -32,11 +32,12 @@ ELEMENTWISE = frozenset(formulas.UNARY) | frozenset(formulas.BINARY) | frozenset
 }
 
 
-def count(trace, counting: str = "full", formulas=None, memory: bool = False) -> walk.Counted:
+def count(trace, counting: str = "full", formulas=None, memory: bool = False,
+          given=None) -> walk.Counted:
     """Count ``trace``'s graph in ``counting``, with ``formulas`` formulas
     first; with ``memory``, read what it keeps too."""
     with compat.quiet_tf_formulas():
-        return walk.count(GraphProgram(trace), counting, formulas, memory)
+        return walk.count(GraphProgram(trace), counting, formulas, memory, given)
 
 
 class GraphProgram:
@@ -53,6 +54,8 @@ class GraphProgram:
 
     def __init__(self, trace):
         self.trace = trace
+        self.arguments = getattr(trace, "arguments", ())
+        self.returns = getattr(trace, "returns", ())
 
     def top(self):
         return self.trace.graph

@@ -40,6 +40,8 @@ class Trace:
     owners: Mapping[Key, Owner]
     layers: Tuple[LayerRow, ...] = ()
     notes: Tuple[str, ...] = ()
+    arguments: Tuple[int, ...] = ()  # a trace_call's: the keys of its arguments' placeholders
+    returns: Tuple[int, ...] = ()  # and of the values it returns (not its variables' updates)
 
     @property
     def graph(self):
@@ -151,10 +153,14 @@ def trace_call(model, call: Callable, specs: List) -> Trace:
 
     with GraphRecorder(model) as recorder:
         concrete = tf.function(fn).get_concrete_function(*specs, *values)
+    graph = concrete.graph
+    returned = len(tf.nest.flatten(concrete.structured_outputs[0]))
     return check_run_time_shapes(Trace(
         function=concrete,
-        owners=attribute(concrete.graph, recorder.op_layers()),
+        owners=attribute(graph, recorder.op_layers()),
         layers=recorder.layers(),
+        arguments=tuple(id(t) for t in graph.inputs[:len(tf.nest.flatten(list(specs)))]),
+        returns=tuple(id(t) for t in graph.outputs[:returned]),
     ))
 
 

@@ -26,10 +26,11 @@ ELEMENTWISE = (frozenset(aten.ELEMENTWISE) | frozenset(aten.STEP)
                   "gelu_backward", "silu_backward", "logical_not", "logical_and", "logical_or", "clone"})
 
 
-def count(trace, counting: str = "full", formulas=None, memory: bool = False) -> walk.Counted:
+def count(trace, counting: str = "full", formulas=None, memory: bool = False,
+          given=None) -> walk.Counted:
     """Price every live op of ``trace`` (``counting`` "full": the backend
     offers no other mode); with ``memory``, read what it keeps too."""
-    return walk.count(TorchProgram(trace), counting, formulas, memory)
+    return walk.count(TorchProgram(trace), counting, formulas, memory, given)
 
 
 _TOP = "top"
@@ -50,6 +51,8 @@ class TorchProgram:
 
     def __init__(self, trace):
         self.trace = trace
+        self.arguments = getattr(trace, "arguments", ())
+        self.returns = getattr(trace, "returns", ())
 
     def top(self):
         return _TOP

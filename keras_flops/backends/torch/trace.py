@@ -543,6 +543,8 @@ class TorchTrace:
     layers: Tuple[LayerRow, ...] = ()
     notes: Tuple[str, ...] = ()
     outputs: Any = None  # specs of the traced call's outputs, in their structure
+    arguments: Tuple[Any, ...] = ()  # a trace_call's: the keys of its arguments' tensors
+    returns: Tuple[Any, ...] = ()  # and of the tensors it returns (None for one no op made)
 
 
 def _stand_ins(variables, trainable_ids=()):
@@ -596,14 +598,23 @@ def trace_call(model, call, specs: Sequence) -> TorchTrace:
     variables = weightless.all_variables(model)
     structure = []
 
+    ends = []
+
     def fn(layers, ops, args, values):
         with torch.no_grad(), weightless.values_for(variables, values) as scope:
             outputs = call(*args, layers.region)
             structure.append(keras.tree.map_structure(_spec_of, outputs))
+            ends.append((args, outputs))
             return [outputs, weightless.updates(scope, variables, values)]
 
     layers, ops, keys = _run(model, fn, specs, _stand_ins(variables), training=False)
-    return TorchTrace(tuple(ops.ops), tuple(keys), layers.layers(), outputs=structure[0])
+
+    def keys_of(structure):
+        return tuple(ops.key(t) if isinstance(t, torch.Tensor) else None for t in keras.tree.flatten(structure))
+
+    args, outputs = ends[0]
+    return TorchTrace(tuple(ops.ops), tuple(keys), layers.layers(), outputs=structure[0],
+                      arguments=keys_of(args), returns=keys_of(outputs))
 
 
 def trace(model, specs, training: bool = False, targets=None) -> TorchTrace:

@@ -1,0 +1,393 @@
+"""Reuse by layer: each distinct layer call traced and counted once.
+
+A Llama-2-70B is 80 calls of one decoder block. For a model whose layer
+graph Keras knows (a functional model, a Sequential with an ``Input``, a
+keras_hub backbone), the graph's call nodes are run here one by one, each
+traced alone with the backend's ``trace_call`` on the specs its inputs have.
+A call is keyed by its layer's class, its ``get_config()`` (names left out,
+canonical JSON), its sublayers' classes and weights' shapes and dtypes, its
+dtype policy, the non-tensor arguments of the call, its input specs and which
+of its outputs are used. Each key is traced and counted once, and every call
+with that key gets the same records under its own layer path: the layer's
+own ops go to its path, and each sublayer's to the path that sublayer has in
+the model (matched by position in the layer tree, so auto-named sublayers
+map too). The cache lives for one count, so the mode (inference), the
+counting and the formulas are the same for every key.
+
+Exactness is the rule; where reuse could differ from one trace of the whole
+model, :func:`count_by_layer` returns the reason instead of a count, and the
+caller traces the whole model and puts the reason in ``report.notes``:
+
+- a model that is not such a graph (a subclassed model with its own
+  ``call``: what it runs between layers is Python the graph does not show);
+- a layer reached by more than one call (a shared layer, tied embeddings):
+  its weights and inputs are read once by the layer across its calls in one
+  program, which separate traces would count once per call;
+- masks that Keras propagates from layer to layer (a mask is not a spec);
+- inputs whose dtype or rank differ from the model's ``Input`` (the model
+  casts or reshapes them first);
+- a layer that cannot be traced alone.
+
+Graph-level liveness is the walk's: a call none of whose outputs reaches a
+model output is traced (for its row) and counts nothing; a call with some of
+its outputs unused is traced returning only the used ones, so its ops for
+the others are pruned as in the whole program. Nested functional models
+(a backbone inside a task) are entered the same way. A layer whose config
+is not serializable (or that has none) is not shared: each of its calls is
+traced on its own, which is exact, and a note says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from keras_flops import _compat
+from keras_flops.core.activations import Activations
+from keras_flops.core.layers import layer_tree, own_params
+from keras_flops.core.records import OUTSIDE, LayerRow
+from keras_flops.core.walk import Counted
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerTraces:
+    """What :func:`count_by_layer` traced, as the entry points read a trace:
+    the layers called (model paths, first-call order) and the outputs' specs."""
+
+    layers: Tuple[LayerRow, ...]
+    notes: Tuple[str, ...] = ()
+    outputs: Any = None
+    traced: int = 0  # distinct calls traced
+    calls: int = 0  # calls of the graphs' nodes, nested graphs' nodes included
+
+
+class Fallback(Exception):
+    """Reuse cannot be exact here: the message says why."""
+
+
+def count_by_layer(model, specs, backend, counting: str = "full",
+                   formulas=None) -> Union[Tuple[LayerTraces, Counted], str]:
+    """``model``'s inference call on ``specs``, traced and counted by layer:
+    ``(trace, counted)``; or, where that cannot be exact, the reason (a
+    string) to trace the whole model instead."""
+    graph = _compat.layer_graph(model)
+    if graph is None:
+        return (f"{type(model).__name__} {model.name!r} is not a functional model (a subclassed "
+                "model runs its own call, which the layer graph does not show)")
+    try:
+        return _ByLayer(model, graph, backend, counting, formulas).run(specs)
+    except Fallback as why:
+        return str(why)
+
+
+class _Traced:
+    """One distinct call, traced and counted: its sublayers' rows (relative),
+    its output shapes, its used outputs' specs, and its counted records."""
+
+    def __init__(self, rows, output_shape, outputs, counted, tree):
+        self.rows, self.output_shape, self.outputs, self.counted = rows, output_shape, outputs, counted
+        self.tree = tree  # the relative paths of its layer tree, in order
+
+
+class _Call:
+    """A layer (or Keras op) call of the graph: its tensors by global id."""
+
+    def __init__(self, op, arguments, unique, unique_ins, outs):
+        self.op, self.arguments, self.unique = op, arguments, unique  # unique: its input KerasTensors
+        self.unique_ins, self.outs = unique_ins, outs
+        self.ins = unique_ins
+        self.used: Tuple[bool, ...] = ()
+        self.traced: Optional[_Traced] = None
+        self.live = False
+
+
+class _Nested:
+    """The end of a nested functional model's calls: its row comes after them."""
+
+    def __init__(self, op, inputs, ins, outs):
+        self.op, self.inputs, self.ins, self.outs = op, inputs, ins, outs
+
+
+def _returned(used):
+    """Which outputs a traced call returns: the used ones; all for a call none of whose is used."""
+    return used if any(used) else (True,) * len(used)
+
+
+class _ByLayer:
+    def __init__(self, model, graph, backend, counting, formulas):
+        self.model, self.graph, self.backend = model, graph, backend
+        self.counting, self.formulas = counting, formulas
+        self.paths = {id(layer): path for path, layer in layer_tree(model)}
+        self.cache: Dict[Any, _Traced] = {}
+        self.rows: Dict[str, List[Any]] = {}  # path -> [class, output shape, params, calls], in first-call order
+        self.ops: list = []
+        self.uncounted: list = []
+        self.notes: List[str] = []
+        self.calls = 0
+        self.tokens: Dict[int, int] = {}  # tensor -> the tensor it is one value with (a view, a pass-through)
+        self.caps: Dict[int, int] = {}  # tensor -> the bytes its readers count at most (a broadcast)
+        self.unshared: Dict[str, List[str]] = {}  # why -> the layers traced each on its own
+        self._check_graph(graph, set(), set())
+
+    # ------------------------------------------------------------- checks
+    def _check_graph(self, graph, seen: set, graphs: set) -> None:
+        """Fallback when a layer is reached by two calls, or a mask flows."""
+        if id(graph) in graphs:
+            raise Fallback(f"the functional model {graph.name!r} is called more than once")
+        graphs.add(id(graph))
+        inputs, _ = _compat.graph_ends(graph)
+        for node in _compat.graph_nodes(graph):
+            op, _, ins, outs = _compat.node_call(node)
+            for tensor in ins + outs:
+                if _compat.keras_mask(tensor) is not None:
+                    raise Fallback(
+                        f"Keras propagates a mask from layer to layer (into {op.name!r}); a layer "
+                        "traced alone would not get it")
+            inner = self._nested(op)
+            if inner is not None:
+                if id(op) in seen:
+                    raise Fallback(f"layer {op.name!r} is called more than once")
+                seen.add(id(op))
+                self._check_graph(inner, seen, graphs)
+                continue
+            for layer in [op] + [sub for _, sub in layer_tree(op)]:
+                if id(layer) in seen:
+                    raise Fallback(
+                        f"layer {self.paths.get(id(layer), layer.name)!r} is called more than once "
+                        "(a shared layer); one program reads its weights once across its calls")
+                seen.add(id(layer))
+
+    @staticmethod
+    def _nested(op):
+        """The graph of a nested functional model to enter, else None."""
+        return _compat.layer_graph(op) if hasattr(op, "layers") else None
+
+    # ---------------------------------------------------------------- run
+    def run(self, specs) -> Tuple[LayerTraces, Counted]:
+        inputs, outputs = _compat.graph_ends(self.graph)
+        self.entries: List[Any] = []
+        results = self._plan(self.graph, [id(t) for t in inputs])
+        values = self._check_inputs(self.graph, inputs, self.backend.flatten(specs))
+        values = self._values = dict(zip([id(t) for t in inputs], values))
+        # Forward: trace each call on its inputs' specs, returning the outputs
+        # that later calls take (or every output, for a call no output needs).
+        needed = set(results)
+        for entry in reversed(self.entries):
+            if isinstance(entry, _Call):
+                entry.used = tuple(g in needed for g in entry.outs)
+                if any(entry.used):
+                    needed.update(entry.ins)
+        for entry in self.entries:
+            if isinstance(entry, _Nested):
+                self._check_inputs(entry.op, entry.inputs, [values[g] for g in entry.ins])
+                continue
+            if any(g not in values for g in entry.ins):
+                continue  # not computable from the inputs: Keras skips it too
+            entry.traced = self._trace(entry, entry.used)
+            returned = [g for g, r in zip(entry.outs, _returned(entry.used)) if r]
+            for g, spec in zip(returned, entry.traced.outputs):
+                values[g] = spec
+            counted = entry.traced.counted
+            for g, cap in zip(returned, counted.passes if counted is not None else ()):
+                if cap is not None:
+                    self.caps[g] = cap  # a broadcast: its readers count at most what it is of
+            for g, alias in zip(returned, counted.aliases if counted is not None else ()):
+                if alias is not None:  # its input (or a view of it): one value for its readers
+                    source = entry.unique_ins[alias]
+                    self.tokens[g] = self.tokens.get(source, source)
+                    if source in self.caps and g not in self.caps:
+                        self.caps[g] = self.caps[source]
+        # Backward: which outputs the calls after it read, as their programs
+        # read their arguments; a call returning more is traced again.
+        needed, read = set(results), set()
+        for entry in reversed(self.entries):
+            if not isinstance(entry, _Call) or entry.traced is None:
+                continue
+            used = tuple(g in needed for g in entry.outs)
+            if any(used) and used != entry.used:
+                entry.used, entry.traced = used, self._trace(entry, used)
+            entry.live = any(used)
+            if not entry.live:
+                continue
+            for g, cap in zip([g for g, u in zip(entry.outs, used) if u], entry.traced.counted.passes):
+                if cap is not None and self.caps.get(g) != cap:
+                    raise Fallback(
+                        f"layer {self.paths[id(entry.op)]!r} returns a broadcast of a smaller value, "
+                        "and the layers reading it were traced before that was known")
+            for g, reads in zip(entry.unique_ins, entry.traced.counted.reads):
+                if reads:
+                    needed.add(g)
+                    read.add(g)
+        for entry in self.entries:
+            if isinstance(entry, _Nested):
+                shapes = [tuple(values[g].shape) if g in values else None for g in entry.outs]
+                self._row(self.paths[id(entry.op)], type(entry.op).__name__,
+                          shapes[0] if len(shapes) == 1 else shapes, own_params(entry.op))
+            elif entry.traced is not None:
+                self.calls += 1
+                self._record(entry.op, entry.traced, entry.live)
+        for why, paths in self.unshared.items():
+            names = ", ".join(repr(p) for p in dict.fromkeys(paths))
+            self.notes.append(f"Traced each call on its own, not shared with calls like it ({why}): {names}.")
+        layers = tuple(LayerRow(path, *fields) for path, fields in self.rows.items())
+        out_specs = [values[g] for g in results]
+        traces = LayerTraces(layers, outputs=out_specs, traced=len(self.cache), calls=self.calls)
+        return traces, Counted(tuple(self.ops), tuple(self.uncounted), tuple(dict.fromkeys(self.notes)),
+                               Activations())
+
+    def _plan(self, graph, input_ids: List[int]) -> List[int]:
+        """Every call of ``graph`` (entering nested graphs) as an entry, its
+        tensors by global ids (a nested graph's inputs are its caller's
+        tensors); the global ids of the graph's outputs."""
+        inputs, outputs = _compat.graph_ends(graph)
+        ids = {id(t): g for t, g in zip(inputs, input_ids)}
+        for node in _compat.graph_nodes(graph):
+            op, arguments, ins, outs = _compat.node_call(node)
+            inner = self._nested(op)
+            if inner is not None:
+                args, kwargs = _compat.symbolic_arguments(arguments)
+                if len(args) != 1 or any(v is not None for v in kwargs.values()):  # mask=None is recorded
+                    raise Fallback(f"the nested model {op.name!r} is called with more than its inputs")
+                given = [ids.get(id(t), id(t)) for t in self.backend.flatten(args[0])]
+                inner_inputs, inner_outputs = _compat.graph_ends(inner)
+                if len(given) != len(inner_inputs) or len(inner_outputs) != len(outs):
+                    raise Fallback(f"the nested model {op.name!r} is called on other inputs than its graph's")
+                found = self._plan(inner, given)
+                self.entries.append(_Nested(op, inner_inputs, given, found))
+                ids.update((id(t), g) for t, g in zip(outs, found))
+                continue
+            unique = list({id(t): t for t in ins}.values())
+            self.entries.append(_Call(op, arguments, unique, [ids.get(id(t), id(t)) for t in unique],
+                                      [ids.get(id(t), id(t)) for t in outs]))
+        return [ids.get(id(t), id(t)) for t in outputs]
+
+    def _check_inputs(self, graph, inputs, flat) -> list:
+        """The specs of a graph's inputs; a fallback where the graph would
+        first convert them (another dtype or rank than its ``Input``)."""
+        if len(flat) != len(inputs):
+            raise Fallback(f"{graph.name!r} takes {len(inputs)} inputs, given {len(flat)}")
+        for tensor, spec in zip(inputs, flat):
+            if len(tuple(spec.shape)) != len(tensor.shape) or _dtype(spec) != _dtype(tensor):
+                raise Fallback(
+                    f"{graph.name!r} converts its input {tensor.name!r} ({_dtype(spec)}, rank "
+                    f"{len(spec.shape)}) to its Input's dtype and rank first")
+        return list(flat)
+
+    # -------------------------------------------------------------- trace
+    def _trace(self, entry: "_Call", used) -> _Traced:
+        op, arguments, unique = entry.op, entry.arguments, entry.unique
+        specs = [self._values[g] for g in entry.unique_ins]
+        tokens = [self.tokens.get(g, g) for g in entry.unique_ins]
+        given = [(tokens.index(t), self.caps.get(g)) for t, g in zip(tokens, entry.unique_ins)]
+        key, why = self._key(op, arguments, unique, specs, used)
+        key = key if key is None else key + (tuple(given),)
+        if key is None and why is not None:
+            self.unshared.setdefault(why, []).append(self.paths.get(id(op), op.name))
+        if key is None:
+            key = ("unshared", id(op), id(arguments), tuple(used), tuple(given))
+        traced = self.cache.get(key)
+        if traced is not None:
+            return traced
+        returned = _returned(used)
+        shapes = []
+        flatten = self.backend.flatten
+
+        def call(*flat_and_region):
+            flat = flat_and_region[:-1]  # the last is the backend's region(): no regions here
+            args, kwargs = _compat.fill_in(arguments, {id(t): v for t, v in zip(unique, flat)})
+            outputs = _compat.call_in_graph(op, args, kwargs, training=False)
+            leaves = flatten(outputs)
+            shapes.append([None if getattr(t, "shape", None) is None else tuple(t.shape) for t in leaves])
+            return [t for t, r in zip(leaves, returned) if r]
+
+        try:
+            trace = self.backend.trace_call(op, call, specs)
+        except Exception as err:
+            raise Fallback(f"layer {self.paths.get(id(op), op.name)!r} could not be traced alone "
+                           f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+        counted = self.backend.count(trace, self.counting, self.formulas, given=given) if any(used) else None
+        output_shape = shapes[0][0] if len(shapes[0]) == 1 else shapes[0]
+        tree = [path for path, _ in layer_tree(op)]
+        traced = self.cache[key] = _Traced(trace.layers, output_shape, flatten(trace.outputs), counted, tree)
+        return traced
+
+    def _key(self, op, arguments, unique, specs, used):
+        """The key of a call, or (None, why) for a call not to share."""
+        if not hasattr(op, "get_config") or not hasattr(op, "weights"):
+            return None, None  # a Keras op between layers: counted from its own small trace
+        try:
+            config = json.dumps(_without_names(op.get_config()), sort_keys=True, default=_plain)
+        except Exception as err:
+            return None, f"get_config() fails: {type(err).__name__}"
+        positions = {id(t): i for i, t in enumerate(unique)}
+        try:
+            args = json.dumps(_compat.symbolic_arguments(arguments), sort_keys=True,
+                              default=lambda x: _argument(x, positions))
+        except Exception as err:
+            return None, f"the call's arguments are not JSON: {type(err).__name__}"
+        policy = getattr(op, "dtype_policy", None)
+        key = (
+            f"{type(op).__module__}.{type(op).__qualname__}", config, args,
+            tuple(type(sub).__qualname__ for _, sub in layer_tree(op)),
+            tuple((tuple(w.shape), str(w.dtype), bool(w.trainable)) for w in op.weights),
+            getattr(policy, "name", str(policy)), getattr(op, "quantization_mode", None),
+            tuple((tuple(s.shape), _dtype(s)) for s in specs), tuple(used),
+        )
+        return key, None
+
+    # ------------------------------------------------------------- record
+    def _record(self, op, traced: _Traced, live: bool) -> None:
+        path = self.paths[id(op)]
+        tree = [p for p, _ in layer_tree(op)]
+        paths = {OUTSIDE: path}
+        if len(tree) == len(traced.tree):
+            paths.update((rel, self.paths[id(sub)]) for rel, (_, sub) in zip(traced.tree, layer_tree(op)))
+        for row in traced.rows:
+            self._row(paths.get(row.path, f"{path}/{row.path}"), row.class_name, row.output_shape,
+                      row.params, row.calls)
+        self._row(path, type(op).__name__, traced.output_shape, own_params(op) if hasattr(op, "weights") else 0)
+        if not live:
+            return
+        counted = traced.counted
+        for record in counted.ops:
+            self.ops.append(dataclasses.replace(record, layer=paths.get(record.layer, f"{path}/{record.layer}")))
+        for record in counted.uncounted:
+            self.uncounted.append(dataclasses.replace(
+                record, layer=paths.get(record.layer, f"{path}/{record.layer}")))
+        self.notes.extend(counted.notes)
+
+    def _row(self, path, class_name, output_shape, params, calls=1) -> None:
+        row = self.rows.get(path)
+        if row is None:
+            self.rows[path] = [class_name, output_shape, params, calls]
+        else:
+            row[3] += calls
+
+
+def _dtype(value) -> str:
+    dtype = getattr(value, "dtype", None)
+    return str(getattr(dtype, "name", dtype)).replace("torch.", "")
+
+
+def _without_names(config):
+    """A config with every "name" left out: names never change what runs."""
+    if isinstance(config, dict):
+        return {k: _without_names(v) for k, v in config.items() if k != "name"}
+    if isinstance(config, (list, tuple)):
+        return [_without_names(v) for v in config]
+    return config
+
+
+def _plain(value):
+    """JSON for the values configs hold beside plain ones: numpy scalars and arrays."""
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):
+        return {"array": value.tolist(), "dtype": str(value.dtype)}
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _argument(value, positions):
+    """JSON for a call's argument: a KerasTensor by its input position."""
+    if id(value) in positions:
+        return {"input": positions[id(value)]}
+    return _plain(value)
