@@ -317,7 +317,7 @@ class _ByLayer:
         if not hasattr(op, "get_config") or not hasattr(op, "weights"):
             return None, None  # a Keras op between layers: counted from its own small trace
         try:
-            config = json.dumps(_without_names(op.get_config()), sort_keys=True, default=_plain)
+            config = json.dumps(_without_names(_config(op)), sort_keys=True, default=_plain)
         except Exception as err:
             return None, f"get_config() fails: {type(err).__name__}"
         positions = {id(t): i for i, t in enumerate(unique)}
@@ -368,6 +368,31 @@ class _ByLayer:
 def _dtype(value) -> str:
     dtype = getattr(value, "dtype", None)
     return str(getattr(dtype, "name", dtype)).replace("torch.", "")
+
+
+def _config(layer) -> dict:
+    """``layer.get_config()``; where that fails (a keras_hub decoder whose
+    get_config reads an attribute it never set), the plain values the layer
+    holds (ints, floats, strings, bools; names and paths left out) and each
+    sublayer's config: what its hyperparameters are."""
+    try:
+        return layer.get_config()
+    except Exception:
+        if not hasattr(layer, "weights"):
+            raise
+        held = {}
+        for k, v in vars(layer).items():
+            if "name" in k or "path" in k or hasattr(v, "weights") or hasattr(v, "assign"):
+                continue  # names, sublayers (below), variables (their shapes are in the key)
+            if isinstance(v, (int, float, str, bool, type(None))):
+                held[k] = v
+            elif not k.startswith("_") and callable(getattr(v, "get_config", None)):
+                held[k] = {"class": type(v).__qualname__, "config": v.get_config()}  # an initializer
+            elif not k.startswith("_"):
+                raise  # a value of its own that may change what runs: not shared
+        for i, (path, sub) in enumerate(layer_tree(layer)):
+            held[f"sublayer {i} at depth {path.count('/')}"] = _config(sub)
+        return held
 
 
 def _without_names(config):
