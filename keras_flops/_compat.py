@@ -154,6 +154,31 @@ def call_in_graph(operation, args, kwargs, training):
     return fn(operation, training=training)(*args, **kwargs)
 
 
+@contextlib.contextmanager
+def serializing_without_tensorflow():
+    """Inside, Keras's serialization (every layer's ``get_config()``, for
+    its dtype policy) does not import TensorFlow to ask whether a value is a
+    ``tf.TensorShape``, where TensorFlow is not imported yet: on JAX and
+    PyTorch that import costs a second and half a gigabyte, and no value
+    there is TensorFlow's. Keras 3: the LazyModule
+    ``keras.src.utils.module_utils.tensorflow`` and its ``_available``.
+    """
+    if "tensorflow" in sys.modules:
+        yield
+        return
+    from keras.src.utils import module_utils
+
+    lazy = required_attr(module_utils, "tensorflow", "Keras's lazy TensorFlow module")
+    if required_attr(lazy, "_available", "whether Keras found TensorFlow") is not None:
+        yield  # already decided
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = None
+
+
 def keras_mask(tensor):
     """The mask Keras propagates with a tensor (symbolic or traced), or None.
     Keras 3: ``_keras_mask``."""

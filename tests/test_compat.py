@@ -228,3 +228,33 @@ def test_profiler_trace_reads_xplane(tmp_path):
     # one window per call of the function, when the profiler records the calls
     # (it does not in every process; measure() then falls back to one window)
     assert len(calls) in (0, 2)
+
+
+def test_the_layer_graph_reuse_by_layer_walks():
+    model = two_inputs()
+    graph = _compat.layer_graph(model)
+    assert graph is model and hasattr(model, "_nodes_by_depth") and hasattr(model, "_inputs")
+    sequential = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    assert _compat.layer_graph(sequential) is sequential._functional
+    assert _compat.layer_graph(Sub()) is None  # its own call
+    nodes = _compat.graph_nodes(graph)
+    assert [n.operation.name for n in nodes] == ["add", "d"]  # the order Functional.call runs them
+    inputs, outputs = _compat.graph_ends(graph)
+    assert [t.shape for t in inputs] == [(None, 4), (None, 4)] and [t.shape for t in outputs] == [(None, 2)]
+    op, arguments, ins, outs = _compat.node_call(nodes[0])
+    assert op.name == "add" and len(ins) == 2 and len(outs) == 1
+    args, kwargs = _compat.symbolic_arguments(arguments)
+    assert len(args[0]) == 2 and kwargs == {}
+    filled, _ = _compat.fill_in(arguments, {id(ins[0]): np.ones((1, 4)), id(ins[1]): np.ones((1, 4))})
+    assert np.allclose(_compat.call_in_graph(op, filled, {}, training=False), 2.0)
+    assert _compat.keras_mask(outs[0]) is None
+    masked = keras.layers.Embedding(5, 2, mask_zero=True)(keras.Input((3,), dtype="int32"))
+    assert _compat.keras_mask(masked) is not None
+
+
+def test_serializing_without_tensorflow_reads_the_lazy_module():
+    from keras.src.utils import module_utils
+
+    assert hasattr(module_utils.tensorflow, "_available")
+    with _compat.serializing_without_tensorflow():  # TensorFlow is imported here: nothing changes
+        assert keras.layers.Dense(2).get_config()["units"] == 2

@@ -96,6 +96,17 @@ def test_an_output_a_later_layer_never_reads_counts_nothing():
     assert report.to_dataframe().loc["reads_first", "flops"] == 5
 
 
+def test_a_pass_through_and_its_input_are_one_value_for_their_reader():
+    B = 2
+    x = inputs = keras.Input((4,))
+    dropped = keras.layers.Dropout(0.5, name="dropout")(x)  # at inference: x itself
+    model = keras.Model(inputs, keras.layers.Add(name="sum")([x, dropped]))
+    report = assert_same_as_whole(model, batch_size=B)
+    # "sum" reads x once (B x 4 floats), though it takes it twice, and writes B x 4
+    assert report.to_dataframe().loc["sum", "min_bytes"] == B * 4 * 4 + B * 4 * 4 == 64
+    assert report.to_dataframe().loc["sum", "flops"] == B * 4 == 8
+
+
 class Tiled(keras.layers.Layer):
     """Returns its one-row weight broadcast over the batch: a part larger than its whole."""
 

@@ -28,13 +28,27 @@ caller traces the whole model and puts the reason in ``report.notes``:
   casts or reshapes them first);
 - a layer that cannot be traced alone.
 
-Graph-level liveness is the walk's: a call none of whose outputs reaches a
-model output is traced (for its row) and counts nothing; a call with some of
-its outputs unused is traced returning only the used ones, so its ops for
-the others are pruned as in the whole program. Nested functional models
-(a backbone inside a task) are entered the same way. A layer whose config
-is not serializable (or that has none) is not shared: each of its calls is
-traced on its own, which is exact, and a note says so.
+Each layer's count must be what it gets in one program of the whole model,
+so a call is traced knowing what the program would know of its inputs, and
+each traced call says what its program does with its arguments and results
+(:class:`~keras_flops.core.walk.Counted`'s ``reads``, ``passes``,
+``aliases``):
+
+- liveness: a call none of whose outputs a later call reads (as that call's
+  program reads its arguments, not merely takes them) or the model returns
+  is traced for its row and counts nothing; a call with some outputs unread
+  is traced again returning only the others, so the ops for those are
+  pruned as in the whole program (XLNet's mask layer);
+- a broadcast passed on (an embedding's rows gathered for every position
+  from a two-row table): its readers count at most the bytes it is of;
+- a pass-through (a Dropout at inference): its readers read one value with
+  its input, once per layer.
+
+How a call's inputs arrive is part of its key. Nested functional models (a
+backbone inside a task) are entered the same way. A layer whose config
+cannot be read is keyed by the plain values it holds and its sublayers'
+configs; one holding another kind of value is not shared: each of its calls
+is traced on its own, which is exact, and a note names it.
 """
 
 from __future__ import annotations
@@ -96,7 +110,6 @@ class _Call:
     def __init__(self, op, arguments, unique, unique_ins, outs):
         self.op, self.arguments, self.unique = op, arguments, unique  # unique: its input KerasTensors
         self.unique_ins, self.outs = unique_ins, outs
-        self.ins = unique_ins
         self.used: Tuple[bool, ...] = ()
         self.traced: Optional[_Traced] = None
         self.live = False
@@ -119,6 +132,7 @@ class _ByLayer:
         self.model, self.graph, self.backend = model, graph, backend
         self.counting, self.formulas = counting, formulas
         self.paths = {id(layer): path for path, layer in layer_tree(model)}
+        self._trees: Dict[int, list] = {}
         self.cache: Dict[Any, _Traced] = {}
         self.rows: Dict[str, List[Any]] = {}  # path -> [class, output shape, params, calls], in first-call order
         self.ops: list = []
@@ -136,7 +150,6 @@ class _ByLayer:
         if id(graph) in graphs:
             raise Fallback(f"the functional model {graph.name!r} is called more than once")
         graphs.add(id(graph))
-        inputs, _ = _compat.graph_ends(graph)
         for node in _compat.graph_nodes(graph):
             op, _, ins, outs = _compat.node_call(node)
             for tensor in ins + outs:
@@ -151,12 +164,19 @@ class _ByLayer:
                 seen.add(id(op))
                 self._check_graph(inner, seen, graphs)
                 continue
-            for layer in [op] + [sub for _, sub in layer_tree(op)]:
+            for layer in [op] + [sub for _, sub in self._tree(op)]:
                 if id(layer) in seen:
                     raise Fallback(
                         f"layer {self.paths.get(id(layer), layer.name)!r} is called more than once "
                         "(a shared layer); one program reads its weights once across its calls")
                 seen.add(id(layer))
+
+    def _tree(self, op) -> list:
+        """``layer_tree(op)``, read once per layer."""
+        tree = self._trees.get(id(op))
+        if tree is None:
+            tree = self._trees[id(op)] = layer_tree(op)
+        return tree
 
     @staticmethod
     def _nested(op):
@@ -177,12 +197,12 @@ class _ByLayer:
             if isinstance(entry, _Call):
                 entry.used = tuple(g in needed for g in entry.outs)
                 if any(entry.used):
-                    needed.update(entry.ins)
+                    needed.update(entry.unique_ins)
         for entry in self.entries:
             if isinstance(entry, _Nested):
                 self._check_inputs(entry.op, entry.inputs, [values[g] for g in entry.ins])
                 continue
-            if any(g not in values for g in entry.ins):
+            if any(g not in values for g in entry.unique_ins):
                 continue  # not computable from the inputs: Keras skips it too
             entry.traced = self._trace(entry, entry.used)
             returned = [g for g, r in zip(entry.outs, _returned(entry.used)) if r]
@@ -308,7 +328,7 @@ class _ByLayer:
                            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
         counted = self.backend.count(trace, self.counting, self.formulas, given=given) if any(used) else None
         output_shape = shapes[0][0] if len(shapes[0]) == 1 else shapes[0]
-        tree = [path for path, _ in layer_tree(op)]
+        tree = [path for path, _ in self._tree(op)]
         traced = self.cache[key] = _Traced(trace.layers, output_shape, flatten(trace.outputs), counted, tree)
         return traced
 
@@ -317,7 +337,8 @@ class _ByLayer:
         if not hasattr(op, "get_config") or not hasattr(op, "weights"):
             return None, None  # a Keras op between layers: counted from its own small trace
         try:
-            config = json.dumps(_without_names(_config(op)), sort_keys=True, default=_plain)
+            with _compat.serializing_without_tensorflow():
+                config = json.dumps(_without_names(_config(op)), sort_keys=True, default=_plain)
         except Exception as err:
             return None, f"get_config() fails: {type(err).__name__}"
         positions = {id(t): i for i, t in enumerate(unique)}
@@ -329,7 +350,7 @@ class _ByLayer:
         policy = getattr(op, "dtype_policy", None)
         key = (
             f"{type(op).__module__}.{type(op).__qualname__}", config, args,
-            tuple(type(sub).__qualname__ for _, sub in layer_tree(op)),
+            tuple(type(sub).__qualname__ for _, sub in self._tree(op)),
             tuple((tuple(w.shape), str(w.dtype), bool(w.trainable)) for w in op.weights),
             getattr(policy, "name", str(policy)), getattr(op, "quantization_mode", None),
             tuple((tuple(s.shape), _dtype(s)) for s in specs), tuple(used),
@@ -339,10 +360,9 @@ class _ByLayer:
     # ------------------------------------------------------------- record
     def _record(self, op, traced: _Traced, live: bool) -> None:
         path = self.paths[id(op)]
-        tree = [p for p, _ in layer_tree(op)]
-        paths = {OUTSIDE: path}
-        if len(tree) == len(traced.tree):
-            paths.update((rel, self.paths[id(sub)]) for rel, (_, sub) in zip(traced.tree, layer_tree(op)))
+        tree = self._tree(op)
+        paths = {OUTSIDE: path}  # the key holds the sublayers' classes: the trees match one to one
+        paths.update((rel, self.paths[id(sub)]) for rel, (_, sub) in zip(traced.tree, tree))
         for row in traced.rows:
             self._row(paths.get(row.path, f"{path}/{row.path}"), row.class_name, row.output_shape,
                       row.params, row.calls)

@@ -4,6 +4,7 @@
 from test_reuse import (  # noqa: F401
     test_a_broadcast_weight_passed_on_is_read_at_the_weights_size,
     test_a_layer_without_a_config_is_traced_per_call_and_named,
+    test_a_pass_through_and_its_input_are_one_value_for_their_reader,
     test_a_shared_layer_falls_back_and_says_why,
     test_a_subclassed_model_falls_back_and_says_why,
     test_a_sweep_and_the_summary_count_by_layer,
