@@ -183,6 +183,36 @@ def test_a_layer_without_a_config_is_traced_per_call_and_named():
     assert report.macs == 2 * (2 * 4 * 4) == 64
 
 
+class BrokenConfig(keras.layers.Layer):
+    """A layer whose get_config() reads an attribute it never set (as
+    keras_hub's Llama decoder does)."""
+
+    def __init__(self, units, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = activation
+        self.dense = keras.layers.Dense(units)
+
+    def call(self, x):
+        return self.activation(self.dense(x))
+
+    def get_config(self):
+        return {**super().get_config(), "scaling": self.scaling}
+
+
+def test_a_layer_whose_config_fails_is_keyed_by_what_it_holds():
+    x = inputs = keras.Input((4,))
+    for i, activation in enumerate([keras.ops.relu, keras.ops.relu, keras.ops.tanh]):
+        x = BrokenConfig(4, activation, name=f"broken{i}")(x)
+    model = keras.Model(inputs, x)
+    profiled = profile_and_trace(model, batch_size=2)
+    # the two ReLU blocks share a trace; the tanh block, the same in all else, has its own
+    assert (profiled.trace.traced, profiled.trace.calls) == (2, 3)
+    report = assert_same_as_whole(model, batch_size=2)
+    assert report.notes == ()
+    assert report.macs == 3 * 2 * 4 * 4 == 96
+
+
 def test_training_and_reuse_false_trace_the_whole_model():
     model = blocks(2)
     model.compile(loss="mse")

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from keras_flops import _compat
@@ -390,11 +391,15 @@ def _dtype(value) -> str:
     return str(getattr(dtype, "name", dtype)).replace("torch.", "")
 
 
+PLAIN = (int, float, str, bool, type(None))
+
+
 def _config(layer) -> dict:
     """``layer.get_config()``; where that fails (a keras_hub decoder whose
-    get_config reads an attribute it never set), the plain values the layer
-    holds (ints, floats, strings, bools; names and paths left out) and each
-    sublayer's config: what its hyperparameters are."""
+    get_config reads an attribute it never set), what the layer holds: plain
+    values and lists of them, functions by name (an activation), objects
+    with a config (an initializer), each sublayer's config; names and paths
+    left out. A public value of any other kind fails it: not shared."""
     try:
         return layer.get_config()
     except Exception:
@@ -404,11 +409,15 @@ def _config(layer) -> dict:
         for k, v in vars(layer).items():
             if "name" in k or "path" in k or hasattr(v, "weights") or hasattr(v, "assign"):
                 continue  # names, sublayers (below), variables (their shapes are in the key)
-            if isinstance(v, (int, float, str, bool, type(None))):
-                held[k] = v
-            elif not k.startswith("_") and callable(getattr(v, "get_config", None)):
+            if isinstance(v, PLAIN) or (isinstance(v, (list, tuple)) and all(isinstance(e, PLAIN) for e in v)):
+                held[k] = v if isinstance(v, PLAIN) else list(v)
+            elif isinstance(v, (types.FunctionType, types.MethodType, types.BuiltinFunctionType)):
+                held[k] = f"{getattr(v, '__module__', '')}.{v.__qualname__}"  # an activation
+            elif k.startswith("_"):
+                continue  # Keras's own bookkeeping
+            elif callable(getattr(v, "get_config", None)):
                 held[k] = {"class": type(v).__qualname__, "config": v.get_config()}  # an initializer
-            elif not k.startswith("_"):
+            else:
                 raise  # a value of its own that may change what runs: not shared
         for i, (path, sub) in enumerate(layer_tree(layer)):
             held[f"sublayer {i} at depth {path.count('/')}"] = _config(sub)

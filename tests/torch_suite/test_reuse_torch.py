@@ -3,6 +3,7 @@
 
 from test_reuse import (  # noqa: F401
     test_a_broadcast_weight_passed_on_is_read_at_the_weights_size,
+    test_a_layer_whose_config_fails_is_keyed_by_what_it_holds,
     test_a_layer_without_a_config_is_traced_per_call_and_named,
     test_a_pass_through_and_its_input_are_one_value_for_their_reader,
     test_a_shared_layer_falls_back_and_says_why,
