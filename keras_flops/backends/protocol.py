@@ -80,6 +80,9 @@ class WithoutTensorFlow:
 
         return keras.callbacks
 
+    def trace_layer(self, layer, call: Callable, specs) -> Any:
+        return self.trace_call(layer, call, specs)  # nothing added to Keras 3's Python here
+
     def summary_writer(self, log_dir: str) -> "SummaryWriter":
         from keras_flops.render.events import EventWriter
 
@@ -115,6 +118,12 @@ class Backend(Protocol):
         ``model`` or parts of it (a language model's ``call_with_cache``), with
         every op's owner among ``model``'s layers; ``region(name)`` gives the
         ops made inside it, and in no layer, a row of their own."""
+
+    def trace_layer(self, layer, call: Callable, specs: Sequence) -> Trace:
+        """One call of a Keras 3 layer graph's node, as reuse by layer
+        traces it (:mod:`keras_flops.core.reuse`): :meth:`trace_call`, less
+        what a backend adds for Python no Keras 3 layer has (TensorFlow's
+        autograph); an error makes reuse trace the whole model instead."""
 
     def count(self, trace: Trace, counting: str = "full", formulas: Optional[Mapping] = None,
               memory: bool = False, given: Optional[Sequence[Tuple[Any, Optional[int]]]] = None) -> Counted:

@@ -3,7 +3,7 @@
 A Llama-2-70B is 80 calls of one decoder block. For a model whose layer
 graph Keras knows (a functional model, a Sequential with an ``Input``, a
 keras_hub backbone), the graph's call nodes are run here one by one, each
-traced alone with the backend's ``trace_call`` on the specs its inputs have.
+traced alone with the backend's ``trace_layer`` on the specs its inputs have.
 A call is keyed by its layer's class, its ``get_config()`` (names left out,
 canonical JSON), its sublayers' classes and weights' shapes and dtypes, its
 dtype policy, the non-tensor arguments of the call, its input specs and which
@@ -323,7 +323,7 @@ class _ByLayer:
             return [t for t, r in zip(leaves, returned) if r]
 
         try:
-            trace = self.backend.trace_call(op, call, specs)
+            trace = self.backend.trace_layer(op, call, specs)
         except Exception as err:
             raise Fallback(f"layer {self.paths.get(id(op), op.name)!r} could not be traced alone "
                            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err

@@ -30,6 +30,7 @@ class TensorFlowBackend:
 
     trace = staticmethod(tracing.trace)
     trace_call = staticmethod(tracing.trace_call)
+    trace_layer = staticmethod(tracing.trace_layer)
     count = staticmethod(program.count)
     spec = staticmethod(tracing.tensor_spec)
     flatten = staticmethod(tf.nest.flatten)

@@ -109,6 +109,15 @@ class GraphRecorder(LayerRecorder):
 # Tracing
 
 
+def trace_layer(layer, call: Callable, specs: List) -> Trace:
+    """One call of a Keras 3 layer graph's node, as reuse by layer traces it:
+    :func:`trace_call` without autograph. A Keras 3 layer runs on every
+    backend, so its Python has no control flow on tensors to convert; the
+    conversion took most of a decoder block's trace. A layer that needs it
+    fails here, and reuse falls back to the whole trace."""
+    return trace_call(layer, call, specs, autograph=False)
+
+
 def trace(model, specs, training: bool = False, targets=None) -> Trace:
     """Trace ``model`` on ``specs`` into a concrete function, with every op's owner.
 
@@ -135,13 +144,15 @@ def trace(model, specs, training: bool = False, targets=None) -> Trace:
     ))
 
 
-def trace_call(model, call: Callable, specs: List) -> Trace:
+def trace_call(model, call: Callable, specs: List, autograph: bool = True) -> Trace:
     """Trace ``call(*args, region)`` on ``specs``: a function that runs
     ``model`` or parts of it (a language model's ``call_with_cache``, say),
     with every op's owner among ``model``'s layers. ``region(name)`` is a
     context manager that gives the ops created inside it, and in no layer, a
     row of their own (the sampler of a generation step, say). Weightless
-    models are traced on placeholders, as by :func:`trace`."""
+    models are traced on placeholders, as by :func:`trace`. ``autograph``:
+    convert Python control flow on tensors into graph ops (TensorFlow's
+    autograph), as ``tf.function`` does by default."""
     variables = weightless.deferred_variables(model)
     values = [weightless.value_specs(variables, tensor_spec)] if variables is not None else []
 
@@ -152,7 +163,7 @@ def trace_call(model, call: Callable, specs: List) -> Trace:
             return outputs, weightless.updates(scope, variables, placeholders)
 
     with GraphRecorder(model) as recorder:
-        concrete = tf.function(fn).get_concrete_function(*specs, *values)
+        concrete = tf.function(fn, autograph=autograph).get_concrete_function(*specs, *values)
     graph = concrete.graph
     returned = len(tf.nest.flatten(concrete.structured_outputs[0]))
     return check_run_time_shapes(Trace(
