@@ -61,6 +61,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from keras_flops import _compat
 from keras_flops.core.activations import Activations
 from keras_flops.core.layers import layer_tree, own_params
+from keras_flops.core.memory import spec_bytes
 from keras_flops.core.records import OUTSIDE, LayerRow
 from keras_flops.core.walk import Counted
 
@@ -191,6 +192,7 @@ class _ByLayer:
         results = self._plan(self.graph, [id(t) for t in inputs])
         values = self._check_inputs(self.graph, inputs, self.backend.flatten(specs))
         values = self._values = dict(zip([id(t) for t in inputs], values))
+        self.model_inputs = {id(t) for t in inputs}
         # Forward: trace each call on its inputs' specs, returning the outputs
         # that later calls take (or every output, for a call no output needs).
         needed = set(results)
@@ -214,8 +216,8 @@ class _ByLayer:
                 if cap is not None:
                     self.caps[g] = cap  # a broadcast: its readers count at most what it is of
             for g, alias in zip(returned, counted.aliases if counted is not None else ()):
-                if alias is not None:  # its input (or a view of it): one value for its readers
-                    source = entry.unique_ins[alias]
+                if alias is not None:  # its input, or an output before it (or a view): one value
+                    source = entry.unique_ins[alias] if alias >= 0 else returned[-1 - alias]
                     self.tokens[g] = self.tokens.get(source, source)
                     if source in self.caps and g not in self.caps:
                         self.caps[g] = self.caps[source]
@@ -283,6 +285,18 @@ class _ByLayer:
                                       [ids.get(id(t), id(t)) for t in outs]))
         return [ids.get(id(t), id(t)) for t in outputs]
 
+    def _cap(self, g: int) -> Optional[int]:
+        """The most bytes a reader of tensor ``g`` counts, as one program of
+        the whole model knows it: for a broadcast passed on, what it is of;
+        for a value a layer makes, its own size (a part of it larger than
+        it, a broadcast, counts at most that); None for a model input, as
+        the whole program has it."""
+        if g in self.caps:
+            return self.caps[g]
+        if self.tokens.get(g, g) in self.model_inputs:
+            return None
+        return spec_bytes([self._values[g]], self.backend.flatten)
+
     def _check_inputs(self, graph, inputs, flat) -> list:
         """The specs of a graph's inputs; a fallback where the graph would
         first convert them (another dtype or rank than its ``Input``)."""
@@ -300,7 +314,7 @@ class _ByLayer:
         op, arguments, unique = entry.op, entry.arguments, entry.unique
         specs = [self._values[g] for g in entry.unique_ins]
         tokens = [self.tokens.get(g, g) for g in entry.unique_ins]
-        given = [(tokens.index(t), self.caps.get(g)) for t, g in zip(tokens, entry.unique_ins)]
+        given = [(tokens.index(t), self._cap(g)) for t, g in zip(tokens, entry.unique_ins)]
         key, why = self._key(op, arguments, unique, specs, used)
         key = key if key is None else key + (tuple(given),)
         if key is None and why is not None:

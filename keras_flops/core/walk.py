@@ -64,7 +64,9 @@ class Counted:
     # layer needs to give each layer the counts of one whole program.
     reads: Tuple[bool, ...] = ()
     passes: Tuple[Optional[int], ...] = ()
-    aliases: Tuple[Optional[int], ...] = ()  # per returned value: the argument it is (or views), else None
+    # per returned value: the argument it is (or views), i >= 0; -1 - j where
+    # it is the value returned j-th (or a view of it); else None
+    aliases: Tuple[Optional[int], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,9 +213,20 @@ def _interface(program: Program, walk: "Walk"):
         size, whole = sizes.get(key), traffic.sizes.get(root)
         capped = root != key and size is not None and whole is not None and size > whole
         passes.append(whole if capped else None)
+    # a returned value that is an argument (or a view or part of one), or the
+    # same value as a value returned before it: its readers read one value
     position = {key: i for i, key in enumerate(arguments) if key is not None}
-    aliases = tuple(None if key is None else position.get(traffic.alias.get(key, key)) for key in returns)
-    return reads, tuple(passes), aliases
+    aliases, first = [], {}
+    for j, key in enumerate(returns):
+        root = traffic.alias.get(key, key) if key is not None else None
+        if root is None:
+            aliases.append(None)
+        elif root in position:
+            aliases.append(position[root])
+        else:
+            earlier = first.setdefault(root, j)
+            aliases.append(None if earlier == j else -1 - earlier)
+    return reads, tuple(passes), tuple(aliases)
 
 
 class Walk:
