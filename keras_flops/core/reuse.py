@@ -270,7 +270,7 @@ class _ByLayer:
             inner = self._nested(op)
             if inner is not None:
                 args, kwargs = _compat.symbolic_arguments(arguments)
-                if len(args) != 1 or any(v is not None for v in kwargs.values()):  # mask=None is recorded
+                if len(args) != 1 or any(v is not None for v in self.backend.flatten(kwargs)):  # mask=None
                     raise Fallback(f"the nested model {op.name!r} is called with more than its inputs")
                 given = [ids.get(id(t), id(t)) for t in self.backend.flatten(args[0])]
                 inner_inputs, inner_outputs = _compat.graph_ends(inner)
