@@ -15,6 +15,9 @@ counted in 0.6 s and 70B in 1.5 s after the build; under 1 GB peak RSS; MACs
 exact (the analytic Llama formula; ResNet50's known count).
 
     python benchmarks/jax_speed.py [--models resnet50 7b 70b] [--reps 3]
+
+It counts with reuse=False, one trace of the whole model: the overhead over
+that trace is what it measures (reuse by layer: benchmarks/reuse_speed.py).
 """
 
 import argparse
@@ -64,7 +67,7 @@ def one(name: str, reps: int) -> dict:
         jax.make_jaxpr(forward)(trainable, other, *shapes)
 
     def profile():
-        return keras_flops.profile(model, warn=False, **kwargs)
+        return keras_flops.profile(model, warn=False, reuse=False, **kwargs)
 
     start = time.perf_counter()
     report = profile()

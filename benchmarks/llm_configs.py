@@ -13,6 +13,9 @@ bare trace; the whole process under 1 GB peak RSS; exact MACs (checked
 against the analytic Llama formula).
 
     python benchmarks/llm_configs.py [--configs 7b 70b] [--reps 3]
+
+It counts with reuse=False, one trace of the whole model: the overhead over
+that trace is what it measures (reuse by layer: benchmarks/reuse_speed.py).
 """
 
 import argparse
@@ -88,7 +91,7 @@ def one(name: str, reps: int) -> dict:
         tf.function(forward).get_concrete_function(specs, weightless.value_specs(variables, backends.of(model).spec))
 
     def profile():
-        return keras_flops.profile(model, input_shape=shapes, warn=False)
+        return keras_flops.profile(model, input_shape=shapes, warn=False, reuse=False)
 
     # what a user's process does: build, then profile once; its peak is the one to keep
     report = profile()

@@ -12,6 +12,9 @@ faster than freeze + tf.profiler on ResNet50, memory growth within 10% of the
 weights' bytes.
 
     python benchmarks/profile_speed.py [--models ResNet50 VGG16] [--reps 3]
+
+It counts with reuse=False, one trace of the whole model: the overhead over
+that trace is what it measures (reuse by layer: benchmarks/reuse_speed.py).
 """
 
 import argparse
@@ -66,7 +69,7 @@ def bare_trace(model):
 
 
 def run_profile(model):
-    return keras_flops.profile(model, warn=False).flops
+    return keras_flops.profile(model, warn=False, reuse=False).flops
 
 
 def freeze_and_tfprof(model):

@@ -24,7 +24,6 @@ on JAX; ResNet50 no slower with reuse. MACs equal the analytic formula.
 """
 
 import argparse
-import json
 import os
 import sys
 

@@ -8,6 +8,9 @@
   beside a bare trace's, which is most of it.
 
     python benchmarks/scale.py
+
+It counts with reuse=False, one trace of the whole model: the overhead over
+that trace is what it measures (reuse by layer: benchmarks/reuse_speed.py).
 """
 
 import os
@@ -46,11 +49,11 @@ def timed(models, reps=7):
     profiled = {n: [] for n in models}
     bare = {n: [] for n in models}
     for model in models.values():
-        keras_flops.profile(model, warn=False)  # warm-up
+        keras_flops.profile(model, warn=False, reuse=False)  # warm-up
     for _ in range(reps):
         for n, model in models.items():
             start = time.process_time()
-            keras_flops.profile(model, warn=False)
+            keras_flops.profile(model, warn=False, reuse=False)
             profiled[n].append(time.process_time() - start)
             start = time.process_time()
             bare_trace(model)
@@ -61,9 +64,9 @@ def timed(models, reps=7):
 def main():
     model = big()
     weight_bytes = sum(w.numpy().nbytes for w in model.weights)
-    keras_flops.profile(model, warn=False)  # warm-up
+    keras_flops.profile(model, warn=False, reuse=False)  # warm-up
     with PeakRSS() as mem:
-        report = keras_flops.profile(model, warn=False)
+        report = keras_flops.profile(model, warn=False, reuse=False)
     expected = 2 * 16384 * 32768 + 32768
     print(f"Dense 16384 -> 32768: {weight_bytes / 2**30:.3f} GiB of weights; "
           f"FLOPs {report.flops:,} (expected {expected:,}: {'exact' if report.flops == expected else 'WRONG'}); "

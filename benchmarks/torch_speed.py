@@ -18,6 +18,9 @@ keras_flops within 2x of FlopCounterMode's time and under 1 GB peak RSS;
 MACs equal to the analytic Llama formula (FlopCounterMode's are printed too).
 
     python benchmarks/torch_speed.py [--models 7b 70b] [--rounds 2]
+
+It counts with reuse=False, one trace of the whole model: the overhead over
+that trace is what it measures (reuse by layer: benchmarks/reuse_speed.py).
 """
 
 import argparse
@@ -42,7 +45,7 @@ from keras_flops import profile  # imported before the clock, as the peer's Flop
 with keras_flops.without_weights():
     model = keras_hub.models.LlamaBackbone(**CONFIGS[{name!r}])
 start = time.perf_counter()
-report = profile(model, warn=False, input_shape={{"token_ids": (T,), "padding_mask": (T,)}})
+report = profile(model, warn=False, reuse=False, input_shape={{"token_ids": (T,), "padding_mask": (T,)}})
 seconds = time.perf_counter() - start
 print(json.dumps({{"seconds": seconds, "macs": report.macs, "uncounted": len(report.uncounted),
                   "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}}))
