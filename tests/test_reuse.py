@@ -60,6 +60,15 @@ def test_repeated_dense_blocks_are_traced_once_and_counted_each():
     assert_same_as_whole(model, batch_size=B)
 
 
+def test_a_sequential_counts_by_layer():
+    model = keras.Sequential([keras.Input((8,))] + [keras.layers.Dense(8, name=f"d{i}") for i in range(4)])
+    profiled = profile_and_trace(model, batch_size=3)
+    # d0 reads the model's input, d1-d3 a layer's output: two traces for four calls
+    assert (profiled.trace.traced, profiled.trace.calls) == (2, 4)
+    assert profiled.report.macs == 4 * 3 * 8 * 8 == 768
+    assert_same_as_whole(model, batch_size=3)
+
+
 def test_nested_functional_models_and_keras_ops_between_layers():
     inner_in = keras.Input((6,))
     inner = keras.Model(inner_in, keras.layers.Dense(6, name="inner_dense")(inner_in), name="inner")

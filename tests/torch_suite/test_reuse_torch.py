@@ -6,6 +6,7 @@ from test_reuse import (  # noqa: F401
     test_a_layer_whose_config_fails_is_keyed_by_what_it_holds,
     test_a_layer_without_a_config_is_traced_per_call_and_named,
     test_a_pass_through_and_its_input_are_one_value_for_their_reader,
+    test_a_sequential_counts_by_layer,
     test_a_shared_layer_falls_back_and_says_why,
     test_a_subclassed_model_falls_back_and_says_why,
     test_a_sweep_and_the_summary_count_by_layer,
