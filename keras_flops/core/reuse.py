@@ -116,6 +116,13 @@ class _Call:
         self.traced: Optional[_Traced] = None
         self.live = False
 
+    def uses(self, needed: set) -> Tuple[bool, ...]:
+        """Which outputs are used, of those ``needed``. Where the graph
+        lists one tensor as several outputs (D-FINE's decoder), Keras keeps
+        the value of the last: the others are never read."""
+        last = {g: i for i, g in enumerate(self.outs)}
+        return tuple(g in needed and last[g] == i for i, g in enumerate(self.outs))
+
 
 class _Nested:
     """The end of a nested functional model's calls: its row comes after them."""
@@ -198,7 +205,7 @@ class _ByLayer:
         needed = set(results)
         for entry in reversed(self.entries):
             if isinstance(entry, _Call):
-                entry.used = tuple(g in needed for g in entry.outs)
+                entry.used = entry.uses(needed)
                 if any(entry.used):
                     needed.update(entry.unique_ins)
         for entry in self.entries:
@@ -227,7 +234,7 @@ class _ByLayer:
         for entry in reversed(self.entries):
             if not isinstance(entry, _Call) or entry.traced is None:
                 continue
-            used = tuple(g in needed for g in entry.outs)
+            used = entry.uses(needed)
             if any(used) and used != entry.used:
                 entry.used, entry.traced = used, self._trace(entry, used)
             entry.live = any(used)

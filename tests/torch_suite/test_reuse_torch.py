@@ -12,6 +12,7 @@ from test_reuse import (  # noqa: F401
     test_a_sweep_and_the_summary_count_by_layer,
     test_an_output_a_later_layer_never_reads_counts_nothing,
     test_nested_functional_models_and_keras_ops_between_layers,
+    test_one_tensor_listed_as_several_outputs_keeps_the_last,
     test_repeated_dense_blocks_are_traced_once_and_counted_each,
     test_training_and_reuse_false_trace_the_whole_model,
 )
