@@ -3,6 +3,7 @@ backbone from keras-hub's own test configs (tests/data/keras_hub_backbones.json)
 and task models people train, wrapped around those backbones. Shared by the
 TensorFlow suite and the differential cases (tests/jax_suite/cases.py)."""
 
+import copy
 import json
 import pathlib
 
@@ -20,10 +21,11 @@ TRACEABLE = sorted(set(ZOO) - BRANCHES_ON_VALUES)
 
 def build(name, weights=False):
     """The backbone ``name`` of the zoo, built without weights (with them: ``weights``)."""
+    config = copy.deepcopy(ZOO[name]["config"])  # deserializing fills nested configs with objects
     if weights:
-        return keras.saving.deserialize_keras_object(ZOO[name]["config"])
+        return keras.saving.deserialize_keras_object(config)
     with keras_flops.without_weights():
-        return keras.saving.deserialize_keras_object(ZOO[name]["config"])
+        return keras.saving.deserialize_keras_object(config)
 
 
 def input_shape(name):

@@ -95,6 +95,8 @@ def count_by_layer(model, specs, backend, counting: str = "full",
         return _ByLayer(model, graph, backend, counting, formulas).run(specs)
     except Fallback as why:
         return str(why)
+    except Exception as err:  # never a crash where the whole trace can count: it says why
+        return f"counting by layer failed ({type(err).__name__}: {_first_line(err)})"
 
 
 class _Traced:
@@ -300,9 +302,10 @@ class _ByLayer:
         the whole program has it."""
         if g in self.caps:
             return self.caps[g]
-        if self.tokens.get(g, g) in self.model_inputs:
+        spec = self._values[g]
+        if self.tokens.get(g, g) in self.model_inputs or any(d is None for d in spec.shape):
             return None
-        return spec_bytes([self._values[g]], self.backend.flatten)
+        return spec_bytes([spec], self.backend.flatten)
 
     def _check_inputs(self, graph, inputs, flat) -> list:
         """The specs of a graph's inputs; a fallback where the graph would
@@ -347,7 +350,7 @@ class _ByLayer:
             trace = self.backend.trace_layer(op, call, specs)
         except Exception as err:
             raise Fallback(f"layer {self.paths.get(id(op), op.name)!r} could not be traced alone "
-                           f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+                           f"({type(err).__name__}: {_first_line(err)})") from err
         counted = self.backend.count(trace, self.counting, self.formulas, given=given) if any(used) else None
         output_shape = shapes[0][0] if len(shapes[0]) == 1 else shapes[0]
         tree = [path for path, _ in self._tree(op)]
@@ -397,7 +400,10 @@ class _ByLayer:
         for record in counted.uncounted:
             self.uncounted.append(dataclasses.replace(
                 record, layer=paths.get(record.layer, f"{path}/{record.layer}")))
-        self.notes.extend(counted.notes)
+        for note in counted.notes:  # the walk names layers as "(layer 'path')"
+            for rel, full in paths.items():
+                note = note.replace(f"(layer {rel!r})", f"(layer {full!r})")
+            self.notes.append(note)
 
     def _row(self, path, class_name, output_shape, params, calls=1) -> None:
         row = self.rows.get(path)
@@ -405,6 +411,11 @@ class _ByLayer:
             self.rows[path] = [class_name, output_shape, params, calls]
         else:
             row[3] += calls
+
+
+def _first_line(err: Exception) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else ""
 
 
 def _dtype(value) -> str:
