@@ -60,8 +60,9 @@ class Counted:
     # Of a traced call (the program's ``arguments`` and ``returns``): whether
     # its live ops read each argument; and for each value it returns that is
     # a view or part larger than what it is of (a weight's row broadcast),
-    # that value's bytes, the most a reader counts (else None). What reuse by
-    # layer needs to give each layer the counts of one whole program.
+    # that value's bytes, the most a reader counts (0 for a small constant
+    # written into the program; else None). What reuse by layer needs to
+    # give each layer the counts of one whole program.
     reads: Tuple[bool, ...] = ()
     passes: Tuple[Optional[int], ...] = ()
     # per returned value: the argument it is (or views), i >= 0; -1 - j where
@@ -95,7 +96,7 @@ class Program(Protocol):
     stacks: frozenset  # op types that join their inputs (Pack, concatenate): of updated caches, in place
     elementwise: frozenset  # op types that may write their result into an input they read last
     arguments: Sequence[Hashable]  # of a traced call: the keys of its arguments, in order (else empty)
-    returns: Sequence[Optional[Hashable]]  # and of the values it returns (None: none to follow)
+    returns: Sequence[Optional[Hashable]]  # and of the values it returns (None: a constant the program writes in)
 
     def top(self) -> Any:
         """The body the trace runs."""
@@ -207,7 +208,10 @@ def _interface(program: Program, walk: "Walk"):
     sizes = {key: size for ins, outs in traffic.operands for key, size in itertools.chain(ins, outs)}
     passes = []  # as Traffic.count reads a part: at most its root's size, where the program knows it
     for key in returns:
-        root = traffic.alias.get(key, key) if key is not None else None
+        if key is None:  # a constant written into the program: its readers read nothing
+            passes.append(0)
+            continue
+        root = traffic.alias.get(key, key)
         # a part or view counts at most what it is of: more (a broadcast)
         # passes on fewer bytes than its own to whoever reads it
         size, whole = sizes.get(key), traffic.sizes.get(root)

@@ -8,6 +8,7 @@ from test_reuse import (  # noqa: F401
     test_a_pass_through_and_its_input_are_one_value_for_their_reader,
     test_a_sequential_counts_by_layer,
     test_a_shared_layer_falls_back_and_says_why,
+    test_a_small_constant_a_keras_op_makes_is_read_as_one_program_reads_it,
     test_a_subclassed_model_falls_back_and_says_why,
     test_a_sweep_and_the_summary_count_by_layer,
     test_an_output_a_later_layer_never_reads_counts_nothing,

@@ -84,3 +84,17 @@ def tensor_bytes(tensor) -> int:
         n = tensor.shape.num_elements()
         return 0 if n is None else n * dtype.size
     return 0
+
+
+def immediate(tensor) -> bool:
+    """A small constant (an axis, a permutation, a scalar): written into the
+    op, as JAX writes literals and parameters, not read from memory."""
+    return tensor.op.type == "Const" and tensor.shape.num_elements() in range(0, 65)
+
+
+def constant_result(tensor) -> bool:
+    """Whether a function's result is such a constant, through the
+    ``Identity`` ops a ``tf.function`` puts on its results."""
+    while tensor.op.type == "Identity":
+        tensor = tensor.op.inputs[0]
+    return immediate(tensor)

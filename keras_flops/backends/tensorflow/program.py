@@ -107,7 +107,7 @@ class GraphProgram:
         return op_spec(op)
 
     def operands(self, op):
-        return ([(None if _immediate(t) else id(t), graph.tensor_bytes(t)) for t in op.inputs],
+        return ([(None if graph.immediate(t) else id(t), graph.tensor_bytes(t)) for t in op.inputs],
                 [(id(t), graph.tensor_bytes(t)) for t in op.outputs])
 
     def dtype(self, op) -> str:
@@ -117,12 +117,6 @@ class GraphProgram:
         """Ops on strings are text processing (TextVectorization,
         StringLookup), not floating-point arithmetic."""
         return any(t.dtype == tf.string for t in op.inputs)
-
-
-def _immediate(tensor) -> bool:
-    """A small constant (an axis, a permutation, a scalar): written into the
-    op, as JAX writes literals and parameters, not read from memory."""
-    return tensor.op.type == "Const" and tensor.shape.num_elements() in range(0, 65)
 
 
 def op_spec(op) -> OpSpec:

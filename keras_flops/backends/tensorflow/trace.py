@@ -41,7 +41,7 @@ class Trace:
     layers: Tuple[LayerRow, ...] = ()
     notes: Tuple[str, ...] = ()
     arguments: Tuple[int, ...] = ()  # a trace_call's: the keys of its arguments' placeholders
-    returns: Tuple[int, ...] = ()  # and of the values it returns (not its variables' updates)
+    returns: Tuple[Optional[int], ...] = ()  # and of the values it returns, None for a small constant
 
     @property
     def graph(self):
@@ -171,7 +171,7 @@ def trace_call(model, call: Callable, specs: List, autograph: bool = True) -> Tr
         owners=attribute(graph, recorder.op_layers()),
         layers=recorder.layers(),
         arguments=tuple(id(t) for t in graph.inputs[:len(tf.nest.flatten(list(specs)))]),
-        returns=tuple(id(t) for t in graph.outputs[:returned]),
+        returns=tuple(None if graphs.constant_result(t) else id(t) for t in graph.outputs[:returned]),
     ))
 
 
