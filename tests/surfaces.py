@@ -13,6 +13,19 @@ import keras_flops
 from keras_flops.cli import main as cli_main
 
 
+# What each suite collects, by `from surfaces import *`.
+__all__ = [
+    "model_and_data",
+    "test_summary_and_attach_show_the_columns",
+    "test_report_has_the_tensorflow_columns",
+    "test_callback_logs_its_keys_in_a_fit",
+    "test_callback_writes_tensorboard",
+    "test_callback_never_stops_training",
+    "test_cli_on_a_keras_file",
+    "test_measure_says_it_needs_tensorflow",
+]
+
+
 def model_and_data(batch=16):
     model = keras.Sequential([
         keras.Input((6,)),

@@ -140,7 +140,7 @@ def _returned(used):
 
 class _ByLayer:
     def __init__(self, model, graph, backend, counting, formulas):
-        self.model, self.graph, self.backend = model, graph, backend
+        self.graph, self.backend = graph, backend
         self.counting, self.formulas = counting, formulas
         self.paths = {id(layer): path for path, layer in layer_tree(model)}
         self._trees: Dict[int, list] = {}
