@@ -199,17 +199,39 @@ class _ByLayer:
         inputs, outputs = _compat.graph_ends(self.graph)
         self.entries: List[Any] = []
         results = self._plan(self.graph, [id(t) for t in inputs])
-        values = self._check_inputs(self.graph, inputs, self.backend.flatten(specs))
-        values = self._values = dict(zip([id(t) for t in inputs], values))
+        flat = self._check_inputs(self.graph, inputs, self.backend.flatten(specs))
+        self._values = dict(zip([id(t) for t in inputs], flat))
         self.model_inputs = {id(t) for t in inputs}
-        # Forward: trace each call on its inputs' specs, returning the outputs
-        # that later calls take (or every output, for a call no output needs).
+        self._forward(results)
+        self._backward(results)
+        for entry in self.entries:
+            if isinstance(entry, _Nested):
+                shapes = [tuple(self._values[g].shape) if g in self._values else None for g in entry.outs]
+                self._row(self.paths[id(entry.op)], type(entry.op).__name__,
+                          shapes[0] if len(shapes) == 1 else shapes, own_params(entry.op))
+            elif entry.traced is not None:
+                self.calls += 1
+                self._record(entry.op, entry.traced, entry.live)
+        for why, paths in self.unshared.items():
+            names = ", ".join(repr(p) for p in dict.fromkeys(paths))
+            self.notes.append(f"Traced each call on its own, not shared with calls like it ({why}): {names}.")
+        layers = tuple(LayerRow(path, *fields) for path, fields in self.rows.items())
+        out_specs = [self._values[g] for g in results]
+        traces = LayerTraces(layers, outputs=out_specs, traced=len(self.cache), calls=self.calls)
+        return traces, Counted(tuple(self.ops), tuple(self.uncounted), tuple(dict.fromkeys(self.notes)),
+                               Activations())
+
+    def _forward(self, results: List[int]) -> None:
+        """Trace each call on its inputs' specs, returning the outputs later
+        calls take (every output, for a call none of whose is taken), and
+        note how each output reaches its readers (a cap, a token)."""
         needed = set(results)
         for entry in reversed(self.entries):
             if isinstance(entry, _Call):
                 entry.used = entry.uses(needed)
                 if any(entry.used):
                     needed.update(entry.unique_ins)
+        values = self._values
         for entry in self.entries:
             if isinstance(entry, _Nested):
                 self._check_inputs(entry.op, entry.inputs, [values[g] for g in entry.ins])
@@ -218,21 +240,25 @@ class _ByLayer:
                 continue  # not computable from the inputs: Keras skips it too
             entry.traced = self._trace(entry, entry.used)
             returned = [g for g, r in zip(entry.outs, _returned(entry.used)) if r]
-            for g, spec in zip(returned, entry.traced.outputs):
-                values[g] = spec
+            values.update(zip(returned, entry.traced.outputs))
             counted = entry.traced.counted
-            for g, cap in zip(returned, counted.passes if counted is not None else ()):
+            if counted is None:
+                continue
+            for g, cap in zip(returned, counted.passes):
                 if cap is not None:
-                    self.caps[g] = cap  # a broadcast: its readers count at most what it is of
-            for g, alias in zip(returned, counted.aliases if counted is not None else ()):
+                    self.caps[g] = cap  # a broadcast, a constant: its readers count at most this
+            for g, alias in zip(returned, counted.aliases):
                 if alias is not None:  # its input, or an output before it (or a view): one value
                     source = entry.unique_ins[alias] if alias >= 0 else returned[-1 - alias]
                     self.tokens[g] = self.tokens.get(source, source)
                     if source in self.caps and g not in self.caps:
                         self.caps[g] = self.caps[source]
-        # Backward: which outputs the calls after it read, as their programs
-        # read their arguments; a call returning more is traced again.
-        needed, read = set(results), set()
+
+    def _backward(self, results: List[int]) -> None:
+        """Which outputs the calls after each one read, as their programs read
+        their arguments (not merely take them); a call returning more is
+        traced again, returning only those."""
+        needed = set(results)
         for entry in reversed(self.entries):
             if not isinstance(entry, _Call) or entry.traced is None:
                 continue
@@ -247,26 +273,7 @@ class _ByLayer:
                     raise Fallback(
                         f"layer {self.paths[id(entry.op)]!r} returns a broadcast of a smaller value, "
                         "and the layers reading it were traced before that was known")
-            for g, reads in zip(entry.unique_ins, entry.traced.counted.reads):
-                if reads:
-                    needed.add(g)
-                    read.add(g)
-        for entry in self.entries:
-            if isinstance(entry, _Nested):
-                shapes = [tuple(values[g].shape) if g in values else None for g in entry.outs]
-                self._row(self.paths[id(entry.op)], type(entry.op).__name__,
-                          shapes[0] if len(shapes) == 1 else shapes, own_params(entry.op))
-            elif entry.traced is not None:
-                self.calls += 1
-                self._record(entry.op, entry.traced, entry.live)
-        for why, paths in self.unshared.items():
-            names = ", ".join(repr(p) for p in dict.fromkeys(paths))
-            self.notes.append(f"Traced each call on its own, not shared with calls like it ({why}): {names}.")
-        layers = tuple(LayerRow(path, *fields) for path, fields in self.rows.items())
-        out_specs = [values[g] for g in results]
-        traces = LayerTraces(layers, outputs=out_specs, traced=len(self.cache), calls=self.calls)
-        return traces, Counted(tuple(self.ops), tuple(self.uncounted), tuple(dict.fromkeys(self.notes)),
-                               Activations())
+            needed.update(g for g, reads in zip(entry.unique_ins, entry.traced.counted.reads) if reads)
 
     def _plan(self, graph, input_ids: List[int]) -> List[int]:
         """Every call of ``graph`` (entering nested graphs) as an entry, its
