@@ -23,6 +23,7 @@ __all__ = [
     "test_callback_never_stops_training",
     "test_cli_on_a_keras_file",
     "test_measure_says_it_needs_tensorflow",
+    "test_a_user_formula_for_a_matmul_has_its_macs",
 ]
 
 
@@ -116,3 +117,23 @@ def test_measure_says_it_needs_tensorflow():
     model, _, _ = model_and_data()
     with pytest.raises(ValueError, match="TensorFlow backend"):
         keras_flops.measure(model)
+
+
+# The op a Dense layer's matmul is on each backend (on PyTorch, a 2-D
+# torch.matmul dispatches to aten.mm).
+MATMUL = {"tensorflow": "MatMul", "jax": "dot_general", "torch": "mm"}
+
+
+def test_a_user_formula_for_a_matmul_has_its_macs():
+    """A user formula returning an int for the backend's matmul gets FLOPs / 2
+    MACs, as the built-in formula counts them (they were 0 on JAX and PyTorch)."""
+    model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(10, use_bias=False, name="d")])
+    # batch 2: 2 x 10 outputs, each 32 products: 640 MACs, 2 x 640 = 1,280 FLOPs
+    built_in = keras_flops.profile(model, batch_size=2)
+    assert (built_in.flops, built_in.macs) == (1280, 640)
+    op = MATMUL[keras.config.backend()]
+    user = keras_flops.profile(model, batch_size=2, formulas={op: lambda spec: 1280})
+    assert (user.flops, user.macs) == (1280, 640)
+    # a Cost sets both
+    other = keras_flops.profile(model, batch_size=2, formulas={op: lambda spec: keras_flops.Cost(1280, 0)})
+    assert (other.flops, other.macs) == (1280, 0)

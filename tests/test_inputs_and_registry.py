@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import keras_flops
 from conftest import layer_flops, sequential
+from surfaces import test_a_user_formula_for_a_matmul_has_its_macs  # noqa: F401  (on TensorFlow: MatMul)
 
 
 def conv_model(shape):

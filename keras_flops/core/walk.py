@@ -536,6 +536,6 @@ def price(program: Program, chain: Chain, node):
                 return f"{statistic.name}'s {op_type} formula failed: {err}"
             resolution = resolution._replace(source="keras_flops", formula=fallback)
     try:
-        return apply(resolution.formula, program.spec(node)), resolution.source
+        return apply(resolution.formula, program.spec(node), chain.table.mac_ops), resolution.source
     except Exception as err:  # a formula's failure is reported, never fatal
         return f"{resolution.source} formula for {op_type} failed: {type(err).__name__}: {err}"

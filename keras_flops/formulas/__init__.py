@@ -13,7 +13,6 @@ once. Each backend maps its op types onto them
 from __future__ import annotations
 
 from keras_flops.formulas.registry import (  # noqa: F401
-    MAC_OPS,
     Chain,
     Cost,
     Formula,
@@ -28,6 +27,6 @@ from keras_flops.formulas.registry import (  # noqa: F401
 )
 
 __all__ = [
-    "Chain", "Cost", "Formula", "MAC_OPS", "OpSpec", "Resolution", "Table", "apply",
+    "Chain", "Cost", "Formula", "OpSpec", "Resolution", "Table", "apply",
     "register_flops", "unregister_flops", "user_formula", "with_macs",
 ]

@@ -46,26 +46,6 @@ class OpSpec:
 
 Formula = Callable[[OpSpec], Union[int, Cost, Tuple[int, int]]]
 
-# Op types whose FLOPs are all multiply-accumulates: MACs = FLOPs / 2.
-MAC_OPS = frozenset(
-    {
-        "MatMul",
-        "BatchMatMul",
-        "BatchMatMulV2",
-        "BatchMatMulV3",
-        "Einsum",
-        "Conv2D",
-        "Conv3D",
-        "Conv2DBackpropInput",
-        "Conv2DBackpropFilter",
-        "Conv3DBackpropInputV2",
-        "Conv3DBackpropFilterV2",
-        "DepthwiseConv2dNative",
-        "DepthwiseConv2dNativeBackpropInput",
-        "DepthwiseConv2dNativeBackpropFilter",
-    }
-)
-
 _USER: dict = {}
 
 
@@ -74,7 +54,10 @@ def register_flops(op_type: str, *more_types: str) -> Callable[[Formula], Formul
 
     The formula takes an :class:`OpSpec` and returns its FLOPs as an int, or a
     :class:`Cost` ``(flops, macs)``. When it returns an int, MACs are FLOPs / 2
-    for the multiply-accumulate op types (:data:`MAC_OPS`) and 0 otherwise::
+    for the op types the backend's table lists as multiply-accumulates
+    (:attr:`Table.mac_ops`: TensorFlow's MatMul, Conv2D, Einsum ...; JAX's
+    dot_general and conv_general_dilated; PyTorch's mm, addmm, convolution
+    ...) and 0 otherwise::
 
         @keras_flops.register_flops("MyFusedOp")
         def my_fused_op(op):
@@ -135,20 +118,23 @@ def registrar(table: dict, kind: str) -> Callable[..., Callable[[Formula], Formu
     return register
 
 
-def apply(formula: Formula, spec: OpSpec) -> Cost:
-    """Run a keras_flops or user formula and normalise its result to a Cost."""
+def apply(formula: Formula, spec: OpSpec, mac_ops: frozenset = frozenset()) -> Cost:
+    """Run a keras_flops or user formula and normalise its result to a Cost:
+    an int result is FLOPs, with MACs by :func:`with_macs` over ``mac_ops``
+    (the backend table's :attr:`Table.mac_ops`)."""
     result = formula(spec)
     if isinstance(result, Cost):
         return Cost(int(result.flops), int(result.macs), result.text or _doc_line(formula))
     if isinstance(result, tuple):
         flops, macs = result
         return Cost(int(flops), int(macs), _doc_line(formula))
-    return with_macs(spec.type, int(result), _doc_line(formula))
+    return with_macs(spec.type, int(result), mac_ops, _doc_line(formula))
 
 
-def with_macs(op_type: str, flops: int, text: str = "") -> Cost:
-    """Attach MACs to a FLOP count by the convention in :data:`MAC_OPS`."""
-    return Cost(flops, flops // 2 if op_type in MAC_OPS else 0, text)
+def with_macs(op_type: str, flops: int, mac_ops: frozenset, text: str = "") -> Cost:
+    """Attach MACs to a FLOP count: FLOPs / 2 when ``op_type`` is one of
+    ``mac_ops`` (all its FLOPs are multiply-accumulates), else 0."""
+    return Cost(flops, flops // 2 if op_type in mac_ops else 0, text)
 
 
 def _doc_line(fn) -> str:
@@ -177,10 +163,14 @@ class Table:
     """A backend's formulas by op type: ``builtin`` (keras_flops' own),
     ``exact`` (keras_flops' own, winning over the framework's statistic where
     that is an approximation), ``statistic`` (the framework's own counter,
-    if it has one) and ``zero``, the op types that do no arithmetic."""
+    if it has one), ``zero``, the op types that do no arithmetic, and
+    ``mac_ops``, those whose FLOPs are all multiply-accumulates (a matmul,
+    a convolution): a formula returning an int for one of them gets FLOPs / 2
+    MACs."""
 
     builtin: Mapping[str, Formula]
     zero: frozenset
+    mac_ops: frozenset = frozenset()
     exact: Mapping[str, Formula] = dataclasses.field(default_factory=dict)
     statistic: Optional[Statistic] = None
 

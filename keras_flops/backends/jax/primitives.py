@@ -20,6 +20,10 @@ from keras_flops.formulas.registry import Cost, OpSpec, registrar
 FORMULAS: Dict[str, Callable[[OpSpec], Cost]] = {}
 _register = registrar(FORMULAS, "JAX")
 
+# Primitives whose FLOPs are all multiply-accumulates: a user formula's int
+# result for one of them has FLOPs / 2 MACs, as TensorFlow's MatMul and Conv2D.
+MAC_OPS = frozenset({"dot_general", "conv_general_dilated"})
+
 
 def _output(spec: OpSpec):
     return spec.outputs[0]

@@ -22,7 +22,7 @@ from keras_flops.core.loops import COMPARISONS, iterations
 from keras_flops.core.records import BACKWARD, FORWARD, LOSS, LOSS_PHASE, OUTSIDE
 from keras_flops.formulas.registry import OpSpec, Table
 
-TABLE = Table(builtin=primitives.FORMULAS, zero=primitives.ZERO)
+TABLE = Table(builtin=primitives.FORMULAS, zero=primitives.ZERO, mac_ops=primitives.MAC_OPS)
 
 # Parameters holding the jaxpr a call-like primitive runs once.
 _CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")

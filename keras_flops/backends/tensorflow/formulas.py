@@ -16,6 +16,26 @@ from keras_flops.formulas import compute
 from keras_flops.formulas.compute import einsum_terms, input_pairs, num_elements
 from keras_flops.formulas.registry import Cost, OpSpec, registrar
 
+# Op types whose FLOPs are all multiply-accumulates: MACs = FLOPs / 2.
+MAC_OPS = frozenset(
+    {
+        "MatMul",
+        "BatchMatMul",
+        "BatchMatMulV2",
+        "BatchMatMulV3",
+        "Einsum",
+        "Conv2D",
+        "Conv3D",
+        "Conv2DBackpropInput",
+        "Conv2DBackpropFilter",
+        "Conv3DBackpropInputV2",
+        "Conv3DBackpropFilterV2",
+        "DepthwiseConv2dNative",
+        "DepthwiseConv2dNativeBackpropInput",
+        "DepthwiseConv2dNativeBackpropFilter",
+    }
+)
+
 BUILTIN: dict = {}  # keras_flops' own formulas, by TensorFlow op type
 EXACT: dict = {}  # exact formulas that win over TensorFlow's statistic in counting="full"
 builtin = registrar(BUILTIN, "built-in")

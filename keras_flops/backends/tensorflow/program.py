@@ -18,7 +18,7 @@ from keras_flops.core import walk
 from keras_flops.formulas.registry import OpSpec, Table
 
 TABLE = Table(builtin=formulas.BUILTIN, zero=formulas.ZERO_COST_OPS, exact=formulas.EXACT,
-              statistic=statistics.STATISTIC)
+              statistic=statistics.STATISTIC, mac_ops=formulas.MAC_OPS)
 
 
 # Ops that compute each result element from the same element of their

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from keras_flops import _compat as compat
+from keras_flops.backends.tensorflow.formulas import MAC_OPS
 from keras_flops.formulas.compute import num_elements
 from keras_flops.formulas.registry import Cost, with_macs
 
@@ -42,7 +43,7 @@ class TensorFlowStatistic:
         Raises ValueError where TensorFlow's formula does (an unknown dim, NCHW
         pooling), which the walk reports instead of counting 0.
         """
-        return with_macs(op.type, compat.tf_flops(op), explain(op))
+        return with_macs(op.type, compat.tf_flops(op), MAC_OPS, explain(op))
 
 
 STATISTIC = TensorFlowStatistic()

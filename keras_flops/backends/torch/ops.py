@@ -22,6 +22,15 @@ from keras_flops.formulas.registry import Cost, OpSpec, registrar
 FORMULAS: Dict[str, Callable[[OpSpec], Cost]] = {}
 _register = registrar(FORMULAS, "PyTorch")
 
+# Ops whose FLOPs are multiply-accumulates (a bias they add aside): a user
+# formula's int result for one of them has FLOPs / 2 MACs, as TensorFlow's
+# MatMul and Conv2D.
+MAC_OPS = frozenset({
+    "mm", "bmm", "dot", "mv", "vdot", "inner", "addmm", "baddbmm", "addmv", "addbmm", "einsum",
+    "convolution", "_convolution", "convolution_overrideable", "conv1d", "conv2d", "conv3d",
+    "convolution_backward",
+})
+
 
 def _inplace(*names: str):
     """Each name and its in-place form ("add" and "add_")."""

@@ -17,7 +17,7 @@ from keras_flops.backends.torch import trace as tracing
 from keras_flops.core import walk
 from keras_flops.formulas.registry import OpSpec, Table
 
-TABLE = Table(builtin=aten.FORMULAS, zero=aten.ZERO)
+TABLE = Table(builtin=aten.FORMULAS, zero=aten.ZERO, mac_ops=aten.MAC_OPS)
 
 # ops computing each result element from the same element of their inputs:
 # PyTorch's in-place forms, and XLA and TensorFlow's buffer reuse, write into an input read last
