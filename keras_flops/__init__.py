@@ -29,11 +29,11 @@ _EXPORTS = {
     "LayerRow": "keras_flops.core.records",
     "OpCount": "keras_flops.core.records",
     "UncountedOp": "keras_flops.core.records",
-    "ProfileError": "keras_flops.profiling",
-    "UncountedOpsWarning": "keras_flops.profiling",
+    "ProfileError": "keras_flops.errors",
+    "UncountedOpsWarning": "keras_flops.errors",
     "profile": "keras_flops.profiling",
     "profile_saved_model": "keras_flops.profiling",
-    "without_weights": "keras_flops.core.weightless",
+    "without_weights": "keras_flops.profiling",
     "Device": "keras_flops.core.hardware",
     "measure": "keras_flops.profiling",
     "GenerationReport": "keras_flops.generation",
@@ -65,7 +65,8 @@ def __getattr__(name):
             f"keras_flops.{name} needs TensorFlow. Install it with the package: "
             "pip install 'keras-flops[cpu]' (tensorflow-cpu) or 'keras-flops[tensorflow]' "
             "(tensorflow, with GPU support); or run Keras on JAX (KERAS_BACKEND=jax, "
-            "pip install 'keras-flops[jax]'), where profile, summary, attach, FlopsCallback "
+            "pip install 'keras-flops[jax]') or on PyTorch (KERAS_BACKEND=torch, "
+            "pip install 'keras-flops[torch]'), where profile, summary, attach, FlopsCallback "
             "and the command line need no TensorFlow."
         ) from err
     globals()[name] = value

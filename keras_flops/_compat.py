@@ -1,17 +1,17 @@
-"""Every access to a private Keras, tf_keras or TensorFlow name, in one place.
+"""Every access to a private Keras, tf_keras or keras_hub name, in one place.
 
 Each function reads one private thing, says what and from which versions,
 and has a test in tests/test_compat.py that fails loudly when a new release
-renames or removes it. Nothing else in keras_flops imports ``keras.src`` or
-``tensorflow.python``, reads another object's private attribute, inspects
-frames, or assigns into a Keras module.
+renames or removes it. Nothing else in keras_flops imports ``keras.src``,
+reads another object's private attribute, inspects frames, or assigns into a
+Keras module, except each backend's own compat module for its framework's
+private names (``keras_flops/backends/<name>/_compat.py``: TensorFlow's
+graphs and profiler, PyTorch's dispatcher, JAX's jaxprs), which reuses
+:class:`CompatError` and :func:`required_attr` from here.
 
-No framework is imported when this module loads. The TensorFlow functions
-(the last section) import TensorFlow inside themselves, and only the
-TensorFlow backend (keras_flops/backends/tensorflow/) calls them, so a JAX
-session never reaches them; tests/test_architecture.py checks both.
+No framework is imported here (tests/test_architecture.py checks it).
 
-Checked on Keras 3.0-3.15, tf_keras 2.16-2.21 and TensorFlow 2.16-2.21.
+Checked on Keras 3.0-3.15, tf_keras 2.16-2.21.
 """
 
 from __future__ import annotations
@@ -270,29 +270,6 @@ def keep_deferred(variables) -> None:
     pending[:] = [v for v in pending if id(v) not in dropped]
 
 
-def read_as_meta(variables) -> None:
-    """Make each of ``variables`` (deferred: no value) read, outside a trace,
-    as zeros on PyTorch's meta device, which have no memory, instead of its
-    initializer's values. Keras on PyTorch reads the value of every variable
-    of a model it builds (``TorchLayer._track_variables``, for the torch
-    Parameters of a task model around a weightless backbone), and would
-    allocate all of them.
-
-    Keras 3: ``Variable._initializer``, which ``Variable.value`` calls for a
-    variable with no value. Only ``keras.device`` and ``keras.ops`` make the
-    tensor: no framework is imported here.
-    """
-    import keras
-
-    def meta_zeros(shape, dtype=None):
-        with keras.device("meta"):
-            return keras.ops.zeros(shape, dtype=dtype)
-
-    for variable in variables:
-        required_attr(variable, "_initializer", "a deferred variable's initializer")
-        variable._initializer = meta_zeros
-
-
 def pending_variables() -> list:
     """The variables Keras 3 will initialize when the next ``StatelessScope()`` exits."""
     from keras.src.backend.common import global_state
@@ -497,194 +474,3 @@ def build_cache(causal_lm):
     ``(hidden_states, cache)``.
     """
     return getattr(causal_lm, "_build_cache", None)
-
-
-# --------------------------------------------------------------------------
-# TensorFlow graphs
-
-
-def function_graph(graph, name: str):
-    """The FuncGraph of a function a graph's op calls by name, looked up in
-    the graph and the graphs enclosing it; None when it is not at hand.
-
-    TensorFlow 2.x: ``FuncGraph._functions`` (name -> AtomicFunction /
-    _EagerDefinedFunction, whose ``graph`` is the body).
-    """
-    while graph is not None:
-        fn = required_attr(graph, "_functions", "the functions a graph calls").get(name)
-        if fn is not None:
-            return getattr(fn, "graph", None)
-        graph = getattr(graph, "outer_graph", None)
-    return None
-
-
-_OPS = None  # tensorflow.python.framework.ops, once its flops statistics are registered
-
-
-def _stats_registry():
-    """TensorFlow's ``framework.ops`` module, whose ``_stats_registry`` holds
-    the statistics; importing ``profiler.internal.flops_registry`` registers
-    the "flops" ones. Read only, never written."""
-    global _OPS
-    if _OPS is None:
-        from tensorflow.python.framework import ops
-
-        try:
-            from tensorflow.python.profiler.internal import flops_registry  # noqa: F401
-        except ImportError:  # pragma: no cover - stripped TensorFlow
-            pass
-        _OPS = ops
-    return _OPS
-
-
-def tf_flops_op_types() -> frozenset:
-    """Op types TensorFlow registers a "flops" statistic for."""
-    registry = _stats_registry()._stats_registry
-    return frozenset(key.rsplit(",", 1)[0] for key in registry.list() if key.endswith(",flops"))
-
-
-def tf_flops(op) -> int:
-    """FLOPs of a graph op by TensorFlow's registered statistic, what
-    tf.compat.v1.profiler counts: ``ops.get_stats_for_node_def``. Raises
-    ValueError where TensorFlow's formula does. Call it inside
-    :func:`quiet_tf_formulas`."""
-    stats = _stats_registry().get_stats_for_node_def(op.graph, op.node_def, "flops")
-    return int(stats.value) if stats.value else 0
-
-
-@contextlib.contextmanager
-def quiet_tf_formulas():
-    """TensorFlow's formulas call a deprecated helper that logs on first use:
-    ``tensorflow.python.util.deprecation.silence`` for the length of a count."""
-    try:
-        from tensorflow.python.util import deprecation
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    with deprecation.silence():
-        yield
-
-
-def profiler_ops(logdir: str):
-    """The op executions TensorFlow's profiler recorded under ``logdir``, as
-    ``(op name, start ps, duration ps)``, and the windows of each function
-    call, ``(start ps, end ps)``.
-
-    TensorFlow 2.x: the trace is an ``XSpace`` protobuf (``*.xplane.pb``,
-    ``tsl.profiler.protobuf.xplane_pb2``); op events are named
-    "<op name>:<op type>" on the host plane's "tf_Compute" lines, and each
-    call of a function is an "EagerLocalExecute" event on the calling
-    thread's line (not always recorded: then there are no windows).
-    """
-    import glob
-    import os
-
-    try:
-        from tsl.profiler.protobuf import xplane_pb2
-    except ImportError:
-        from tensorflow.tsl.profiler.protobuf import xplane_pb2
-    paths = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
-    if not paths:
-        raise CompatError(f"TensorFlow's profiler wrote no *.xplane.pb under {logdir}.")
-    space = xplane_pb2.XSpace()
-    with open(sorted(paths)[-1], "rb") as f:
-        space.ParseFromString(f.read())
-    ops, calls = [], []
-    for plane in space.planes:
-        names = plane.event_metadata
-        for line in plane.lines:
-            base = line.timestamp_ns * 1000
-            for event in line.events:
-                name = names[event.metadata_id].name
-                start = base + event.offset_ps
-                if line.name.startswith("tf_Compute") and ":" in name and "::" not in name:
-                    ops.append((name.rsplit(":", 1)[0], start, event.duration_ps))
-                elif name.startswith("EagerLocalExecute"):
-                    calls.append((start, start + event.duration_ps))
-    return ops, calls
-
-
-def freeze(concrete_function):
-    """A concrete function with its variables turned into constants and its
-    called functions inlined, so every shape is known:
-    ``convert_to_constants.convert_variables_to_constants_v2``."""
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
-    return convert_variables_to_constants_v2(concrete_function)
-
-
-# --------------------------------------------------------------------------
-# Keras on PyTorch (only the PyTorch backend, keras_flops/backends/torch/,
-# calls these; each imports torch inside itself)
-
-
-@contextlib.contextmanager
-def torch_device(device):
-    """Keras's torch backend placing every tensor it makes on ``device``
-    ("meta", where tensors have shapes and no memory).
-
-    Keras 3: the global attribute "torch_device" that
-    ``keras.src.backend.torch.core.get_device`` reads. ``keras.device`` sets
-    it too, but only to a plain string, and ``convert_to_tensor`` compares a
-    tensor's ``torch.device`` with it: with "meta" as a plain string every
-    meta tensor would be copied again, cutting it from autograd's graph.
-    """
-    from keras.src.backend.common import global_state
-
-    previous = global_state.get_global_attribute("torch_device", None)
-    global_state.set_global_attribute("torch_device", device)
-    try:
-        yield
-    finally:
-        global_state.set_global_attribute("torch_device", previous)
-
-
-@contextlib.contextmanager
-def no_torch_generators():
-    """Keras's torch random ops drawing without a ``torch.Generator`` (which
-    the meta device has none of): ``keras.src.backend.torch.random.
-    torch_seed_generator`` returns None, as Keras's own symbolic calls have it.
-    Keras 3: that function, which every seeded random op calls."""
-    from keras.src.backend.torch import random as torch_random
-
-    original = required_attr(torch_random, "torch_seed_generator", "Keras's torch seed generator")
-    torch_random.torch_seed_generator = lambda seed: None
-    try:
-        yield
-    finally:
-        torch_random.torch_seed_generator = original
-
-
-def torch_dispatch_mode():
-    """PyTorch's ``TorchDispatchMode``, the base class of a mode that sees
-    every aten op below autograd (``torch.utils._python_dispatch``; the
-    class ``torch.utils.flop_counter.FlopCounterMode`` is built on)."""
-    from torch.utils import _python_dispatch
-
-    return required_attr(_python_dispatch, "TorchDispatchMode", "PyTorch's dispatch mode")
-
-
-def aten_schema(func):
-    """``(name, schema)`` of an aten op a dispatch mode is given: its name
-    without the overload ("mm", "add_") and its ``FunctionSchema`` (each
-    argument's name, default and alias information: whether the op writes
-    into it or returns a view of it). ``OpOverload._overloadpacket`` and
-    ``OpOverload._schema`` (PyTorch 2.0 and later)."""
-    packet = required_attr(func, "_overloadpacket", "an aten op's name")
-    return packet.__name__, required_attr(func, "_schema", "an aten op's schema")
-
-
-def is_view(tensor) -> bool:
-    """Whether a tensor is a view of another's memory: ``Tensor._is_view``."""
-    return bool(required_attr(tensor, "_is_view", "whether a tensor is a view")())
-
-
-def current_autograd_node():
-    """The function that gives the autograd node whose backward is running
-    (None outside a backward pass): ``torch._C._current_autograd_node``
-    (PyTorch 2.0 and later)."""
-    import torch
-
-    return required_attr(torch._C, "_current_autograd_node", "the running autograd node")

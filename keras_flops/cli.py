@@ -24,6 +24,8 @@ import sys
 import warnings
 from typing import List, Optional
 
+from keras_flops.errors import first_line
+
 EXIT_ERROR = 2
 
 
@@ -335,8 +337,7 @@ def _message(err: Exception) -> str:
 
 
 def _first_line(err: Exception) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
+    return first_line(err) or type(err).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,7 +25,8 @@ from keras_flops.core import inputs, moe
 from keras_flops.core.memory import MemoryReport, capacity, layer_weights, spec_bytes, weights_by_dtype
 from keras_flops.core.records import LayerRow
 from keras_flops.core.report import FlopsReport
-from keras_flops.profiling import ProfileError, UncountedOpsWarning, build_report, reason
+from keras_flops.core.assemble import build_report
+from keras_flops.errors import ProfileError, UncountedOpsWarning, reason
 from keras_flops.render.text import format_count
 
 SAMPLER = "(sampler)"  # the row of the sampler's ops in a decode step
@@ -265,35 +266,15 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
     the same ``call_with_cache`` protocol; also on models built without
     weights (``keras_flops.without_weights()``).
     """
-    batch_size = inputs.check_batch_size(batch_size)
-    for name, value in (("prompt_length", prompt_length), ("max_length", max_length)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    if prompt_length > max_length:
-        raise ValueError(f"prompt_length {prompt_length} is longer than max_length {max_length}.")
+    batch_size = _check_lengths(batch_size, prompt_length, max_length)
     prefill_fn = prefill_function(causal_lm)
     backend = backends.of(causal_lm)
     tokens = backend.spec((batch_size, max_length), "int32", name="token_ids")
     prefill = _traced(backend, causal_lm, lambda ids, region: prefill_fn(ids), [tokens], "prefill")
     _, cache_spec = prefill.outputs
-    sampler = getattr(causal_lm, "sampler", None)
-    import keras
-
-    ops = keras.ops
-
-    def step(prompt, cache, index, region):
-        token = ops.slice(prompt, [0, index], [batch_size, 1])
-        logits, _, cache = causal_lm.call_with_cache(token, cache, index)
-        if sampler is not None:
-            with region(SAMPLER):
-                probabilities = sampler.compute_probabilities(ops.squeeze(logits, axis=1))
-                next_token = sampler.get_next_token(probabilities)
-            return next_token, cache
-        return logits, cache
-
     index = backend.spec((), "int32", name="cache_update_index")
-    kv_cache_bytes = spec_bytes(cache_spec, backend.flatten)
-    decode = _traced(backend, causal_lm, step, [tokens, cache_spec, index], "decode step")
+    decode = _traced(backend, causal_lm, decode_step(causal_lm, batch_size), [tokens, cache_spec, index],
+                     "decode step")
     notes = (
         f"keras_hub pads the prompt to max_length: the prefill runs the model over all "
         f"{max_length} positions, and each of the {max_length - prompt_length} decode steps "
@@ -309,7 +290,7 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
         prefill=_report(backend, causal_lm, prefill, batch_size, tokens, experts),
         decode=_report(backend, causal_lm, decode, batch_size, tokens, experts),
         notes=notes,
-        kv_cache_bytes=kv_cache_bytes,
+        kv_cache_bytes=spec_bytes(cache_spec, backend.flatten),
         weights=tuple(weights_by_dtype(causal_lm.variables).items()),
         layer_weights=layer_weights(causal_lm),
     )
@@ -318,6 +299,39 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
             if part.uncounted:
                 warnings.warn(part.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
     return report
+
+
+def _check_lengths(batch_size, prompt_length, max_length) -> int:
+    """The batch size, checked, once the lengths are positive ints and the prompt fits."""
+    batch_size = inputs.check_batch_size(batch_size)
+    for name, value in (("prompt_length", prompt_length), ("max_length", max_length)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    if prompt_length > max_length:
+        raise ValueError(f"prompt_length {prompt_length} is longer than max_length {max_length}.")
+    return batch_size
+
+
+def decode_step(causal_lm, batch_size: int):
+    """One step of ``generate()``'s loop, as a function of (prompt, cache,
+    index, region): the token at ``index`` through ``call_with_cache``, and
+    the sampler's choice of the next one (a row of its own, ``SAMPLER``)."""
+    import keras
+
+    ops = keras.ops
+    sampler = getattr(causal_lm, "sampler", None)
+
+    def step(prompt, cache, index, region):
+        token = ops.slice(prompt, [0, index], [batch_size, 1])
+        logits, _, cache = causal_lm.call_with_cache(token, cache, index)
+        if sampler is not None:
+            with region(SAMPLER):
+                probabilities = sampler.compute_probabilities(ops.squeeze(logits, axis=1))
+                next_token = sampler.get_next_token(probabilities)
+            return next_token, cache
+        return logits, cache
+
+    return step
 
 
 def prefill_function(causal_lm):

@@ -2,23 +2,73 @@
 makes a model's own ``model.summary()`` show them.
 
 The table is our own (:mod:`keras_flops.render.summary_table`), drawn in
-Keras's look from the report and the layer tree: no Keras module is patched,
+Keras's look from each layer's cells (:class:`SummaryCounts`, read from the
+report and the layer tree): no Keras module is patched,
 so two threads can print summaries at once.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Callable, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from keras_flops import _compat
 from keras_flops.core import layers
 from keras_flops.core.report import FlopsReport
 from keras_flops.profiling import profile
-from keras_flops.render.summary_table import SummaryCounts, plain_summary, rich_summary
+from keras_flops.core import hardware
+from keras_flops.core.records import BACKWARD, OUTSIDE, within
+from keras_flops.render.summary_table import plain_summary, rich_summary
+from keras_flops.render.text import count_text, totals
 
 _ATTACHED = "_keras_flops_report"
 _OPTIONS = ("line_length", "positions", "print_fn", "expand_nested", "show_trainable", "layer_range")
+
+
+COLUMNS = {"flops": "FLOPs", "macs": "MACs", "bytes": "Bytes", "min_bytes": "MinBytes", "bound": "Bound",
+           "saved_bytes": "Saved"}
+
+
+class SummaryCounts:
+    """What the table needs of a report: each layer's cells (its inclusive
+    counts, in ``columns``), and the footer. ``"bound"`` needs a ``device``."""
+
+    def __init__(self, report, paths: dict, raw: bool, columns: Sequence[str] = ("flops", "macs"),
+                 device=None):
+        unknown = [c for c in columns if c not in COLUMNS]
+        if unknown or not columns:
+            raise ValueError(f"columns must be some of {tuple(COLUMNS)}, got {tuple(columns)!r}.")
+        if "bound" in columns and device is None:
+            raise ValueError("the 'bound' column needs device=, a GPU name or a keras_flops.Device.")
+        if "saved_bytes" in columns and not report.training:
+            raise ValueError("the 'saved_bytes' column needs a training report: "
+                             "keras_flops.profile(model, training=True).")
+        self.report, self.paths, self.raw, self.columns = report, paths, raw, tuple(columns)
+        self.device = (hardware.device(device, report.compute_dtype, report.tensor_float_32)
+                       if device is not None else None)
+        self.headers = [COLUMNS[c] for c in self.columns]
+
+    def cells(self, layer) -> List[str]:
+        path = self.paths.get(id(layer))
+        flops, macs, n_bytes, n_min = self.report.inclusive(path) if path is not None else (0, 0, 0, 0)
+        values = {"flops": count_text(flops, self.raw), "macs": count_text(macs, self.raw),
+                  "bytes": count_text(n_bytes, self.raw), "min_bytes": count_text(n_min, self.raw)}
+        if "saved_bytes" in self.columns:
+            saved = sum(n for layer, n in self.report.activations.saved
+                        if path is not None and within(layer, path))
+            values["saved_bytes"] = count_text(saved, self.raw)
+        if self.device is not None:  # compulsory traffic, as the roofline's default
+            values["bound"] = self.device.bound(flops, n_min) if flops or n_min else "-"
+        return [values[c] for c in self.columns]
+
+    def footer(self) -> List[str]:
+        lines = [totals(self.report, "footer", raw=self.raw)]
+        outside = sum(op.flops for op in self.report.ops if op.layer == OUTSIDE and op.phase != BACKWARD)
+        if outside:
+            lines.append(f"FLOPs outside any layer: {count_text(outside, self.raw)}")
+        if self.report.uncounted:
+            lines.append(f"Uncounted ops: {len(self.report.uncounted)} (see report.uncounted)")
+        return lines
 
 
 def summary(

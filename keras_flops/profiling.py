@@ -1,28 +1,18 @@
-"""``profile`` and ``measure``: check the model, resolve its inputs, trace,
-count, report; on the backend the model runs on."""
+"""``profile``, ``measure`` and ``without_weights``: check the model, resolve
+its inputs, trace, count, report; on the backend the model runs on."""
 
 from __future__ import annotations
 
-import re
-import sys
 import warnings
 from typing import Any, Mapping, NamedTuple, Optional
 
 from keras_flops import backends
-from keras_flops.core import inputs, moe, weightless
-from keras_flops.core.layers import own_params
-from keras_flops.core.records import OUTSIDE, LayerRow
-from keras_flops.core.reuse import count_by_layer
+from keras_flops.core import inputs, weightless
+from keras_flops.core.assemble import build_report
 from keras_flops.core.report import FlopsReport
+from keras_flops.core.reuse import count_by_layer, why_whole
 from keras_flops.core.walk import MODES
-
-
-class UncountedOpsWarning(UserWarning):
-    """Some ops may cost FLOPs but have no formula; see ``report.uncounted``."""
-
-
-class ProfileError(RuntimeError):
-    """The model could not be traced; the message says why and what to do."""
+from keras_flops.errors import ProfileError, UncountedOpsWarning, reason
 
 
 def profile(
@@ -52,7 +42,8 @@ def profile(
         is then the forward pass and loss, ``report.backward_flops`` the
         gradients, ``report.train_flops`` both, and the per-layer table has
         backward columns.
-      targets: specs (``tf.TensorSpec``) of the labels for ``training=True``;
+      targets: specs of the labels for ``training=True``, anything with a
+        ``shape`` and a ``dtype`` (``keras.KerasTensor``, ``tf.TensorSpec``);
         by default labels shaped for the compiled loss are made in the graph.
       counting: ``"full"`` (default) counts every op with a formula, enters
         loops, branches and called functions, and skips ops that feed no
@@ -67,8 +58,9 @@ def profile(
         exact, and with ``reuse=False``, the whole model is traced at once
         (``report.notes`` says why). Both give the same counts.
 
-    The model is traced into a TensorFlow graph (a jaxpr on the JAX backend)
-    and left exactly as it was.
+    The model is traced on the backend Keras runs on (into a TensorFlow
+    graph, a jaxpr, or PyTorch's aten ops on the meta device) and left
+    exactly as it was.
     """
     report = profile_and_trace(model, batch_size, input_shape, training=training, targets=targets,
                                counting=counting, formulas=formulas, reuse=reuse).report
@@ -133,7 +125,7 @@ def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, 
             f"Keras runs on {backend.name} here. Use counting='full' (the default).")
     resolved = inputs.resolve(model, batch_size, input_shape, backend)
     memory = training if memory is None else memory
-    whole = _why_whole(training, counting, memory) if reuse else None
+    whole = why_whole(training, counting, memory) if reuse else None
     if reuse and whole is None:
         by_layer = count_by_layer(model, resolved.specs, backend, counting, formulas)
         if not isinstance(by_layer, str):
@@ -150,7 +142,7 @@ def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, 
         shapes = ", ".join(str(shape) for _, shape in resolved.shapes)
         raise ProfileError(
             f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
-            f"failed: {reason(err)} {_advice(model, err)}"
+            f"failed: {reason(err)} {_advice(model, err, backend)}"
         ) from err
     counted = backend.count(traced, counting, formulas, memory=memory)
     notes = resolved.notes + traced.notes
@@ -161,64 +153,11 @@ def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, 
     return Profiled(report, traced, resolved)
 
 
-def _why_whole(training: bool, counting: str, memory: bool) -> Optional[str]:
-    """Why this count traces the whole model rather than each distinct layer once."""
-    if training:
-        return ("a training step's backward pass is traced with the whole model (reuse by layer "
-                "covers inference)")
-    if counting == "tfprof":
-        return "counting='tfprof' reads TensorFlow's profiler over the whole graph"
-    if memory:
-        return "the activations held at once are read from the whole program"
-    return None
-
-
-def build_report(model, traced, counted, backend, *, batch_size: int, input_shapes, notes=(),
-                 counting: str = "full", training: bool = False, extra_layers=(),
-                 experts=None) -> FlopsReport:
-    """The FlopsReport of a counted trace of ``model``: its layer rows (and
-    ``extra_layers``), its mixture-of-experts layers, its compute dtype, and
-    whether ``backend`` runs float32 matmuls as TF32 (for rooflines).
-    ``experts`` may be given when already found (one search per model)."""
-    experts = moe.find(model) if experts is None else experts
-    return FlopsReport(
-        model_name=model.name,
-        batch_size=batch_size,
-        input_shapes=input_shapes,
-        layers=layer_rows(model, traced.layers, counted) + tuple(extra_layers),
-        ops=counted.ops,
-        uncounted=counted.uncounted,
-        notes=tuple(notes) + counted.notes + tuple(e.note() for e in experts),
-        counting=counting,
-        training=training,
-        experts=experts,
-        compute_dtype=compute_dtype(model),
-        tensor_float_32=backend.tensor_float_32(),
-        activations=counted.activations,
-    )
-
-
-def compute_dtype(model) -> str:
-    """The dtype the model computes in (float16 under mixed precision)."""
-    dtype = getattr(getattr(model, "dtype_policy", None), "compute_dtype", None) or "float32"
-    return str(getattr(dtype, "name", dtype))
-
-
-def layer_rows(model, layers, counted) -> tuple:
-    """The called layers, and a "(model)" row when ops or weights belong to
-    the model itself rather than any layer."""
-    own = own_params(model)
-    outside = any(op.layer == OUTSIDE and op.flops for op in counted.ops)
-    if outside or own or any(u.layer == OUTSIDE for u in counted.uncounted):
-        layers = layers + (LayerRow(OUTSIDE, type(model).__name__, None, own, 1),)
-    return layers
-
-
-def _advice(model, err: Exception) -> str:
+def _advice(model, err: Exception, backend) -> str:
     """What to do about a failed trace."""
-    if _branches_on_a_tensor(err):
+    if backend.branches_on_a_tensor(err):
         parts = [f"model.{name}" for name, value in vars(model).items()
-                 if not name.startswith("_") and isinstance(value, _layer_classes())
+                 if not name.startswith("_") and isinstance(value, backend.layer_classes())
                  and hasattr(value, "inputs") and value is not model]
         hint = (" Profile its parts instead, each a model of its own, with the shapes they "
                 f"take: {', '.join(parts)}." if parts else "")
@@ -232,56 +171,33 @@ def _advice(model, err: Exception) -> str:
             "input_shape= / batch_size=.")
 
 
-def reason(err: Exception) -> str:
-    """The error's own words, without AutoGraph's staged traceback, Keras's
-    argument listing or terminal colours."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
-    kept, in_code = [], False
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("File ") or stripped == "in user code:":
-            in_code = stripped.startswith("File ")
-            continue
-        if in_code and line.startswith("        "):  # the source line under a File line
-            continue
-        in_code = False
-        if not stripped or stripped.startswith(("Arguments received", "•")):
-            continue
-        kept.append(stripped)
-    reason = " ".join(kept) or type(err).__name__
-    if not reason.startswith(type(err).__name__):
-        reason = f"{type(err).__name__}: {reason}"
-    return reason if reason.endswith(".") else reason + "."
-
-
-def _branches_on_a_tensor(err: Exception) -> bool:
-    """The trace failed because the model used a tensor's value as a Python
-    bool or int (on PyTorch: read a value a meta tensor does not have)."""
-    names = {"OperatorNotAllowedInGraphError", "TracerBoolConversionError",
-             "ConcretizationTypeError", "TracerIntegerConversionError"}
-    text = str(err)
-    return type(err).__name__ in names or "meta tensor" in text and (
-        "item()" in text or "Cannot copy out of meta tensor" in text)
-
-
-def _layer_classes() -> tuple:
-    import keras
-
-    classes = [keras.layers.Layer]
-    tf = sys.modules.get("tensorflow")
-    if tf is not None and hasattr(tf, "keras"):
-        classes.append(tf.keras.layers.Layer)
-    legacy = sys.modules.get("tf_keras")
-    if legacy is not None:
-        classes.append(legacy.layers.Layer)
-    return tuple(classes)
-
-
 def _check_model(model):
     """The backend of a Keras model or layer; a clear error for anything else."""
-    if not isinstance(model, _layer_classes()):
+    backend = backends.of(model)  # a clear error on a backend keras_flops cannot trace
+    if not isinstance(model, backend.layer_classes()):
         raise TypeError(
             f"keras_flops.profile expects a Keras model or layer, got {type(model).__name__}. "
             "Build one with keras.Model, keras.Sequential or a keras.layers.Layer subclass."
         )
-    return backends.of(model)  # a clear error on a backend keras_flops cannot trace
+    return backend
+
+
+def without_weights():
+    """Build models inside this block without allocating their weights::
+
+        with keras_flops.without_weights():
+            model = keras_hub.models.LlamaBackbone(**config)
+        keras_flops.profile(model, input_shape={...})
+
+    Each variable made inside has a shape, a dtype and an initializer, and
+    no value: Keras does not allocate it when a later scope exits, and
+    profiling never allocates it; build the model outside this block to have
+    weights. On PyTorch, such a variable read outside a trace is zeros on the
+    meta device, so that a task model built around a weightless backbone
+    (Keras on PyTorch reads each of its variables) allocates nothing either.
+    """
+    try:
+        keep = backends.of().keep_unallocated
+    except backends.UnsupportedBackendError:
+        keep = None
+    return weightless.without_weights(keep)

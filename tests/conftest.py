@@ -13,7 +13,6 @@ import pytest  # noqa: E402
 if os.environ["KERAS_BACKEND"] == "tensorflow":  # the JAX and PyTorch suites import no TensorFlow
     import tensorflow as tf  # noqa: E402
 
-import keras_flops  # noqa: E402
 
 
 # The TensorFlow counts the JAX and PyTorch suites compare with, written by

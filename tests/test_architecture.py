@@ -1,9 +1,9 @@
 """The package's shape (docs/architecture.md): its import graph, read with
 ``ast`` from every import statement, those inside functions included, has no
-cycle; frameworks are imported only inside their backend's folder (and by
-keras_flops/_compat.py, the one home of private framework names, inside
-functions only the backend calls); the core and the formulas import no
-backend."""
+cycle, not even between folders; frameworks are imported only inside their
+backend's folder, each backend's private names in its own compat module; the
+core and the formulas import no backend; rendering imports nothing of the
+core; no module reads another object's private fields."""
 
 import ast
 import pathlib
@@ -77,56 +77,83 @@ def test_no_import_cycle():
     assert cycles == []
 
 
-COMPAT = "keras_flops._compat"
-
-
-def framework_functions():
-    """{function of _compat: the backend whose framework it imports, itself or
-    through another function of _compat}."""
-    defs = {n.name: n for n in ast.parse(MODULES[COMPAT].read_text()).body if isinstance(n, ast.FunctionDef)}
-    found = {}
-    for name, node in defs.items():
-        for inner in ast.walk(node):
-            names = ([a.name for a in inner.names] if isinstance(inner, ast.Import)
-                     else [inner.module or ""] if isinstance(inner, ast.ImportFrom) else [])
-            for imported in names:
-                if imported.split(".")[0] in FRAMEWORKS:
-                    found[name] = FRAMEWORKS[imported.split(".")[0]]
-    changed = True
-    while changed:  # callers of such functions import the framework too
-        changed = False
-        for name, node in defs.items():
-            called = {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
-            for callee in called & set(found):
-                if name not in found:
-                    found[name], changed = found[callee], True
-    return found
-
-
 def test_frameworks_are_imported_only_by_their_backend():
     offenders = []
     for name, path in MODULES.items():
         for line, target in imports(path):
             backend = FRAMEWORKS.get(target.split(".")[0])
-            if backend and not name.startswith(f"keras_flops.backends.{backend}.") and name != COMPAT:
+            if backend and not name.startswith(f"keras_flops.backends.{backend}."):
                 offenders.append(f"{name}:{line} imports {target}")
     assert offenders == []
 
 
-def test_compat_imports_frameworks_only_inside_functions_their_backend_calls():
-    tree = ast.parse(MODULES[COMPAT].read_text())
-    top_level = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    assert not any(FRAMEWORKS.get((getattr(n, "module", None) or n.names[0].name).split(".")[0])
-                   for n in top_level)
-    functions = framework_functions()
-    assert {"tf_flops", "tf_flops_op_types", "quiet_tf_formulas", "freeze", "profiler_ops"} <= set(functions)
-    assert {"torch_dispatch_mode", "current_autograd_node"} <= set(functions)
+def test_keras_private_names_reach_a_framework_only_through_its_backend():
+    """keras_flops/_compat.py reads Keras's private names and imports no
+    framework, not even Keras's modules for one backend
+    (``keras.src.backend.torch``); a backend's compat module is imported
+    only by that backend."""
+    keras_compat = MODULES["keras_flops._compat"].read_text()
+    assert "keras.src.backend.torch" not in keras_compat and "keras.src.backend.jax" not in keras_compat
+    assert "keras.src.backend.tensorflow" not in keras_compat
     offenders = []
     for name, path in MODULES.items():
+        for line, target in imports(path):
+            if target.startswith("keras_flops.backends.") and target.endswith("._compat"):
+                backend = target.split(".")[2]
+                if not name.startswith(f"keras_flops.backends.{backend}."):
+                    offenders.append(f"{name}:{line} imports {target}")
+    assert offenders == []
+    for backend in ("tensorflow", "jax", "torch"):
+        assert f"keras_flops.backends.{backend}._compat" in MODULES
+
+
+def folder(module: str) -> str:
+    """A module's folder below the package: "core", "render", "backends.jax";
+    the package's own modules are their own folder."""
+    parts = module.split(".")
+    if module in MODULES and MODULES[module].name == "__init__.py":
+        return ".".join(parts[1:]) or "keras_flops"
+    if len(parts) > 2:
+        return ".".join(parts[1:-1])
+    return parts[-1]
+
+
+def test_no_import_cycle_between_folders():
+    edges = {}
+    for name, targets in graph().items():
+        for target in targets:
+            a, b = folder(name), folder(target)
+            if a != b:
+                edges.setdefault(a, set()).add(b)
+    cycles = [(a, b) for a, targets in edges.items() for b in targets if a in edges.get(b, ())]
+    assert cycles == []
+    assert "render" in edges["core"]  # the core's report renders through render, one way
+
+
+def test_render_imports_nothing_of_the_core():
+    offenders = [f"{name} imports {target}" for name, targets in graph().items()
+                 if name.startswith("keras_flops.render") for target in targets
+                 if target.startswith("keras_flops.core")]
+    assert offenders == []
+
+
+# NamedTuple's public methods, which start with "_" so as not to clash with fields
+NAMED_TUPLE = {"_replace", "_asdict", "_fields", "_make"}
+
+
+def test_no_module_reads_another_objects_private_fields():
+    """``recorder._pending`` read from outside its class, say: a private
+    attribute of anything but ``self`` or ``cls``, outside the compat modules
+    (whose task it is to read private names)."""
+    offenders = []
+    for name, path in MODULES.items():
+        if name.endswith("._compat"):
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Attribute) and node.attr in functions and name != COMPAT:
-                if not name.startswith(f"keras_flops.backends.{functions[node.attr]}."):
-                    offenders.append(f"{name}:{node.lineno} calls _compat.{node.attr}")
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and node.attr not in NAMED_TUPLE
+                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+                offenders.append(f"{name}:{node.lineno} reads {ast.unparse(node)}")
     assert offenders == []
 
 

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import keras
 import numpy as np

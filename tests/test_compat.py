@@ -15,6 +15,7 @@ import tensorflow as tf
 
 import keras_flops
 from keras_flops import _compat
+from keras_flops.backends.tensorflow import _compat as tf_compat
 
 
 def two_inputs():
@@ -33,7 +34,7 @@ class Sub(keras.Model):
 
 
 PACKAGE = pathlib.Path(keras_flops.__file__).parent
-COMPAT = {"_compat.py"}  # Keras's, tf_keras's and TensorFlow's private names
+COMPAT = {"_compat.py", "backends/tensorflow/_compat.py", "backends/jax/_compat.py", "backends/torch/_compat.py"}
 
 
 def test_no_private_name_outside_compat():
@@ -176,13 +177,13 @@ def test_function_graph_reads_func_graph_functions():
     graph = loop.get_concrete_function(tf.TensorSpec((), tf.float32)).graph
     (op,) = [op for op in graph.get_operations() if op.type in ("While", "StatelessWhile")]
     assert hasattr(graph, "_functions")
-    body = _compat.function_graph(graph, op.get_attr("body").name)
+    body = tf_compat.function_graph(graph, op.get_attr("body").name)
     assert any(o.type == "Mul" for o in body.get_operations())
-    assert _compat.function_graph(graph, "no_such_function") is None
+    assert tf_compat.function_graph(graph, "no_such_function") is None
 
 
 def test_tensorflow_flops_statistics():
-    types = _compat.tf_flops_op_types()
+    types = tf_compat.tf_flops_op_types()
     assert {"Conv2D", "MatMul", "BiasAdd"} <= types and "Einsum" not in types
 
     @tf.function
@@ -191,7 +192,7 @@ def test_tensorflow_flops_statistics():
 
     graph = matmul.get_concrete_function(tf.TensorSpec((2, 3)), tf.TensorSpec((3, 4))).graph
     (op,) = [op for op in graph.get_operations() if op.type == "MatMul"]
-    assert _compat.tf_flops(op) == 2 * 3 * (2 * 4)  # 2 x inner dim x outputs
+    assert tf_compat.tf_flops(op) == 2 * 3 * (2 * 4)  # 2 x inner dim x outputs
     # op types are the registry's "<op type>,flops" keys with the statistic's name cut off
     assert all("," not in t and t[:1].isupper() for t in types)
 
@@ -199,7 +200,7 @@ def test_tensorflow_flops_statistics():
 def test_freeze_inlines_variables():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     concrete = tf.function(lambda x: model(x)).get_concrete_function(tf.TensorSpec((1, 3)))
-    frozen = _compat.freeze(concrete)
+    frozen = tf_compat.freeze(concrete)
     types = {op.type for op in frozen.graph.get_operations()}
     assert "MatMul" in types and "ReadVariableOp" not in types
 
@@ -209,7 +210,7 @@ def test_a_missing_private_fails_loudly():
         outer_graph = None
 
     with pytest.raises(_compat.CompatError, match="NotAGraph._functions"):
-        _compat.function_graph(NotAGraph(), "f")
+        tf_compat.function_graph(NotAGraph(), "f")
 
 
 def test_profiler_trace_reads_xplane(tmp_path):
@@ -223,7 +224,7 @@ def test_profiler_trace_reads_xplane(tmp_path):
     for _ in range(2):
         f(a, a).numpy()
     tf.profiler.experimental.stop()
-    ops, calls = _compat.profiler_ops(str(tmp_path))
+    ops, calls = tf_compat.profiler_ops(str(tmp_path))
     assert any(name == "MatMul" and duration > 0 for name, _, duration in ops)
     # one window per call of the function, when the profiler records the calls
     # (it does not in every process; measure() then falls back to one window)

@@ -8,9 +8,8 @@ import sys
 import pytest
 
 import keras_flops
-from keras_flops import formulas
-from keras_flops.backends.jax import primitives
-from keras_flops.backends.torch import ops as torch_ops
+from keras_flops.backends.jax import formulas as primitives
+from keras_flops.backends.torch import formulas as torch_ops
 from keras_flops.backends.tensorflow import formulas as tf_formulas
 from keras_flops.backends.tensorflow import statistics
 

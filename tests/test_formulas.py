@@ -298,7 +298,7 @@ def test_data_movement_costs_nothing(op_type):
 
 from collections import namedtuple  # noqa: E402
 
-from keras_flops.backends.jax import primitives  # noqa: E402
+from keras_flops.backends.jax import formulas as primitives  # noqa: E402
 
 ConvDims = namedtuple("ConvDims", "lhs_spec rhs_spec out_spec")
 NHWC = ConvDims((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))  # lhs NHWC, rhs HWIO, out NHWC
@@ -357,3 +357,41 @@ def test_jax_conv_with_lhs_dilation_counts_real_products():
 def test_jax_primitive_formulas(name, inputs, outputs, params, flops):
     cost = jax_cost(name, inputs, outputs, **params)
     assert (cost.flops, cost.macs) == (flops, 0)
+
+
+# --------------------------------------------------------------------------
+# The shared formulas the three backends' tables call (formulas.compute)
+
+
+def test_shared_batch_norm_and_its_gradient():
+    from keras_flops.formulas import compute
+
+    # N = 48 elements, C = 3 channels
+    assert compute.batch_norm(48, 3, training=False, moving_averages=False).flops == 2 * 48 + 6 * 3
+    assert compute.batch_norm(48, 3, training=True, moving_averages=False).flops == 6 * 48 + 6 * 3
+    assert compute.batch_norm(48, 3, training=True, moving_averages=True).flops == 6 * 48 + 12 * 3
+    assert compute.batch_norm_grad(48, 3, training=True)[:2] == (9 * 48 + 4 * 3, 0)
+    assert compute.batch_norm_grad(48, 3, training=False).flops == 5 * 48 + 4 * 3
+
+
+def test_shared_convolution_and_its_real_pairs():
+    from keras_flops.formulas import compute
+
+    # 2 x 6x6 x 4 = 288 outputs, each 3x3 taps x 2 in-features: 5,184 MACs
+    assert compute.convolution(288, [3, 3], 2)[:2] == (2 * 5184, 5184)
+    # a 1-D stride-2 convolution 5 -> 2 with a 3-tap kernel and no padding:
+    # output 0 reads inputs 0, 1, 2 and output 1 reads 2, 3, 4: 6 pairs, all real
+    assert compute.real_pairs([5], [2], [3], [2], [1], [0]) == 6
+    # the same with 1 of padding before: output 0's first tap is on padding: 5 real pairs,
+    # and in two dims the pairs multiply: 5 x 6 = 30
+    assert compute.real_pairs([5], [2], [3], [2], [1], [1]) == 5
+    assert compute.real_pairs([5, 5], [2, 2], [3, 3], [2, 2], [1, 1], [1, 0]) == 30
+    # batch 2 x 4 channels x 3 per channel x 30 pairs = 720 MACs
+    assert compute.on_real_pairs(2, 4, 3, 30)[:2] == (2 * 720, 720)
+
+
+def test_shared_softmax_is_five_per_element():
+    from keras_flops.formulas import compute
+
+    softmax = compute.elementwise_formula("softmax", lambda spec: spec.inputs[0])
+    assert softmax(OpSpec("softmax", "s", ((2, 10),), ((2, 10),))).flops == 5 * 20

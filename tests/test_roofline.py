@@ -1,7 +1,6 @@
 """Bytes moved, arithmetic intensity and the roofline, worked out by hand."""
 
 import keras
-import numpy as np
 import pytest
 
 import keras_flops

@@ -80,6 +80,15 @@ class WithoutTensorFlow:
 
         return keras.callbacks
 
+    @staticmethod
+    def layer_classes() -> tuple:
+        import keras
+
+        return (keras.layers.Layer,)
+
+    def keep_unallocated(self, variables) -> None:
+        pass  # a deferred variable is read only inside a trace, where it is a stand-in
+
     def trace_layer(self, layer, call: Callable, specs) -> Any:
         return self.trace_call(layer, call, specs)  # nothing added to Keras 3's Python here
 
@@ -146,6 +155,20 @@ class Backend(Protocol):
 
     def map_structure(self, fn: Callable, structure) -> Any:
         """``fn`` on every leaf, None leaves included."""
+
+    def layer_classes(self) -> Tuple[type, ...]:
+        """The classes of the Keras layers and models this backend traces
+        (``keras.layers.Layer``; tf_keras's and ``tf.keras``'s too on TensorFlow)."""
+
+    def branches_on_a_tensor(self, err: Exception) -> bool:
+        """Whether a trace failed because the model used a traced tensor's
+        value as a Python bool or int (a scheduler's number of steps), which
+        no trace for all input values can do."""
+
+    def keep_unallocated(self, variables) -> None:
+        """Make ``variables``, made under ``keras_flops.without_weights()``,
+        read outside a trace without allocating (on PyTorch, as zeros on the
+        meta device, since Keras reads each variable of a model it builds)."""
 
     # ------------------------------------------------------- training, devices
     def callbacks(self) -> Any:

@@ -26,7 +26,7 @@ from keras_flops.callback.tensorboard import TensorBoardSink
 from keras_flops.callback.timing import Throughput
 from keras_flops.core import hardware, inputs
 from keras_flops.core.report import FlopsReport
-from keras_flops.profiling import compute_dtype as _compute_dtype
+from keras_flops.core.assemble import compute_dtype as _compute_dtype
 from keras_flops.core.memory import spec_bytes
 from keras_flops.footprint import from_report
 from keras_flops.profiling import profile, profile_and_trace

@@ -106,17 +106,27 @@ class Buffers:
 
     def __init__(self, program, body, top: bool = False, depth: int = 0, nodes: Optional[Sequence] = None):
         nodes = [node for node, _ in live(program, body)] if nodes is None else nodes
-        operands = [program.operands(node) for node in nodes]
-        types = [program.op_type(node) for node in nodes]
-        targets = _update_targets(program, operands, types)
-        alias: Dict[Hashable, Hashable] = {}
-        updated = set()  # values updated in place, and joined again from such
-        elementwise = program.elementwise
-        writes = []  # (op index, result, values read) of elementwise ops: they may write in place
         self.made: Dict[Hashable, Tuple[int, str, int, bool]] = {}
         self.reads: List[List[Hashable]] = []
         self.phases: List[str] = []
         self.inner: List[int] = [0] * len(nodes)
+        alias, last, writes = self._record(program, nodes, top, depth)
+        self.results = {r for r in (alias.get(k, k) for k in program.results(body)) if r in self.made}
+        self.home = self._homes(writes, last)
+        self.starts, self.ends = self._lifetimes(len(nodes), last)
+
+    def _record(self, program, nodes, top: bool, depth: int):
+        """One pass over the ops: the buffers each makes (``made``), the
+        values each reads, the peaks of the bodies each calls; returns
+        ``(alias, last, writes)``: the buffer each value in place lives in,
+        the last op reading each value, and the elementwise ops that may
+        write into an input."""
+        operands = [program.operands(node) for node in nodes]
+        types = [program.op_type(node) for node in nodes]
+        targets = _update_targets(program, operands, types)
+        alias: Dict[Hashable, Hashable] = {}
+        updated: set = set()  # values updated in place, and joined again from such
+        writes = []  # (op index, result, values read) of elementwise ops: they may write in place
         last: Dict[Hashable, int] = {}
         for i, (node, (ins, outs), op_type) in enumerate(zip(nodes, operands, types)):
             layer, phase = program.owner(node, None) if top else ("", "")
@@ -128,13 +138,8 @@ class Buffers:
                 last[root] = i
             if op_type in program.loads and op_type not in program.parts:
                 continue  # read from memory: an argument
-            first = roots[0] if ins and ins[0][0] is not None else None
-            keys = [key for key, _ in ins if key is not None]
-            in_place = first is not None and (
-                op_type in program.views or op_type in program.updates
-                or (op_type in program.parts and any(key in targets for key, _ in outs))
-                or (op_type in program.stacks and all(k in updated for k in keys) and len(set(roots)) == 1))
-            if in_place:
+            if _in_place(program, op_type, ins, outs, roots, targets, updated):
+                first = roots[0]
                 alias.update((key, first) for key, _ in outs if key is not None)
                 if op_type in program.updates or op_type in program.stacks or ins[0][0] in updated:
                     updated.update(key for key, _ in outs if key is not None)
@@ -142,33 +147,42 @@ class Buffers:
             for key, size in outs:
                 if key is not None:
                     self.made[key] = (i, layer, size, phase != BACKWARD)
-            if op_type in elementwise and len(outs) == 1 and outs[0][0] is not None:
+            if op_type in program.elementwise and len(outs) == 1 and outs[0][0] is not None:
                 writes.append((i, outs[0][0], reads))
             called = program.called(node, (layer, phase), [True] * len(outs))
             if called is not None and not isinstance(called, str) and depth < 16:
                 self.inner[i] = max((Buffers(program, b, depth=depth + 1).peak() for _, b in called.bodies),
                                     default=0)
-        self.results = {r for r in (alias.get(k, k) for k in program.results(body)) if r in self.made}
-        end = len(nodes)
-        self.home: Dict[Hashable, Hashable] = {}
+        return alias, last, writes
+
+    def _homes(self, writes, last) -> Dict[Hashable, Hashable]:
+        """The input buffer each elementwise result is written into: an input
+        read there for the last time, not a result, and large enough."""
+        home: Dict[Hashable, Hashable] = {}
         for i, result, reads in writes:  # an input read here for the last time is its buffer's only value
             for value in reads:
-                home = self.home.get(value, value)
-                if last.get(value) == i and value not in self.results and self.made[result][2] <= self.made[home][2]:
-                    self.home[result] = home
+                buffer = home.get(value, value)
+                if last.get(value) == i and value not in self.results and self.made[result][2] <= self.made[buffer][2]:
+                    home[result] = buffer
                     break
-        # a buffer is live from the op that makes it to the last op that reads a value in it
+        return home
+
+    def _lifetimes(self, end: int, last) -> Tuple[List[List[Hashable]], List[List[Hashable]]]:
+        """``(starts, ends)``: per op, the buffers made there and last read
+        there. A buffer is live from the op that makes it to the last op that
+        reads a value in it; the program's results stay to the end."""
         ending: Dict[Hashable, int] = {}
         for value, (i, _, _, _) in self.made.items():
             home = self.home.get(value, value)
             finish = end if value in self.results else max(last.get(value, i), i)
             ending[home] = max(ending.get(home, -1), finish)
-        self.starts: List[List[Hashable]] = [[] for _ in range(end)]
-        self.ends: List[List[Hashable]] = [[] for _ in range(end)]
+        starts: List[List[Hashable]] = [[] for _ in range(end)]
+        ends: List[List[Hashable]] = [[] for _ in range(end)]
         for home, finish in ending.items():
-            self.starts[self.made[home][0]].append(home)
+            starts[self.made[home][0]].append(home)
             if finish < end:
-                self.ends[finish].append(home)
+                ends[finish].append(home)
+        return starts, ends
 
     def sweep(self, held) -> Tuple[int, int]:
         """``(peak, transient)``: the largest total of buffers live at once,
@@ -192,6 +206,18 @@ class Buffers:
         (a called body's: its caller holds them from the op's start), bodies
         it calls included."""
         return self.sweep(self.results)[1]
+
+
+def _in_place(program, op_type: str, ins, outs, roots, targets, updated) -> bool:
+    """Whether an op's results live in its first input's buffer: a view, an
+    update in place, a part of a buffer that is then updated in place (a
+    cache's slice), or the updated parts of one buffer joined again."""
+    if not ins or ins[0][0] is None:
+        return False
+    keys = [key for key, _ in ins if key is not None]
+    return (op_type in program.views or op_type in program.updates
+            or (op_type in program.parts and any(key in targets for key, _ in outs))
+            or (op_type in program.stacks and all(k in updated for k in keys) and len(set(roots)) == 1))
 
 
 def _update_targets(program, operands, types) -> set:

@@ -1,8 +1,8 @@
 """Input specs, and labels and the loss of a training trace.
 
 Specs are a backend's (``tf.TensorSpec`` on TensorFlow,
-``jax.ShapeDtypeStruct`` on JAX), made by the ``backend`` each function is
-given. Shared by every entry point (``profile``, SavedModels, the callback):
+``jax.ShapeDtypeStruct`` on JAX, a ``TorchSpec`` on PyTorch), made by the
+``backend`` each function is given. Shared by every entry point (``profile``, SavedModels, the callback):
 ``input_shape`` follows ``keras.Input(shape=...)`` (no batch dim; a tuple for
 one input, a list or a dict by name for several) and fills in the dims the
 model leaves unknown; ``batch_size`` fixes the batch dim.
@@ -18,6 +18,7 @@ import operator
 from typing import Any, List, Optional, Sequence, Tuple
 
 from keras_flops import _compat
+from keras_flops.core.dtypes import dtype_name
 
 
 class InputShapeError(ValueError):
@@ -206,22 +207,8 @@ def _specs_from_shapes(input_shape, batch_size, backend):
     ]
 
 
-def dtype_name(dtype) -> str:
-    """"float32" for a numpy, TensorFlow, JAX or Keras dtype (or its name)."""
-    if isinstance(dtype, str):
-        return dtype
-    name = getattr(dtype, "name", None)
-    if isinstance(name, str):
-        return name
-    if str(dtype).startswith("torch."):  # a torch.dtype
-        return str(dtype)[len("torch."):]
-    import numpy as np
-
-    return np.dtype(dtype).name
-
-
 def _dtype(keras_tensor) -> str:
-    return dtype_name(getattr(keras_tensor, "dtype", None) or "float32")
+    return dtype_name(getattr(keras_tensor, "dtype", None))
 
 
 def _default_names(input_shape) -> Tuple[str, ...]:

@@ -127,16 +127,15 @@ class LayerRecorder:
         original = layer.__dict__.get(name, self._MISSING)
         bound = getattr(layer, name)
         info = _Called(path, type(layer).__name__, own_params(layer) if hasattr(layer, "weights") else 0)
-        recorder = self
 
         @functools.wraps(bound)
         def call(*args, **kwargs):
-            with recorder.mark(path):
+            with self.mark(path):
                 outputs = bound(*args, **kwargs)
             if info.calls == 0:
-                info.output_shape = _shapes_of(outputs, recorder._flatten)
-                info.order = recorder._order
-                recorder._order += 1
+                info.output_shape = _shapes_of(outputs, self._flatten)
+                info.order = self._order
+                self._order += 1
             info.calls += 1
             return outputs
 

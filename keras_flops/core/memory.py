@@ -13,11 +13,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, NamedTuple, Sequence, Tuple, Union
 
 import pandas as pd
 
 from keras_flops.core import hardware
+from keras_flops.core.dtypes import dtype_name
 from keras_flops.core.hardware import Device
 from keras_flops.core.layers import children, layer_tree
 
@@ -25,7 +26,7 @@ from keras_flops.core.layers import children, layer_tree
 def dtype_bytes(dtype) -> float:
     """Bytes per element of a dtype by its name: ``bfloat16`` 2, ``int8`` 1,
     ``int4`` 0.5, ``bool`` 1 (as frameworks store it)."""
-    name = str(getattr(dtype, "name", dtype))
+    name = dtype_name(dtype)
     if name == "bool":
         return 1
     bits = re.search(r"\d+", name)
@@ -298,9 +299,7 @@ class MemoryReport:
 def spec_bytes(specs, flatten) -> int:
     """Bytes of a structure of specs (a batch, a cache), its leaves found by
     a backend's ``flatten``."""
-    from keras_flops.core.inputs import dtype_name
-
-    return sum(math.ceil(math.prod(int(d) for d in s.shape) * dtype_bytes(dtype_name(s.dtype)))
+    return sum(math.ceil(math.prod(int(d) for d in s.shape) * dtype_bytes(s.dtype))
                for s in flatten(specs) if s is not None)
 
 

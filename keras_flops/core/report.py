@@ -1,7 +1,8 @@
 """FlopsReport: the immutable result of profiling, its totals and aggregations.
 
 Rendering (text, Markdown, JSON, plots, the summary) lives in :mod:`keras_flops.render`;
-the report's methods for it are thin doors into that package.
+the report's methods for it are thin doors into that package, which imports nothing of
+the core (the core imports render, never the other way round).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from keras_flops.core import hardware
 from keras_flops.core.activations import Activations
+from keras_flops.render import export, plot, text
 from keras_flops.core.records import (
     BACKWARD, FORWARD, LOSS_PHASE, PHASES, ExpertsLayer, LayerRow, OpCount, UncountedOp, ancestor, within,
 )
@@ -260,7 +262,8 @@ class FlopsReport:
         By layer, the index is the layer path and the columns are ``class``,
         ``output_shape``, ``params``, ``calls``, ``flops``, ``macs`` and
         ``share`` (of total FLOPs); ``depth=1`` sums nested layers into their
-        top-level ancestor. By op, the index is the TensorFlow op type and the
+        top-level ancestor. By op, the index is the op type (TensorFlow's, a JAX
+        primitive, a PyTorch aten op) and the
         columns are ``count``, ``flops``, ``macs`` and ``share``. Both have
         ``bytes`` (every op's inputs and outputs, unfused) and ``intensity``
         (FLOPs per byte). Training reports add ``backward_flops``,
@@ -330,8 +333,6 @@ class FlopsReport:
     def to_dict(self) -> dict:
         """The report as plain JSON types, in the versioned schema of
         docs/report.schema.json (``schema_version`` 2)."""
-        from keras_flops.render import export
-
         return export.as_dict(self)
 
     def to_json(self, indent: Optional[int] = 2) -> str:
@@ -367,8 +368,6 @@ class FlopsReport:
         """``to_dataframe(by)`` for reading: counts in K, M, G, T (or exact with
         ``raw_counts``), shares in percent; ``top`` keeps the N rows with the
         most FLOPs."""
-        from keras_flops.render import text
-
         return text.readable(self, by=by, top=top, raw_counts=raw_counts)
 
     def to_markdown(self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False,
@@ -376,8 +375,6 @@ class FlopsReport:
         """The table as Markdown, with the totals below it; ``top`` keeps the
         N rows with the most FLOPs; ``device`` adds each layer's roofline
         ``bound`` on it."""
-        from keras_flops.render import text
-
         return text.markdown(self, by=by, top=top, raw_counts=raw_counts, device=device)
 
     def plot(self, top: int = 10, path=None, by: str = "layer", ax=None, kind: str = "bars",
@@ -393,8 +390,6 @@ class FlopsReport:
         Counts are labelled in K, M, G, T. Needs matplotlib:
         ``pip install 'keras-flops[plot]'``. Returns the matplotlib Figure.
         """
-        from keras_flops.render import plot
-
         if kind == "bars":
             return plot.bars(self, top=top, path=path, by=by, ax=ax)
         if kind == "roofline":
@@ -407,19 +402,13 @@ class FlopsReport:
 
     def uncounted_summary(self) -> str:
         """One paragraph naming the uncounted op types, or "" when there are none."""
-        from keras_flops.render import text
-
         return text.uncounted_summary(self)
 
     def totals_line(self) -> str:
         """``Total FLOPs: 7.76 G (7,755,299,312) = 3.86 G MACs (3,857,973,248) for a batch of 1``"""
-        from keras_flops.render import text
-
         return text.totals(self, style="line")
 
     def __str__(self) -> str:
-        from keras_flops.render import text
-
         return text.report_text(self)
 
     def __repr__(self) -> str:

@@ -59,7 +59,9 @@ import types
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from keras_flops import _compat
+from keras_flops.errors import first_line
 from keras_flops.core.activations import Activations
+from keras_flops.core.dtypes import dtype_name
 from keras_flops.core.layers import layer_tree, own_params
 from keras_flops.core.memory import spec_bytes
 from keras_flops.core.records import OUTSIDE, LayerRow
@@ -82,6 +84,19 @@ class Fallback(Exception):
     """Reuse cannot be exact here: the message says why."""
 
 
+def why_whole(training: bool, counting: str, memory: bool) -> Optional[str]:
+    """Why a count traces the whole model rather than each distinct layer
+    call once; None where reuse by layer can count it."""
+    if training:
+        return ("a training step's backward pass is traced with the whole model (reuse by layer "
+                "covers inference)")
+    if counting == "tfprof":
+        return "counting='tfprof' reads TensorFlow's profiler over the whole graph"
+    if memory:
+        return "the activations held at once are read from the whole program"
+    return None
+
+
 def count_by_layer(model, specs, backend, counting: str = "full",
                    formulas=None) -> Union[Tuple[LayerTraces, Counted], str]:
     """``model``'s inference call on ``specs``, traced and counted by layer:
@@ -96,7 +111,7 @@ def count_by_layer(model, specs, backend, counting: str = "full",
     except Fallback as why:
         return str(why)
     except Exception as err:  # never a crash where the whole trace can count: it says why
-        return f"counting by layer failed ({type(err).__name__}: {_first_line(err)})"
+        return f"counting by layer failed ({type(err).__name__}: {first_line(err)})"
 
 
 class _Traced:
@@ -357,7 +372,7 @@ class _ByLayer:
             trace = self.backend.trace_layer(op, call, specs)
         except Exception as err:
             raise Fallback(f"layer {self.paths.get(id(op), op.name)!r} could not be traced alone "
-                           f"({type(err).__name__}: {_first_line(err)})") from err
+                           f"({type(err).__name__}: {first_line(err)})") from err
         counted = self.backend.count(trace, self.counting, self.formulas, given=given) if any(used) else None
         output_shape = shapes[0][0] if len(shapes[0]) == 1 else shapes[0]
         tree = [path for path, _ in self._tree(op)]
@@ -420,14 +435,8 @@ class _ByLayer:
             row[3] += calls
 
 
-def _first_line(err: Exception) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else ""
-
-
 def _dtype(value) -> str:
-    dtype = getattr(value, "dtype", None)
-    return str(getattr(dtype, "name", dtype)).replace("torch.", "")
+    return dtype_name(getattr(value, "dtype", None))
 
 
 PLAIN = (int, float, str, bool, type(None))

@@ -262,7 +262,7 @@ class Walk:
         traffic = Traffic(program, body, caller, [node for node, _ in nodes], owners, calls, boundary)
         if caller is None:
             self.top_traffic = traffic
-        for i, ((node, used), owner, called) in enumerate(zip(nodes, owners, calls)):
+        for i, ((node, _used), owner, called) in enumerate(zip(nodes, owners, calls)):
             if called is None:
                 self._price(node, owner, repeat, traffic.count(i), traffic.operands[i])
                 continue
@@ -498,7 +498,7 @@ class Traffic:
         interface = self.interface(i, called)
         if interface is None:
             return None
-        (ins, outs), (layer, _) = self.operands[i], self.owners[i]
+        ins, outs = self.operands[i]
         inputs = {}
         for inner, (key, size) in zip(interface[0], ins):
             if inner is None or key is None:

@@ -17,24 +17,18 @@ import contextlib
 from typing import Callable, List, Optional, Sequence
 
 from keras_flops import _compat
+from keras_flops.core.dtypes import dtype_name
 
 
-def without_weights():
-    """Build models inside this block without allocating their weights::
-
-        with keras_flops.without_weights():
-            model = keras_hub.models.LlamaBackbone(**config)
-        keras_flops.profile(model, input_shape={...})
-
-    A ``keras.StatelessScope(initialize_variables=False)`` that, on exit,
+def without_weights(keep_unallocated: Optional[Callable[[list], None]] = None):
+    """A ``keras.StatelessScope(initialize_variables=False)`` that, on exit,
     takes the variables made in it off Keras's list of variables to
     initialize: Keras would otherwise allocate them all when the next
     ``StatelessScope()`` exits (a Lambda layer's shape inference, any model
-    built later), 13.5 GB for a 7B. They stay unallocated, and profiling
-    never allocates them; build the model outside this block to have weights.
-    On PyTorch, such a variable read outside a trace is zeros on the meta
-    device, so that a task model built around a weightless backbone (Keras on
-    PyTorch reads each of its variables) allocates nothing either.
+    built later), 13.5 GB for a 7B. Then ``keep_unallocated(made)`` (the
+    backend's :meth:`~keras_flops.backends.protocol.Backend.keep_unallocated`)
+    makes them read, outside a trace, without allocating. The public
+    ``keras_flops.without_weights`` (:mod:`keras_flops.profiling`) passes it.
     """
     import keras
 
@@ -51,10 +45,8 @@ def without_weights():
             super().__exit__(*args, **kwargs)
             made = [v for v in _compat.pending_variables() if id(v) not in self._before]
             _compat.keep_deferred(made)
-            if keras.config.backend() == "torch":
-                # Keras on PyTorch reads every variable of a model it builds
-                # (a task around this backbone): as meta zeros, nothing is allocated
-                _compat.read_as_meta(made)
+            if keep_unallocated is not None:
+                keep_unallocated(made)
 
     return WithoutWeights()
 
@@ -78,7 +70,7 @@ def deferred_variables(model) -> Optional[List]:
 def value_specs(variables: Sequence, spec: Callable) -> list:
     """One spec per variable, made by a backend's ``spec(shape, dtype,
     name)``: the stand-ins the trace takes for the variables' values."""
-    return [spec(tuple(v.shape), _dtype(v), name=_name(v, i)) for i, v in enumerate(variables)]
+    return [spec(tuple(v.shape), dtype_name(v.dtype), name=_name(v, i)) for i, v in enumerate(variables)]
 
 
 def values_for(variables: Optional[Sequence], values):
@@ -102,11 +94,6 @@ def updates(scope, variables: Optional[Sequence], values) -> list:
         return []
     stand_ins = {id(v) for v in values}
     return [value for value in scope.state_mapping.values() if id(value) not in stand_ins]
-
-
-def _dtype(variable) -> str:
-    dtype = variable.dtype
-    return getattr(dtype, "name", dtype)
 
 
 def _name(variable, index: int) -> str:

@@ -7,7 +7,7 @@ the :class:`~keras_flops.formulas.registry.Chain` that picks an op's formula;
 (elementwise, reductions, scans, pooling, contractions, top-k, FFT), written
 once. Each backend maps its op types onto them
 (:mod:`keras_flops.backends.tensorflow.formulas`,
-:mod:`keras_flops.backends.jax.primitives`).
+:mod:`keras_flops.backends.jax.formulas`, :mod:`keras_flops.backends.torch.formulas`).
 """
 
 from __future__ import annotations

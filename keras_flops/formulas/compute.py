@@ -56,6 +56,7 @@ ELEMENTWISE: Dict[str, Tuple[int, str]] = {
     "is_inf": (1, "|x| == inf"),
     "is_finite": (1, "|x| < inf"),
     "clamp": (2, "a max and a min"),
+    "softmax": (5, "the max, x - max, exp, the sum, the divide: TensorFlow's Softmax"),
     "log_softmax": (5, "x - max - log(sum(exp(x - max))), as TensorFlow's Softmax"),
     # gradients of activations: per element of the incoming gradient dy
     "relu_grad": (1, "dy where x > 0"),
@@ -192,6 +193,40 @@ def _broadcast(shapes: List[Tuple[int, ...]]) -> Tuple[int, ...]:
     return tuple(out)
 
 
+def convolution(n_out: int, window: Sequence[int], per: int, what: str = "outputs",
+                per_what: str = "in-features") -> Cost:
+    """n(out) x window x ``per`` MACs, twice that in FLOPs: each output sums
+    one product per kernel tap and per input feature it is fed by (a
+    convolution's, per group; a transposed one's, the channels of the input
+    each output channel is fed by). Products with padding count, as in
+    TensorFlow's Conv2D."""
+    macs = n_out * math.prod(window) * per
+    return Cost(2 * macs, macs, f"2 x {n_out:,} {what} x ({'x'.join(map(str, window))} window x "
+                                f"{per} {per_what})")
+
+
+def real_pairs(in_sizes: Sequence[int], out_sizes: Sequence[int], window: Sequence[int],
+               strides: Sequence[int], dilations: Sequence[int], pads_lo: Sequence[int],
+               lhs_dilations: Optional[Sequence[int]] = None) -> int:
+    """The (output position, kernel tap) pairs of a convolution whose input
+    element is real, over every spatial dim: the product of
+    :func:`input_pairs` per dim."""
+    lhs_dilations = lhs_dilations or (1,) * len(in_sizes)
+    return math.prod(input_pairs(i, o, k, s, d, p, ld) for i, o, k, s, d, p, ld
+                     in zip(in_sizes, out_sizes, window, strides, dilations, pads_lo, lhs_dilations))
+
+
+def on_real_pairs(batch: int, channels: int, per: int, pairs: int, on: str = "inputs") -> Cost:
+    """A strided convolution's gradient (or a transposed convolution) counted
+    on real elements only: batch x channels x ``per`` x the (position, tap)
+    pairs whose element on the strided side is not a zero the stride
+    inserts nor padding (:func:`real_pairs`); where TensorFlow's
+    Conv2DBackpropInput formula divides by the stride product."""
+    macs = batch * channels * per * pairs
+    return Cost(2 * macs, macs, f"2 x {batch} batch x {channels} channels x {per} x "
+                                f"{pairs:,} (position, tap) pairs on real {on}")
+
+
 def input_pairs(in_size: int, out_size: int, k: int, stride: int, dilation: int, pad_lo: int,
                 lhs_dilation: int = 1) -> int:
     """Along one spatial dim of a convolution: the (output position, kernel
@@ -206,6 +241,36 @@ def input_pairs(in_size: int, out_size: int, k: int, stride: int, dilation: int,
             if 0 <= position < dilated and position % lhs_dilation == 0:
                 count += 1
     return count
+
+
+# --------------------------------------------------------------------------
+# Normalization
+
+
+def batch_norm(n: int, channels: int, training: bool, moving_averages: bool) -> Cost:
+    """Inference: 2N + 6C, the ops Keras 3 lowers BatchNormalization to: per
+    channel var + eps, rsqrt (2), x gamma, mean x scale, beta - (6C), then
+    x * scale + shift per element (2N). Training adds the batch mean (N) and
+    variance (3N: subtract, square, add): 6N + 6C, and 6C more when the
+    moving averages are updated. TensorFlow's FusedBatchNorm, PyTorch's
+    native_batch_norm."""
+    if not training:
+        return Cost(2 * n + 6 * channels, 0, f"2 x {n} elements + 6 x {channels} channels")
+    extra = 6 * channels if moving_averages else 0
+    text = f"6 x {n} elements + 6 x {channels} channels (training)"
+    if extra:
+        text += f" + 6 x {channels} (moving averages)"
+    return Cost(6 * n + 6 * channels + extra, 0, text)
+
+
+def batch_norm_grad(n: int, channels: int, training: bool) -> Cost:
+    """Training: 9N + 4C: x-hat (2N), dgamma = sum(dy x-hat) (2N), dbeta =
+    sum(dy) (N), dx = scale * (dy - mean(dy) - x-hat mean(dy x-hat)) (4N),
+    per-channel means and scale (4C). Inference statistics: 5N + 4C (no mean
+    terms in dx). TensorFlow's FusedBatchNormGrad, PyTorch's
+    native_batch_norm_backward."""
+    per_element = 9 if training else 5
+    return Cost(per_element * n + 4 * channels, 0, f"{per_element} x {n} elements + 4 x {channels} channels")
 
 
 def num_elements(shape: Optional[Sequence[Optional[int]]], what: str = "") -> int:

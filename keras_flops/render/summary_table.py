@@ -1,6 +1,6 @@
 """The summary table: ``model.summary()``'s look, plus FLOPs and MACs columns.
 
-A table of our own, drawn from the report and the layer tree; Keras's modules
+A table of our own, drawn from the layer tree and each layer's cells; Keras's modules
 are never patched. Keras 3 models get Keras 3's rich table (the same columns,
 widths, nested expansion, ``show_trainable``, ``layer_range`` and footer);
 tf_keras models get tf_keras's plain-text table. Each row's FLOPs and MACs
@@ -12,66 +12,29 @@ from __future__ import annotations
 import io
 import re
 import shutil
-from typing import Callable, List, Sequence
+from typing import Callable, List, Protocol, Sequence
 
 import rich.console
 import rich.markup
 import rich.table
 
 from keras_flops import _compat
-from keras_flops.core import hardware
-from keras_flops.render.text import count_text, totals
-from keras_flops.core.records import BACKWARD, OUTSIDE, within
 from keras_flops.formulas.compute import num_elements
 
 COLUMN_WIDTH = 8  # of the FLOPs and MACs columns (Keras 3), at least
 PLAIN_WIDTH = 12  # the same, in tf_keras's plain text
 
 
-COLUMNS = {"flops": "FLOPs", "macs": "MACs", "bytes": "Bytes", "min_bytes": "MinBytes", "bound": "Bound",
-           "saved_bytes": "Saved"}
+class Cells(Protocol):
+    """What the table shows beside Keras's columns: their ``headers``, each
+    layer's ``cells`` (text) and the ``footer`` lines
+    (:class:`keras_flops.model_summary.SummaryCounts`)."""
 
+    headers: List[str]
 
-class SummaryCounts:
-    """What the table needs of a report: each layer's cells (its inclusive
-    counts, in ``columns``), and the footer. ``"bound"`` needs a ``device``."""
+    def cells(self, layer) -> List[str]: ...
 
-    def __init__(self, report, paths: dict, raw: bool, columns: Sequence[str] = ("flops", "macs"),
-                 device=None):
-        unknown = [c for c in columns if c not in COLUMNS]
-        if unknown or not columns:
-            raise ValueError(f"columns must be some of {tuple(COLUMNS)}, got {tuple(columns)!r}.")
-        if "bound" in columns and device is None:
-            raise ValueError("the 'bound' column needs device=, a GPU name or a keras_flops.Device.")
-        if "saved_bytes" in columns and not report.training:
-            raise ValueError("the 'saved_bytes' column needs a training report: "
-                             "keras_flops.profile(model, training=True).")
-        self.report, self.paths, self.raw, self.columns = report, paths, raw, tuple(columns)
-        self.device = (hardware.device(device, report.compute_dtype, report.tensor_float_32)
-                       if device is not None else None)
-        self.headers = [COLUMNS[c] for c in self.columns]
-
-    def cells(self, layer) -> List[str]:
-        path = self.paths.get(id(layer))
-        flops, macs, n_bytes, n_min = self.report.inclusive(path) if path is not None else (0, 0, 0, 0)
-        values = {"flops": count_text(flops, self.raw), "macs": count_text(macs, self.raw),
-                  "bytes": count_text(n_bytes, self.raw), "min_bytes": count_text(n_min, self.raw)}
-        if "saved_bytes" in self.columns:
-            saved = sum(n for layer, n in self.report.activations.saved
-                        if path is not None and within(layer, path))
-            values["saved_bytes"] = count_text(saved, self.raw)
-        if self.device is not None:  # compulsory traffic, as the roofline's default
-            values["bound"] = self.device.bound(flops, n_min) if flops or n_min else "-"
-        return [values[c] for c in self.columns]
-
-    def footer(self) -> List[str]:
-        lines = [totals(self.report, "footer", raw=self.raw)]
-        outside = sum(op.flops for op in self.report.ops if op.layer == OUTSIDE and op.phase != BACKWARD)
-        if outside:
-            lines.append(f"FLOPs outside any layer: {count_text(outside, self.raw)}")
-        if self.report.uncounted:
-            lines.append(f"Uncounted ops: {len(self.report.uncounted)} (see report.uncounted)")
-        return lines
+    def footer(self) -> List[str]: ...
 
 
 def layer_range_bounds(layers, layer_range) -> List[int]:
@@ -154,28 +117,47 @@ def _fitted_widths(header, align, widths, line_length) -> List[int]:
     return [len(part) - 2 for part in border[1:-1].split("┳")]  # less each side's padding
 
 
-def rich_summary(model, counts: SummaryCounts, line_length=None, positions=None, print_fn=None,
+def keras_header(sequential_like: bool, show_trainable: bool) -> List[str]:
+    """Keras's own columns, in both Keras 3's table and tf_keras's text."""
+    header = ["Layer (type)", "Output Shape", "Param #"] + ([] if sequential_like else ["Connected to"])
+    return header + (["Trainable"] if show_trainable else [])
+
+
+def rich_summary(model, counts: Cells, line_length=None, positions=None, print_fn=None,
                  expand_nested=False, show_trainable=False, layer_range=None) -> None:
     """Keras 3's ``print_summary``, with FLOPs and MACs columns and footer lines."""
-    import keras
-
-    if not print_fn and not keras.config.is_interactive_logging_enabled():
-        from absl import logging
-
-        print_fn = logging.info
     sequential_like = _compat.is_sequential_like(model)
+    header = keras_header(sequential_like, show_trainable)
+    widths = _rich_widths(header, sequential_like, show_trainable, line_length, positions)
+    layers = _compat.summary_layers(model)
+    lo, hi = layer_range_bounds(layers, layer_range)
+    rows = [(layer, level, counts.cells(layer)) for top in layers[lo:hi]
+            for layer, level in _nested(top, expand_nested)]
+    ours = max([COLUMN_WIDTH] + [len(c) for _, _, cells in rows for c in cells])
+    columns = [rich.table.Column(h, justify=a, width=w) for h, a, w in zip(header, _align(header), widths)]
+    columns += [rich.table.Column(h, justify="right", width=ours) for h in counts.headers]
+    table = rich.table.Table(*columns, show_lines=True)
+    for layer, level, cells in rows:
+        table.add_row(*_rich_fields(model, layer, level, sequential_like, show_trainable),
+                      *(_number(c) for c in cells))
+    table_width = sum(widths) + len(counts.headers) * ours + 3 * len(columns) + 1
+    _print_rich(model, table, table_width, counts.footer(), print_fn)
+
+
+def _align(header: List[str]) -> List[str]:
+    return [{"Param #": "right", "Trainable": "center"}.get(h, "left") for h in header]
+
+
+def _rich_widths(header, sequential_like, show_trainable, line_length, positions) -> List[int]:
+    """The widths of Keras's columns, from ``positions`` (fractions of the
+    line) as Keras 3 sets them, then fitted as rich fits Keras's table."""
     if sequential_like:
         default_length, positions = 88, positions or [0.45, 0.80, 1.0]
-        header, align = ["Layer (type)", "Output Shape", "Param #"], ["left", "left", "right"]
     else:
         default_length, positions = 108, positions or [0.3, 0.56, 0.74, 1.0]
-        header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
-        align = ["left", "left", "right", "left"]
     if show_trainable:
         default_length += 12
         positions = [p * 0.90 for p in positions] + [1.0]
-        header.append("Trainable")
-        align.append("center")
     line_length = line_length or min(default_length, shutil.get_terminal_size().columns - 4)
     widths, current = [], 0
     for pos in positions:
@@ -184,20 +166,12 @@ def rich_summary(model, counts: SummaryCounts, line_length=None, positions=None,
             raise ValueError("Insufficient console width to print summary.")
         widths.append(width)
         current += width
-    widths = _fitted_widths(header, align, widths, line_length)
-    layers = _compat.summary_layers(model)
-    lo, hi = layer_range_bounds(layers, layer_range)
-    rows = [(layer, level, counts.cells(layer)) for top in layers[lo:hi]
-            for layer, level in _nested(top, expand_nested)]
-    ours = max([COLUMN_WIDTH] + [len(c) for _, _, cells in rows for c in cells])
-    columns = [rich.table.Column(h, justify=a, width=w) for h, a, w in zip(header, align, widths)]
-    columns += [rich.table.Column(h, justify="right", width=ours) for h in counts.headers]
-    table = rich.table.Table(*columns, show_lines=True)
-    table_width = sum(widths) + len(counts.headers) * ours + 3 * len(columns) + 1
-    for layer, level, cells in rows:
-        table.add_row(*_rich_fields(model, layer, level, sequential_like, show_trainable),
-                      *(_number(c) for c in cells))
+    return _fitted_widths(header, _align(header), widths, line_length)
 
+
+def _param_lines(model) -> list:
+    """Keras 3's footer: ``(label, (count, bytes))`` of the trainable,
+    non-trainable and (once built) optimizer weights, and their total."""
     trainable, frozen = model.trainable_weights, model.non_trainable_weights
     optimizer = _compat.optimizer_weights(model)
     bits = _compat.dtype_bits
@@ -206,7 +180,19 @@ def rich_summary(model, counts: SummaryCounts, line_length=None, positions=None,
     lines = [("Total params", total), ("Trainable params", sizes[0]), ("Non-trainable params", sizes[1])]
     if optimizer:
         lines.append(("Optimizer params", sizes[2]))
+    return lines
 
+
+def _print_rich(model, table, table_width: int, footer: List[str], print_fn) -> None:
+    """The title, the table, Keras's parameter lines and ours, printed as
+    Keras 3 prints them: to the terminal, to ``print_fn``, or to absl's log
+    when Keras's interactive logging is off."""
+    import keras
+
+    if not print_fn and not keras.config.is_interactive_logging_enabled():
+        from absl import logging
+
+        print_fn = logging.info
     width = max(table_width + 1, 0)
     if print_fn:
         console = rich.console.Console(highlight=False, force_terminal=False, color_system=None, width=width)
@@ -217,9 +203,9 @@ def rich_summary(model, counts: SummaryCounts, line_length=None, positions=None,
             console.width = width
     console.print(_bold(f'Model: "{rich.markup.escape(model.name)}"'))
     console.print(table)
-    for label, (n, size) in lines:
+    for label, (n, size) in _param_lines(model):
         console.print(_bold(f" {label}: ") + _number(f"{n:,}") + f" ({_readable_bytes(size)})")
-    for line in counts.footer():
+    for line in footer:
         label, _, value = line.partition(": ")
         console.print(_bold(f" {label}: ") + _number(value))
     if print_fn:
@@ -261,55 +247,22 @@ def _link(connection: str) -> str:
 # tf_keras: plain text
 
 
-def plain_summary(model, counts: SummaryCounts, line_length=None, positions=None, print_fn=None,
+def plain_summary(model, counts: Cells, line_length=None, positions=None, print_fn=None,
                   expand_nested=False, show_trainable=False, layer_range=None) -> None:
     """tf_keras's ``print_summary`` text, with FLOPs and MACs columns and footer lines."""
     print_fn = print_fn or print
     sequential_like = _compat.is_sequential_like(model)
-    if sequential_like:
-        line_length = line_length or 65
-        positions = list(positions or [0.45, 0.85, 1.0])
-        header = ["Layer (type)", "Output Shape", "Param #"]
-    else:
-        line_length = line_length or 98
-        positions = list(positions or [0.3, 0.6, 0.70, 1.0])
-        header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
-    if positions[-1] <= 1:
-        positions = [int(line_length * p) for p in positions]
-    if show_trainable:
-        line_length += 11
-        positions.append(line_length)
-        header.append("Trainable")
-    extra = len(counts.headers) * PLAIN_WIDTH
+    header = keras_header(sequential_like, show_trainable)
+    line_length, positions = _plain_positions(sequential_like, show_trainable, line_length, positions)
+    width = line_length + len(counts.headers) * PLAIN_WIDTH
 
     def emit_row(fields, cells, level=0):
         lines = _plain_row(fields, positions, level)
         for i, line in enumerate(lines):
             print_fn(line + ("".join(c.rjust(PLAIN_WIDTH) for c in cells) if i == 0 else ""))
 
-    print_fn(f'Model: "{model.name}"')
-    print_fn("_" * (line_length + extra))
-    emit_row(header, counts.headers)
-    print_fn("=" * (line_length + extra))
-
     def emit_layer(layer, level=0, last=False):
-        try:
-            shape = layer.output_shape
-        except AttributeError:
-            shape = "multiple"
-        except RuntimeError:
-            shape = "?"
-        if sequential_like:
-            unused = not layer.built and not _compat.is_graph_network(layer)
-            fields = [f"{layer.name} ({type(layer).__name__})", shape,
-                      "0 (unused)" if unused else layer.count_params()]
-        else:
-            fields = [f"{layer.name} ({type(layer).__name__})", shape, layer.count_params(),
-                      _compat.connections(model, layer)]
-        if show_trainable:
-            fields.append("Y" if layer.trainable else "N")
-        emit_row(fields, counts.cells(layer), level)
-        width = line_length + extra
+        emit_row(_plain_fields(model, layer, sequential_like, show_trainable), counts.cells(layer), level)
         if expand_nested and getattr(layer, "layers", None):
             print_fn("|" * (level + 1) + "¯" * (width - 2 * level - 2) + "|" * (level + 1))
             inner = layer.layers
@@ -320,23 +273,66 @@ def plain_summary(model, counts: SummaryCounts, line_length=None, positions=None
         if not last:
             print_fn("|" * level + " " * (width - 2 * level) + "|" * level)
 
+    print_fn(f'Model: "{model.name}"')
+    print_fn("_" * width)
+    emit_row(header, counts.headers)
+    print_fn("=" * width)
     lo, hi = layer_range_bounds(model.layers, layer_range)
     for layer in model.layers[lo:hi]:
         emit_layer(layer)
-    print_fn("=" * (line_length + extra))
+    print_fn("=" * width)
+    for line in _plain_params(model) + list(counts.footer()):
+        print_fn(line)
+    print_fn("_" * width)
 
+
+def _plain_positions(sequential_like, show_trainable, line_length, positions):
+    """``(line length, the columns' right ends)`` as tf_keras sets them."""
+    if sequential_like:
+        line_length = line_length or 65
+        positions = list(positions or [0.45, 0.85, 1.0])
+    else:
+        line_length = line_length or 98
+        positions = list(positions or [0.3, 0.6, 0.70, 1.0])
+    if positions[-1] <= 1:
+        positions = [int(line_length * p) for p in positions]
+    if show_trainable:
+        line_length += 11
+        positions.append(line_length)
+    return line_length, positions
+
+
+def _plain_fields(model, layer, sequential_like: bool, show_trainable: bool) -> list:
+    """A layer's cells in tf_keras's columns."""
+    try:
+        shape = layer.output_shape
+    except AttributeError:
+        shape = "multiple"
+    except RuntimeError:
+        shape = "?"
+    if sequential_like:
+        unused = not layer.built and not _compat.is_graph_network(layer)
+        fields = [f"{layer.name} ({type(layer).__name__})", shape,
+                  "0 (unused)" if unused else layer.count_params()]
+    else:
+        fields = [f"{layer.name} ({type(layer).__name__})", shape, layer.count_params(),
+                  _compat.connections(model, layer)]
+    if show_trainable:
+        fields.append("Y" if layer.trainable else "N")
+    return fields
+
+
+def _plain_params(model) -> List[str]:
+    """tf_keras's parameter lines: counts and sizes of the trainable and non-trainable weights."""
     def size(dtype):
         return dtype.size * 8
 
     trainable, frozen = model.trainable_weights, model.non_trainable_weights
     t_mem, f_mem = _memory(trainable, size), _memory(frozen, size)
     units = ("Byte", "KB", "MB", "GB", "TB", "PB")
-    print_fn(f"Total params: {_count(trainable) + _count(frozen)} ({_readable_bytes(t_mem + f_mem, units)})")
-    print_fn(f"Trainable params: {_count(trainable)} ({_readable_bytes(t_mem, units)})")
-    print_fn(f"Non-trainable params: {_count(frozen)} ({_readable_bytes(f_mem, units)})")
-    for line in counts.footer():
-        print_fn(line)
-    print_fn("_" * (line_length + extra))
+    return [f"Total params: {_count(trainable) + _count(frozen)} ({_readable_bytes(t_mem + f_mem, units)})",
+            f"Trainable params: {_count(trainable)} ({_readable_bytes(t_mem, units)})",
+            f"Non-trainable params: {_count(frozen)} ({_readable_bytes(f_mem, units)})"]
 
 
 def _plain_row(fields: Sequence, positions: Sequence[int], level: int = 0) -> List[str]:

@@ -5,12 +5,13 @@ import keras
 import torch
 
 from keras_flops import _compat
+from keras_flops.backends.torch import _compat as torch_compat
 
 
 def test_keras_places_tensors_on_the_device_it_is_given():
     # keras.src.backend.common.global_state's "torch_device", read by get_device()
     meta = torch.device("meta")
-    with _compat.torch_device(meta):
+    with torch_compat.torch_device(meta):
         t = keras.ops.convert_to_tensor([1.0, 2.0])
         assert t.device == meta
         x = torch.empty((2,), device=meta).requires_grad_(True)
@@ -22,7 +23,7 @@ def test_keras_places_tensors_on_the_device_it_is_given():
 def test_the_dispatch_mode_sees_aten_ops():
     seen = []
 
-    class Seen(_compat.torch_dispatch_mode()):
+    class Seen(torch_compat.torch_dispatch_mode()):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             seen.append(func._overloadpacket.__name__)
             return func(*args, **(kwargs or {}))
@@ -34,11 +35,11 @@ def test_the_dispatch_mode_sees_aten_ops():
 
 
 def test_the_running_autograd_node_is_known_in_backward():
-    current = _compat.current_autograd_node()
+    current = torch_compat.current_autograd_node()
     assert current() is None
     found = []
 
-    class Seen(_compat.torch_dispatch_mode()):
+    class Seen(torch_compat.torch_dispatch_mode()):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             node = current()
             found.append(type(node).__name__ if node is not None else None)
@@ -56,18 +57,18 @@ def test_random_ops_draw_without_a_generator_while_tracing():
     from keras.src.backend.torch import random as torch_random
 
     original = torch_random.torch_seed_generator
-    with _compat.no_torch_generators():
+    with torch_compat.no_torch_generators():
         assert torch_random.torch_seed_generator(keras.random.SeedGenerator(1)) is None
     assert torch_random.torch_seed_generator is original
 
 
 def test_an_aten_ops_name_and_schema():
     # OpOverload._overloadpacket and OpOverload._schema
-    name, schema = _compat.aten_schema(torch.ops.aten.add_.Tensor)
+    name, schema = torch_compat.aten_schema(torch.ops.aten.add_.Tensor)
     assert name == "add_"
     first = schema.arguments[0]
     assert first.name == "self" and first.alias_info.is_write
-    name, schema = _compat.aten_schema(torch.ops.aten.convolution.default)
+    name, schema = torch_compat.aten_schema(torch.ops.aten.convolution.default)
     assert name == "convolution"
     assert [a.name for a in schema.arguments][:3] == ["input", "weight", "bias"]
     assert not schema.arguments[0].alias_info
@@ -76,7 +77,7 @@ def test_an_aten_ops_name_and_schema():
 def test_a_view_is_known():
     # Tensor._is_view
     t = torch.empty((4, 4), device="meta")
-    assert _compat.is_view(t[1:]) and not _compat.is_view(t)
+    assert torch_compat.is_view(t[1:]) and not torch_compat.is_view(t)
 
 
 def test_a_deferred_variable_reads_as_meta_zeros():
@@ -86,6 +87,6 @@ def test_a_deferred_variable_reads_as_meta_zeros():
         layer.build((None, 4))
     kernel = layer.kernel
     _compat.keep_deferred([kernel])
-    _compat.read_as_meta([kernel])
+    torch_compat.read_as_meta([kernel])
     assert kernel.value.device.type == "meta" and tuple(kernel.value.shape) == (4, 3)
     assert not _compat.is_allocated(kernel)

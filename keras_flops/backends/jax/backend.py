@@ -2,7 +2,7 @@
 
 Models are traced into jaxprs (:mod:`.trace`) and counted through the
 walk's adapter over jaxprs (:mod:`.program`), with JAX's primitives mapped
-onto the formulas (:mod:`.primitives`). TensorFlow is never imported: the
+onto the formulas (:mod:`.formulas`). TensorFlow is never imported: the
 callback writes TensorBoard events with the ``tensorboard`` package alone.
 """
 
@@ -31,6 +31,12 @@ class JaxBackend(WithoutTensorFlow):
     trace_call = staticmethod(tracing.trace_call)
     count = staticmethod(program.count)
     spec = staticmethod(tracing.abstract_spec)
+
+    def branches_on_a_tensor(self, err: Exception) -> bool:
+        """A tracer used as a Python bool or int (``ConcretizationTypeError``
+        and its subclasses ``TracerBoolConversionError`` and
+        ``TracerIntegerConversionError``)."""
+        return isinstance(err, jax.errors.ConcretizationTypeError)
 
     def distribution(self, model) -> Distribution:
         """Keras's distribution: the size of the device mesh's batch axis, and

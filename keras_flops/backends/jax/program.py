@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jax
 
-from keras_flops.backends.jax import primitives
+from keras_flops.backends.jax import formulas as primitives
+from keras_flops.backends.jax._compat import is_dropped, is_literal, name_stack
 from keras_flops.core import walk
 from keras_flops.core.loops import COMPARISONS, iterations
 from keras_flops.core.records import BACKWARD, FORWARD, LOSS, LOSS_PHASE, OUTSIDE
@@ -61,7 +62,7 @@ class Node:
         """The full name stack: the calling equations' stacks, then its own
         (read only for the equations that run)."""
         if self._stack is None:
-            own = str(self.eqn.source_info.name_stack)
+            own = name_stack(self.eqn)
             outer = self.body.stack
             self._stack = f"{outer}/{own}" if outer and own else (outer or own)
         return self._stack
@@ -98,13 +99,13 @@ class JaxprProgram:
         return [Node(body, i, eqn) for i, eqn in enumerate(body.jaxpr.eqns)]
 
     def results(self, body: Body):
-        return [v for v, u in zip(body.jaxpr.outvars, body.used) if u and not _is_literal(v)]
+        return [v for v, u in zip(body.jaxpr.outvars, body.used) if u and not is_literal(v)]
 
     def produces(self, node: Node):
-        return [None if _is_drop(v) else v for v in node.eqn.outvars]
+        return [None if is_dropped(v) else v for v in node.eqn.outvars]
 
     def consumes(self, node: Node):
-        return [v for v in node.eqn.invars if not _is_literal(v)]
+        return [v for v in node.eqn.invars if not is_literal(v)]
 
     def has_effects(self, node: Node) -> bool:
         return bool(node.eqn.effects)
@@ -169,8 +170,8 @@ class JaxprProgram:
 
     def interface(self, node: Node, body: Body):
         jaxpr = body.jaxpr
-        return ([None if _is_literal(v) else v for v in jaxpr.invars],
-                [None if _is_literal(v) else v for v in jaxpr.outvars])
+        return ([None if is_literal(v) else v for v in jaxpr.invars],
+                [None if is_literal(v) else v for v in jaxpr.outvars])
 
     def name(self, node: Node) -> str:
         return f"{node.body.prefix}{node.eqn.primitive.name}_{node.index}"
@@ -189,8 +190,8 @@ class JaxprProgram:
 
     def operands(self, node: Node):
         eqn = node.eqn
-        return ([(None if _is_literal(v) else v, _bytes(v)) for v in eqn.invars],  # a literal: no memory
-                [(None if _is_drop(v) else v, _bytes(v)) for v in eqn.outvars])
+        return ([(None if is_literal(v) else v, _bytes(v)) for v in eqn.invars],  # a literal: no memory
+                [(None if is_dropped(v) else v, _bytes(v)) for v in eqn.outvars])
 
     def dtype(self, node: Node) -> str:
         invars = node.eqn.invars
@@ -220,14 +221,6 @@ def _inner(value):
     return None
 
 
-def _is_literal(v) -> bool:
-    return type(v).__name__ == "Literal"
-
-
-def _is_drop(v) -> bool:
-    return type(v).__name__ == "DropVar"
-
-
 def _shape(var):
     shape = getattr(getattr(var, "aval", None), "shape", None)
     return tuple(shape) if shape is not None else None  # static ints in a jaxpr
@@ -255,7 +248,7 @@ def _trip_count(eqn) -> Optional[int]:
         return None
     a, b = test.invars
     carries = cond.invars[cond_consts:]
-    if _is_literal(a) or a not in carries or not _is_literal(b):
+    if is_literal(a) or a not in carries or not is_literal(b):
         return None
     k = carries.index(a)
     start, limit = _literal(carry_in[k]), _literal(b)
@@ -266,7 +259,7 @@ def _trip_count(eqn) -> Optional[int]:
 
 
 def _literal(v) -> Optional[int]:
-    if not _is_literal(v):
+    if not is_literal(v):
         return None
     try:
         return int(v.val)
@@ -281,7 +274,7 @@ def _step(body, body_consts: int, k: int) -> Optional[int]:
     for eqn in body.eqns:
         if eqn.outvars[0] is out and eqn.primitive.name in ("add", "sub"):
             x, y = eqn.invars
-            if x is var and _is_literal(y):
+            if x is var and is_literal(y):
                 value = _literal(y)
                 return value if eqn.primitive.name == "add" else -value
     return None

@@ -21,7 +21,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import jax
 import keras
 
+from keras_flops.backends.jax._compat import is_literal
 from keras_flops.core import inputs, weightless
+from keras_flops.core.dtypes import dtype_name
 from keras_flops.core.layers import LayerRecorder
 from keras_flops.core.records import LOSS, LayerRow
 
@@ -72,7 +74,7 @@ def abstract_spec(shape, dtype, name=None) -> jax.ShapeDtypeStruct:
     """An abstract value: an input's, a label's, or a variable's stand-in
     (it has no name: a caller keeps ``name`` beside it)."""
     return jax.ShapeDtypeStruct(tuple(None if d is None else int(d) for d in shape),
-                                inputs.dtype_name(dtype))
+                                dtype_name(dtype))
 
 
 def trace_call(model, call, specs: Sequence) -> JaxTrace:
@@ -94,7 +96,7 @@ def trace_call(model, call, specs: Sequence) -> JaxTrace:
     returned = jaxpr.outvars[:len(keras.tree.flatten(structure[0]))]
     return JaxTrace(closed, dict(recorder.tokens), recorder.prefix, recorder.layers(),
                     outputs=structure[0], arguments=tuple(jaxpr.invars[len(variables):]),
-                    returns=tuple(None if type(v).__name__ == "Literal" else v for v in returned))
+                    returns=tuple(None if is_literal(v) else v for v in returned))
 
 
 def trace(model, specs, training: bool = False, targets=None) -> JaxTrace:

@@ -10,6 +10,7 @@ times (:mod:`.measure`) are TensorFlow's alone.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Optional, Tuple
 
@@ -40,6 +41,26 @@ class TensorFlowBackend:
     def callbacks(self):
         """``tf.keras.callbacks``: Keras 3's, or tf_keras's under ``TF_USE_LEGACY_KERAS=1``."""
         return tf.keras.callbacks
+
+    @staticmethod
+    def layer_classes() -> Tuple[type, ...]:
+        """Keras 3's layers, ``tf.keras``'s, and tf_keras's where it is imported."""
+        import keras
+
+        classes = [keras.layers.Layer]
+        if hasattr(tf, "keras"):
+            classes.append(tf.keras.layers.Layer)
+        legacy = sys.modules.get("tf_keras")  # imported by whoever made a tf_keras model
+        if legacy is not None:
+            classes.append(legacy.layers.Layer)
+        return tuple(classes)
+
+    def branches_on_a_tensor(self, err: Exception) -> bool:
+        """A symbolic tensor used as a Python bool (``OperatorNotAllowedInGraphError``)."""
+        return isinstance(err, tf.errors.OperatorNotAllowedInGraphError)
+
+    def keep_unallocated(self, variables) -> None:
+        pass  # a deferred variable is read only inside a trace, where it is a placeholder
 
     def distribution(self, model) -> Distribution:
         """The model's distribution strategy: each replica a device of its own."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from keras_flops.formulas import compute
-from keras_flops.formulas.compute import einsum_terms, input_pairs, num_elements
+from keras_flops.formulas.compute import einsum_terms, num_elements
 from keras_flops.formulas.registry import Cost, OpSpec, registrar
 
 # Op types whose FLOPs are all multiply-accumulates: MACs = FLOPs / 2.
@@ -167,21 +167,12 @@ def _static_axis(op: OpSpec) -> int:
 
 @builtin("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
 def fused_batch_norm(op: OpSpec) -> Cost:
-    """Inference: 2N + 6C, the same ops Keras 3 lowers BatchNormalization to:
-    per channel var + eps, rsqrt (2), x gamma, mean x scale, beta - (6C), then
-    x * scale + shift per element (2N). Training adds the batch mean (N) and
-    variance (3N: subtract, square, add): 6N + 6C, and 6C more when the op
-    also updates moving averages (exponential_avg_factor != 1)."""
+    """Inference 2N + 6C, training 6N + 6C, and 6C more when the op also
+    updates moving averages (exponential_avg_factor != 1): :func:`compute.batch_norm`."""
     x = op.inputs[0]
-    n = num_elements(x, "input")
     channels = x[1] if _channels_first(op) else x[-1]
-    if not op.attrs.get("is_training", False):
-        return Cost(2 * n + 6 * channels, 0, f"2 x {n} elements + 6 x {channels} channels")
-    extra = 6 * channels if op.attrs.get("exponential_avg_factor", 1.0) != 1.0 else 0
-    text = f"6 x {n} elements + 6 x {channels} channels (training)"
-    if extra:
-        text += f" + 6 x {channels} (moving averages)"
-    return Cost(6 * n + 6 * channels + extra, 0, text)
+    return compute.batch_norm(num_elements(x, "input"), channels, bool(op.attrs.get("is_training", False)),
+                              op.attrs.get("exponential_avg_factor", 1.0) != 1.0)
 
 
 # --------------------------------------------------------------------------
@@ -307,14 +298,10 @@ def avg_pool_grad(op: OpSpec) -> Cost:
 
 @builtin("FusedBatchNormGrad", "FusedBatchNormGradV2", "FusedBatchNormGradV3")
 def fused_batch_norm_grad(op: OpSpec) -> Cost:
-    """Training: 9N + 4C: x-hat (2N), dgamma = sum(dy x-hat) (2N), dbeta = sum(dy)
-    (N), dx = scale * (dy - mean(dy) - x-hat mean(dy x-hat)) (4N), per-channel
-    means and scale (4C). Inference statistics: 5N + 4C (no mean terms in dx)."""
-    n = num_elements(op.inputs[1], "input")
-    channels = op.inputs[1][1] if _channels_first(op) else op.inputs[1][-1]
-    per_element = 9 if op.attrs.get("is_training", True) else 5
-    return Cost(per_element * n + 4 * channels, 0,
-                f"{per_element} x {n} elements + 4 x {channels} channels")
+    """Training 9N + 4C, inference statistics 5N + 4C: :func:`compute.batch_norm_grad`."""
+    x = op.inputs[1]
+    channels = x[1] if _channels_first(op) else x[-1]
+    return compute.batch_norm_grad(num_elements(x, "input"), channels, bool(op.attrs.get("is_training", True)))
 
 
 # --------------------------------------------------------------------------
@@ -464,8 +451,7 @@ def _real_pairs(op: OpSpec, x, y, window) -> int:
     in_sizes = list(x[2:] if first else x[1:-1])
     out_sizes = list(y[2:] if first else y[1:-1])
     pads = _pads_lo(op, in_sizes, out_sizes, window, strides, dilations)
-    return math.prod(input_pairs(i, o, k, s, d, p) for i, o, k, s, d, p
-                     in zip(in_sizes, out_sizes, window, strides, dilations, pads))
+    return compute.real_pairs(in_sizes, out_sizes, window, strides, dilations, pads)
 
 
 @exact("Conv2DBackpropInput", "Conv3DBackpropInputV2", "DepthwiseConv2dNativeBackpropInput")
@@ -485,14 +471,9 @@ def conv_backprop_input_exact(op: OpSpec) -> Cost:
     # products per (dx element, tap): the dy channels each dx channel feeds
     per = kernel[-1] if depthwise else kernel[-1] * kernel[-2] // dx_channels
     if all(s == 1 for s in strides):
-        n_dx = num_elements(dx, "input gradient")
-        macs = n_dx * math.prod(window) * per
-        return Cost(2 * macs, macs, f"2 x {n_dx:,} input-gradient elements x "
-                                    f"{'x'.join(map(str, window))} window x {per} channels")
-    pairs = _real_pairs(op, dx, dy, window)
-    macs = dx[0] * dx_channels * per * pairs
-    return Cost(2 * macs, macs, f"2 x {dx[0]} batch x {dx_channels} channels x {per} x "
-                                f"{pairs:,} (position, tap) pairs on real inputs")
+        return compute.convolution(num_elements(dx, "input gradient"), window, per,
+                                   "input-gradient elements", "channels")
+    return compute.on_real_pairs(dx[0], dx_channels, per, _real_pairs(op, dx, dy, window))
 
 
 @exact("Conv2DBackpropFilter", "Conv3DBackpropFilterV2")
@@ -509,9 +490,6 @@ def conv_backprop_filter_exact(op: OpSpec) -> Cost:
     window = list(kernel[:-2])
     if op.attrs.get("forward_op_type") in ("Conv2DBackpropInput", "Conv3DBackpropInputV2"):
         pairs = _real_pairs(op, big, small, window)
-        macs = small[0] * kernel[-2] * kernel[-1] * pairs
-        return Cost(2 * macs, macs, f"2 x {small[0]} batch x {kernel[-2]}x{kernel[-1]} channels x "
-                                    f"{pairs:,} (position, tap) pairs on real outputs (transposed)")
-    dy = num_elements(small, "output gradient")
-    per = math.prod(kernel[:-1])
-    return Cost(2 * dy * per, dy * per, f"2 x {dy:,} output-gradient elements x {per} (window x in-channels)")
+        return compute.on_real_pairs(small[0], kernel[-2], kernel[-1], pairs, "outputs (transposed)")
+    return compute.convolution(num_elements(small, "output gradient"), window, kernel[-2],
+                               "output-gradient elements", "in-channels")

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional
 
 import tensorflow as tf
 
-from keras_flops import _compat as compat
+from keras_flops.backends.tensorflow import _compat as compat
 from keras_flops.core.records import OUTSIDE
 from keras_flops.core.report import FlopsReport
 

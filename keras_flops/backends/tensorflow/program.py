@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import tensorflow as tf
 
-from keras_flops import _compat as compat
+from keras_flops.backends.tensorflow import _compat as compat
 from keras_flops.backends.tensorflow import formulas, graph, statistics
 from keras_flops.backends.tensorflow.loops import trip_count
 from keras_flops.core import walk

@@ -14,7 +14,7 @@ import os
 
 import tensorflow as tf
 
-from keras_flops import _compat as compat
+from keras_flops.backends.tensorflow import _compat as compat
 from keras_flops.backends.tensorflow import trace
 from keras_flops.backends.tensorflow.program import count
 from keras_flops.core import inputs

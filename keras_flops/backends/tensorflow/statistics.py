@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from keras_flops import _compat as compat
+from keras_flops.backends.tensorflow import _compat as compat
 from keras_flops.backends.tensorflow.formulas import MAC_OPS
 from keras_flops.formulas.compute import num_elements
 from keras_flops.formulas.registry import Cost, with_macs

@@ -2,7 +2,7 @@
 
 Models are traced on PyTorch's meta device into the aten ops they run
 (:mod:`.trace`) and counted through the walk's adapter over that list
-(:mod:`.program`), with the aten ops mapped onto the formulas (:mod:`.ops`).
+(:mod:`.program`), with the aten ops mapped onto the formulas (:mod:`.formulas`).
 TensorFlow is never imported: the callback writes TensorBoard events with
 the ``tensorboard`` package alone.
 """
@@ -14,6 +14,7 @@ from typing import Optional, Tuple
 import torch
 
 from keras_flops.backends.protocol import Distribution, WithoutTensorFlow
+from keras_flops.backends.torch import _compat
 from keras_flops.backends.torch import program
 from keras_flops.backends.torch import trace as tracing
 
@@ -30,6 +31,17 @@ class TorchBackend(WithoutTensorFlow):
     trace_call = staticmethod(tracing.trace_call)
     count = staticmethod(program.count)
     spec = staticmethod(tracing.spec)
+
+    def branches_on_a_tensor(self, err: Exception) -> bool:
+        """A value read from a meta tensor, which has none (``.item()``, a copy to the CPU)."""
+        text = str(err)
+        return "meta tensor" in text and ("item()" in text or "Cannot copy out of meta tensor" in text)
+
+    def keep_unallocated(self, variables) -> None:
+        """Keras on PyTorch reads every variable of a model it builds (a task
+        model around a weightless backbone): each of ``variables`` reads as
+        zeros on the meta device, so nothing is allocated."""
+        _compat.read_as_meta(variables)
 
     def distribution(self, model) -> Distribution:
         """One device: Keras on PyTorch has no distribution of its own."""

@@ -12,9 +12,10 @@ from typing import Any, Dict
 
 import torch
 
-from keras_flops.backends.torch import ops as aten
-from keras_flops.backends.torch import trace as tracing
+from keras_flops.backends.torch import formulas as aten
+from keras_flops.backends.torch import recorder
 from keras_flops.core import walk
+from keras_flops.core.dtypes import dtype_name
 from keras_flops.formulas.registry import OpSpec, Table
 
 TABLE = Table(builtin=aten.FORMULAS, zero=aten.ZERO, mac_ops=aten.MAC_OPS)
@@ -98,7 +99,7 @@ class TorchProgram:
     def dtype(self, node) -> str:
         for a in _flat(node.args):
             if isinstance(a, torch.Tensor):
-                return str(a.dtype).replace("torch.", "")
+                return dtype_name(a.dtype)
         return ""
 
     def skip(self, node) -> bool:
@@ -132,7 +133,7 @@ def _attrs(node) -> Dict[str, Any]:
     (an einsum's: its equation)."""
     if node.func is None:
         return {"equation": node.args[0]}
-    arguments = tracing.arguments(node.func)
+    arguments = recorder.arguments(node.func)
     attrs = {a.name: _value(v) for a, v in zip(arguments, node.args)}
     attrs.update((k, _value(v)) for k, v in node.kwargs.items())
     for a in arguments[len(node.args):]:

@@ -16,7 +16,7 @@ import math
 from typing import Callable, Dict
 
 from keras_flops.formulas import compute
-from keras_flops.formulas.compute import input_pairs, num_elements as _n
+from keras_flops.formulas.compute import num_elements as _n
 from keras_flops.formulas.registry import Cost, OpSpec, registrar
 
 FORMULAS: Dict[str, Callable[[OpSpec], Cost]] = {}
@@ -110,10 +110,8 @@ def gelu_backward(spec: OpSpec) -> Cost:
 # --------------------------------------------------------------------------
 # Softmax and normalization
 
-@_register("_softmax", "_safe_softmax", "_log_softmax", "softmax", "log_softmax")
-def softmax(spec: OpSpec) -> Cost:
-    """5 per element, as TensorFlow's Softmax: the max, x - max, exp, the sum, the divide."""
-    return compute.elementwise(_n(spec.inputs[0], "input"), 5, "max, subtract, exp, sum, divide")
+_register("_softmax", "_safe_softmax", "softmax")(compute.elementwise_formula("softmax", lambda spec: spec.inputs[0]))
+_register("_log_softmax", "log_softmax")(compute.elementwise_formula("log_softmax", lambda spec: spec.inputs[0]))
 
 
 @_register("_softmax_backward_data", "_log_softmax_backward_data")
@@ -163,23 +161,18 @@ def _channels(spec: OpSpec) -> int:
            "_native_batch_norm_legit_functional")
 def batch_norm(spec: OpSpec) -> Cost:
     """As TensorFlow's FusedBatchNorm: inference 2N + 6C; training 6N + 6C,
-    and 6C more to update running statistics."""
-    n, channels = _n(spec.inputs[0], "input"), _channels(spec)
+    and 6C more to update running statistics (:func:`compute.batch_norm`)."""
     training = spec.type == "_native_batch_norm_legit" or bool(spec.attrs.get("training", False))
-    if not training:
-        return Cost(2 * n + 6 * channels, 0, f"2 x {n} elements + 6 x {channels} channels")
-    running = spec.attrs.get("running_mean") is not None
-    extra = 6 * channels if running else 0
-    return Cost(6 * n + 6 * channels + extra, 0, f"6 x {n} elements + {6 + (6 if running else 0)} x "
-                                                 f"{channels} channels (training)")
+    return compute.batch_norm(_n(spec.inputs[0], "input"), _channels(spec), training,
+                              spec.attrs.get("running_mean") is not None)
 
 
 @_register("native_batch_norm_backward")
 def batch_norm_backward(spec: OpSpec) -> Cost:
-    """As TensorFlow's FusedBatchNormGrad: 9N + 4C in training, 5N + 4C otherwise."""
-    n, channels = _n(spec.inputs[1], "input"), spec.inputs[1][1]
-    per = 9 if spec.attrs.get("train", True) else 5
-    return Cost(per * n + 4 * channels, 0, f"{per} x {n} elements + 4 x {channels} channels")
+    """As TensorFlow's FusedBatchNormGrad: 9N + 4C in training, 5N + 4C
+    otherwise (:func:`compute.batch_norm_grad`)."""
+    x = spec.inputs[1]
+    return compute.batch_norm_grad(_n(x, "input"), x[1], bool(spec.attrs.get("train", True)))
 
 
 # --------------------------------------------------------------------------
@@ -356,26 +349,19 @@ def _conv_args(spec: OpSpec, weight: int = 1):
 
 def _real_pairs(big, small, window, strides, pads, dilations) -> int:
     """The (position, tap) pairs of the forward convolution big -> small whose input is not padding."""
-    return math.prod(input_pairs(i, o, k, s, d, p) for i, o, k, s, d, p
-                     in zip(big[2:], small[2:], window, strides, dilations, pads))
+    return compute.real_pairs(big[2:], small[2:], window, strides, dilations, pads)
 
 
 def _conv(x, w, out, strides, pads, dilations, transposed, groups) -> Cost:
     window = list(w[2:])
     if not transposed:  # w (Cout, Cin / groups, *window)
-        macs = _n(out) * math.prod(w[1:])
-        return Cost(2 * macs, macs, f"2 x {_n(out):,} outputs x ({'x'.join(map(str, window))} window x "
-                                    f"{w[1]} in-features per group)")
+        return compute.convolution(_n(out), window, w[1], per_what="in-features per group")
     # transposed, w (Cin, Cout / groups, *window): the input gradient of the
     # convolution out -> x, as TensorFlow's Conv2DBackpropInput (exact form)
     per = w[0] // groups  # the x channels each output channel is fed by
     if all(s == 1 for s in strides):
-        macs = _n(out) * math.prod(window) * per
-        return Cost(2 * macs, macs, f"2 x {_n(out):,} outputs x {'x'.join(map(str, window))} window x {per} channels")
-    pairs = _real_pairs(out, x, window, strides, pads, dilations)
-    macs = out[0] * out[1] * per * pairs
-    return Cost(2 * macs, macs, f"2 x {out[0]} batch x {out[1]} channels x {per} x {pairs:,} "
-                                "(position, tap) pairs on real inputs")
+        return compute.convolution(_n(out), window, per, per_what="channels")
+    return compute.on_real_pairs(out[0], out[1], per, _real_pairs(out, x, window, strides, pads, dilations))
 
 
 @_register("convolution", "_convolution", "convolution_overrideable", "conv1d", "conv2d", "conv3d")
@@ -412,14 +398,12 @@ def convolution_backward(spec: OpSpec) -> Cost:
         texts.append("dx: " + cost.text)
     if len(mask) > 1 and mask[1]:  # dw
         if transposed:
-            pairs = _real_pairs(dy, x, window, strides, pads, dilations)
-            m = x[0] * w[0] * w[1] * pairs
-            text = f"2 x {x[0]} batch x {w[0]}x{w[1]} channels x {pairs:,} (position, tap) pairs on real outputs"
+            cost = compute.on_real_pairs(x[0], w[0], w[1], _real_pairs(dy, x, window, strides, pads, dilations),
+                                         "outputs")
         else:
-            m = _n(dy) * math.prod(w[1:])
-            text = f"2 x {_n(dy):,} output-gradient elements x {math.prod(w[1:])} (window x in-channels)"
-        flops, macs = flops + 2 * m, macs + m
-        texts.append("dw: " + text)
+            cost = compute.convolution(_n(dy), window, w[1], "output-gradient elements", "in-channels")
+        flops, macs = flops + cost.flops, macs + cost.macs
+        texts.append("dw: " + cost.text)
     if len(mask) > 2 and mask[2]:  # db
         n = _n(dy) - dy[1]
         flops += n

@@ -14,7 +14,7 @@ import math
 from typing import Callable, Dict
 
 from keras_flops.formulas import compute
-from keras_flops.formulas.compute import input_pairs, num_elements as _n
+from keras_flops.formulas.compute import num_elements as _n
 from keras_flops.formulas.registry import Cost, OpSpec, registrar
 
 FORMULAS: Dict[str, Callable[[OpSpec], Cost]] = {}
@@ -102,21 +102,12 @@ def conv_general_dilated(spec: OpSpec) -> Cost:
     window = [rhs[d] for d in rhs_spec[2:]]
     lhs_dilation = tuple(spec.attrs.get("lhs_dilation") or (1,) * len(window))
     if all(d == 1 for d in lhs_dilation):
-        macs = _n(out) * math.prod(window) * in_features
-        text = f"2 x {_n(out):,} outputs x ({'x'.join(map(str, window))} window x {in_features} in-features)"
-        return Cost(2 * macs, macs, text)
-    rhs_dilation = spec.attrs.get("rhs_dilation") or (1,) * len(window)
-    pairs = math.prod(
-        input_pairs(in_size=lhs[d], out_size=out[out_spec[2 + i]], k=window[i],
-                    stride=spec.attrs["window_strides"][i], dilation=rhs_dilation[i],
-                    pad_lo=spec.attrs["padding"][i][0], lhs_dilation=lhs_dilation[i])
-        for i, d in enumerate(lhs_spec[2:]))
-    batch = out[out_spec[0]]
-    out_features = out[out_spec[1]]
-    macs = batch * out_features * in_features * pairs
-    text = (f"2 x {batch} batch x {out_features} out-features x {in_features} in-features x "
-            f"{pairs:,} (position, tap) pairs on real inputs")
-    return Cost(2 * macs, macs, text)
+        return compute.convolution(_n(out), window, in_features)
+    pairs = compute.real_pairs(
+        in_sizes=[lhs[d] for d in lhs_spec[2:]], out_sizes=[out[d] for d in out_spec[2:]], window=window,
+        strides=spec.attrs["window_strides"], dilations=spec.attrs.get("rhs_dilation") or (1,) * len(window),
+        pads_lo=[lo for lo, _ in spec.attrs["padding"]], lhs_dilations=lhs_dilation)
+    return compute.on_real_pairs(out[out_spec[0]], out[out_spec[1]], in_features, pairs)
 
 
 # Pooling: TensorFlow's MaxPool counts window x n(out); average pooling is a

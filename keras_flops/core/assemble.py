@@ -1,0 +1,50 @@
+"""A counted trace assembled into a :class:`~keras_flops.core.report.FlopsReport`:
+the layer rows, the mixture-of-experts layers, the compute dtype."""
+
+from __future__ import annotations
+
+from keras_flops.core import moe
+from keras_flops.core.dtypes import dtype_name
+from keras_flops.core.layers import own_params
+from keras_flops.core.records import OUTSIDE, LayerRow
+from keras_flops.core.report import FlopsReport
+
+
+def build_report(model, traced, counted, backend, *, batch_size: int, input_shapes, notes=(),
+                 counting: str = "full", training: bool = False, extra_layers=(),
+                 experts=None) -> FlopsReport:
+    """The FlopsReport of a counted trace of ``model``: its layer rows (and
+    ``extra_layers``), its mixture-of-experts layers, its compute dtype, and
+    whether ``backend`` runs float32 matmuls as TF32 (for rooflines).
+    ``experts`` may be given when already found (one search per model)."""
+    experts = moe.find(model) if experts is None else experts
+    return FlopsReport(
+        model_name=model.name,
+        batch_size=batch_size,
+        input_shapes=input_shapes,
+        layers=layer_rows(model, traced.layers, counted) + tuple(extra_layers),
+        ops=counted.ops,
+        uncounted=counted.uncounted,
+        notes=tuple(notes) + counted.notes + tuple(e.note() for e in experts),
+        counting=counting,
+        training=training,
+        experts=experts,
+        compute_dtype=compute_dtype(model),
+        tensor_float_32=backend.tensor_float_32(),
+        activations=counted.activations,
+    )
+
+
+def compute_dtype(model) -> str:
+    """The dtype the model computes in (float16 under mixed precision)."""
+    return dtype_name(getattr(getattr(model, "dtype_policy", None), "compute_dtype", None))
+
+
+def layer_rows(model, layers, counted) -> tuple:
+    """The called layers, and a "(model)" row when ops or weights belong to
+    the model itself rather than any layer."""
+    own = own_params(model)
+    outside = any(op.layer == OUTSIDE and op.flops for op in counted.ops)
+    if outside or own or any(u.layer == OUTSIDE for u in counted.uncounted):
+        layers = layers + (LayerRow(OUTSIDE, type(model).__name__, None, own, 1),)
+    return layers
