@@ -18,6 +18,7 @@ import importlib
 
 __version__ = "0.1.0"
 
+# fmt: off
 _EXPORTS = {
     "Cost": "keras_flops.formulas",
     "OpSpec": "keras_flops.formulas",
@@ -48,6 +49,7 @@ _EXPORTS = {
     "detach": "keras_flops.model_summary",
     "summary": "keras_flops.model_summary",
 }
+# fmt: on
 
 __all__ = sorted(_EXPORTS)
 

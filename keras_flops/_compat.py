@@ -110,8 +110,11 @@ def graph_nodes(graph) -> List[Any]:
     by_depth = required_attr(graph, "_nodes_by_depth", "a functional model's nodes")
     nodes = []
     for depth in sorted(by_depth, reverse=True):
-        nodes += [n for n in by_depth[depth]
-                  if n.operation is not None and not required_attr(n, "is_input", "whether a node is an input")]
+        nodes += [
+            n
+            for n in by_depth[depth]
+            if n.operation is not None and not required_attr(n, "is_input", "whether a node is an input")
+        ]
     return nodes
 
 
@@ -119,8 +122,10 @@ def graph_ends(graph):
     """``(inputs, outputs)`` of a functional graph: its flat KerasTensors, in
     the order ``Functional.call`` matches them. Keras 3: ``Function._inputs``,
     ``Function._outputs``."""
-    return (list(required_attr(graph, "_inputs", "a functional model's inputs")),
-            list(required_attr(graph, "_outputs", "a functional model's outputs")))
+    return (
+        list(required_attr(graph, "_inputs", "a functional model's inputs")),
+        list(required_attr(graph, "_outputs", "a functional model's outputs")),
+    )
 
 
 def node_call(node):
@@ -140,8 +145,10 @@ def fill_in(arguments, values: Dict[int, Any]):
 def symbolic_arguments(arguments):
     """``(args, kwargs)`` of a node's call as recorded, KerasTensors in place.
     Keras 3: ``SymbolicArguments.args`` and ``.kwargs``."""
-    return (required_attr(arguments, "args", "a node's positional arguments"),
-            required_attr(arguments, "kwargs", "a node's keyword arguments"))
+    return (
+        required_attr(arguments, "args", "a node's positional arguments"),
+        required_attr(arguments, "kwargs", "a node's keyword arguments"),
+    )
 
 
 def call_in_graph(operation, args, kwargs, training):
@@ -265,7 +272,8 @@ def keep_deferred(variables) -> None:
         raise RuntimeError(
             "keras_flops reads Keras's list of variables to initialize "
             f"('uninitialized_variables'), and this Keras ({_keras_version()}) keeps a "
-            f"{type(pending).__name__} there; please report it.")
+            f"{type(pending).__name__} there; please report it."
+        )
     dropped = {id(v) for v in variables}
     pending[:] = [v for v in pending if id(v) not in dropped]
 

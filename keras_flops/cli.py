@@ -40,52 +40,71 @@ def _parser() -> argparse.ArgumentParser:
         ".h5 file, a SavedModel directory, or a model's JSON config (a keras_hub preset's "
         "config.json, or what model.to_json() writes), built without weights.",
     )
-    p.add_argument("model", nargs="?",
-                   help="a .keras or .h5 file, a SavedModel directory, or a .json config")
+    p.add_argument("model", nargs="?", help="a .keras or .h5 file, a SavedModel directory, or a .json config")
     p.add_argument(
-        "--example", metavar="NAME",
+        "--example",
+        metavar="NAME",
         help="profile a keras.applications model built with weights=None (no download), "
         "e.g. ResNet50, MobileNetV2, VGG16",
     )
     p.add_argument("--batch-size", type=int, default=1, help="batch to count for (default 1)")
     p.add_argument(
-        "--input-shape", metavar="DIMS", action="append",
+        "--input-shape",
+        metavar="DIMS",
+        action="append",
         help="shape of one sample without the batch dim, e.g. 224,224,3, for models with unknown "
         "dims; for a model with several inputs, once per input as NAME=DIMS",
     )
     p.add_argument(
-        "--sequence-length", type=int, metavar="N",
+        "--sequence-length",
+        type=int,
+        metavar="N",
         help="fill every unknown dim of every input with N (token_ids and padding_mask of a "
         "language model, say)",
     )
     p.add_argument(
-        "--generate", metavar="PROMPT:MAX",
+        "--generate",
+        metavar="PROMPT:MAX",
         help="count what generate() runs for a language model (a keras_hub CausalLM, or a "
         "backbone, wrapped in its CausalLM): prompts of PROMPT tokens generated up to MAX",
     )
     p.add_argument(
-        "--device", metavar="GPU",
+        "--device",
+        metavar="GPU",
         help="a roofline on this GPU (H100, H100 PCIe, H200, A100, V100, L4, T4): with --generate, the "
         "prefill's and a decode step's times, their bounds and tokens per second; else the model's time",
     )
     p.add_argument(
-        "--memory", nargs="?", const="training", choices=("training", "inference"),
+        "--memory",
+        nargs="?",
+        const="training",
+        choices=("training", "inference"),
         help="the memory it needs instead, by part (weights, gradients, optimizer state, saved "
         "activations, the largest transient): of a training step (default) or an inference call; "
         "with --device, whether it fits",
     )
-    p.add_argument("--optimizer", metavar="NAME",
-                   help="with --memory: the optimizer whose state to count (adam, sgd, ...; default: "
-                   "the model's compiled one)")
+    p.add_argument(
+        "--optimizer",
+        metavar="NAME",
+        help="with --memory: the optimizer whose state to count (adam, sgd, ...; default: "
+        "the model's compiled one)",
+    )
     p.add_argument("--by", choices=("layer", "op"), default="layer", help="one row per layer or per op type")
     p.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
     p.add_argument("--top", type=int, metavar="N", help="only the N rows with the most FLOPs")
     p.add_argument("--plot", metavar="PNG", help="also draw the top rows as bars into this image")
-    p.add_argument("--counting", choices=("full", "tfprof"), default="full",
-                   help="tfprof: reproduce tf.profiler's numbers exactly")
-    p.add_argument("--unsafe", action="store_true",
-                   help="allow loading a model that carries Python code (Lambda layers); "
-                   "that code runs while the model loads")
+    p.add_argument(
+        "--counting",
+        choices=("full", "tfprof"),
+        default="full",
+        help="tfprof: reproduce tf.profiler's numbers exactly",
+    )
+    p.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="allow loading a model that carries Python code (Lambda layers); "
+        "that code runs while the model loads",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -94,8 +113,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if bool(args.model) == bool(args.example):
-        print("keras-flops: error: give a MODEL path or --example NAME (one of them); "
-              "see keras-flops --help.", file=sys.stderr)
+        print(
+            "keras-flops: error: give a MODEL path or --example NAME (one of them); see keras-flops --help.",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     if not args.debug:
         _quiet_tensorflow()
@@ -155,7 +176,9 @@ def _report(args):
         return keras_flops.profile_saved_model(  # TensorFlow's format: TensorFlow only
             args.model, args.batch_size, shape, counting=args.counting, warn=False
         )
-    model = _example(args.example) if args.example else _load(args.model, args.unsafe, args.memory == "training")
+    model = (
+        _example(args.example) if args.example else _load(args.model, args.unsafe, args.memory == "training")
+    )
     if args.generate:
         if args.plot:
             raise CliError("--plot draws one forward pass; it does not go with --generate.")
@@ -170,8 +193,9 @@ def _report(args):
     if args.memory:
         if args.format not in ("table", "json") or args.plot:
             raise CliError(f"--memory prints a table or JSON, not {args.plot and 'a plot' or args.format}.")
-        return keras_flops.memory(model, args.batch_size, shape, training=args.memory == "training",
-                                  optimizer=args.optimizer)
+        return keras_flops.memory(
+            model, args.batch_size, shape, training=args.memory == "training", optimizer=args.optimizer
+        )
     if args.optimizer:
         raise CliError("--optimizer goes with --memory.")
     return keras_flops.profile(
@@ -181,7 +205,8 @@ def _report(args):
 
 def _is_saved_model(path) -> bool:
     return os.path.isdir(path) and any(
-        os.path.exists(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt"))
+        os.path.exists(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt")
+    )
 
 
 def _render(report, args) -> str:
@@ -239,14 +264,15 @@ def _load(path: str, unsafe: bool, compile: bool = False):
         return _from_config(path, unsafe)
     if not path.endswith((".keras", ".h5", ".hdf5")):
         raise CliError(
-            f"{path}: not a model file; give a .keras or .h5 file, a SavedModel directory "
-            "or a .json config."
+            f"{path}: not a model file; give a .keras or .h5 file, a SavedModel directory or a .json config."
         )
     try:
         with _loading(path, "loads", "loaded", "load"):
             if compile:
                 try:
-                    with warnings.catch_warnings():  # the optimizer's variables: its state is counted, not read
+                    with (
+                        warnings.catch_warnings()
+                    ):  # the optimizer's variables: its state is counted, not read
                         warnings.simplefilter("ignore", UserWarning)
                         return keras.saving.load_model(path, compile=True, safe_mode=not unsafe)
                 except (ValueError, TypeError) as err:
@@ -326,7 +352,9 @@ def _dims(text: str):
     try:
         return tuple(None if d.strip() in ("", "None") else int(d) for d in text.split(","))
     except ValueError:
-        raise CliError(f"--input-shape {text!r}: give integers separated by commas, e.g. 224,224,3.") from None
+        raise CliError(
+            f"--input-shape {text!r}: give integers separated by commas, e.g. 224,224,3."
+        ) from None
 
 
 def _message(err: Exception) -> str:

@@ -18,8 +18,9 @@ from keras_flops.core.memory import Fit, MemoryReport, capacity, solve, spec_byt
 from keras_flops.profiling import profile_and_trace
 
 
-def memory(model, batch_size: int = 1, input_shape=None, *, training: bool = True, optimizer=None,
-           targets=None) -> MemoryReport:
+def memory(
+    model, batch_size: int = 1, input_shape=None, *, training: bool = True, optimizer=None, targets=None
+) -> MemoryReport:
     """The memory ``model`` needs for one training step (``training=True``)
     or one inference call on a batch of ``batch_size``, in bytes, by part
     (see :class:`keras_flops.core.memory.MemoryReport` and its ``peak``).
@@ -34,11 +35,15 @@ def memory(model, batch_size: int = 1, input_shape=None, *, training: bool = Tru
         name ("adam", "sgd"); by default the model's compiled one. Its
         config is read; it is never built.
     """
-    profiled = profile_and_trace(model, batch_size, input_shape, training=training, targets=targets, memory=True)
+    profiled = profile_and_trace(
+        model, batch_size, input_shape, training=training, targets=targets, memory=True
+    )
     backend = backends.of(model)
     batch = spec_bytes(profiled.inputs.specs, backend.flatten)
     if training and targets is not None:
-        batch += spec_bytes(inputs_lib.fix_batch(targets, profiled.report.batch_size, backend), backend.flatten)
+        batch += spec_bytes(
+            inputs_lib.fix_batch(targets, profiled.report.batch_size, backend), backend.flatten
+        )
     return from_report(model, profiled.report, batch, optimizer)
 
 
@@ -53,22 +58,35 @@ def from_report(model, report, batch_bytes: int, optimizer=None) -> MemoryReport
         gradients = sum(core.variable_bytes(v) for v in trainable)
         chosen = optimizer if optimizer is not None else getattr(model, "optimizer", None)
         if chosen is None:
-            notes.append("No optimizer: the model is not compiled with one and none was given "
-                         "(optimizer=), so its state is not counted.")
+            notes.append(
+                "No optimizer: the model is not compiled with one and none was given "
+                "(optimizer=), so its state is not counted."
+            )
         else:
             found = core.optimizer_state(chosen, trainable)
             name, state = found.name, found.total
-            notes.append(f"{found.name} keeps {found.slots} slot(s) per trainable weight "
-                         f"({found.slot_bytes:,} B) and {found.scalar_bytes} B of scalars "
-                         "(its iteration counter and learning rate).")
+            notes.append(
+                f"{found.name} keeps {found.slots} slot(s) per trainable weight "
+                f"({found.slot_bytes:,} B) and {found.scalar_bytes} B of scalars "
+                "(its iteration counter and learning rate)."
+            )
     notes += [note for note in report.notes if note == inputs_lib.NO_LOSS_NOTE]
     acts = report.activations
     return MemoryReport(
-        model_name=model.name, batch_size=report.batch_size, training=report.training,
-        weights=core.weights_by_dtype(getattr(model, "variables", None) or []), inputs=batch_bytes,
-        gradients=gradients, optimizer=name, optimizer_state=state, saved=acts.saved,
-        transient=acts.transient if report.training else 0, activations=0 if report.training else acts.peak,
-        layer_weights=core.layer_weights(model), notes=tuple(notes))
+        model_name=model.name,
+        batch_size=report.batch_size,
+        training=report.training,
+        weights=core.weights_by_dtype(getattr(model, "variables", None) or []),
+        inputs=batch_bytes,
+        gradients=gradients,
+        optimizer=name,
+        optimizer_state=state,
+        saved=acts.saved,
+        transient=acts.transient if report.training else 0,
+        activations=0 if report.training else acts.peak,
+        layer_weights=core.layer_weights(model),
+        notes=tuple(notes),
+    )
 
 
 def largest_batch(model, device, input_shape=None, *, training: bool = True, optimizer=None) -> int:
@@ -112,7 +130,9 @@ def largest_context(causal_lm, device, *, batch_size: int = 1) -> int:
     if isinstance(limit, int) and limit > 0:
         if need(limit) <= size:
             return limit  # the model's own maximum fits
-        return min(limit - 1, _largest(need, size, tuple(sorted({max(1, limit // 4), max(1, limit // 2), limit}))))
+        return min(
+            limit - 1, _largest(need, size, tuple(sorted({max(1, limit // 4), max(1, limit // 2), limit})))
+        )
     return _largest(need, size, (2048, 4096, 8192))
 
 
@@ -144,4 +164,3 @@ def _largest(need, size: int, start: Tuple[int, ...]) -> int:
 
 
 __all__ = ["Fit", "MemoryReport", "largest_batch", "largest_context", "memory"]
-

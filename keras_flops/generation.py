@@ -57,10 +57,16 @@ class GenerationReport:
         ``gen.memory.fits("H100")`` says whether it fits."""
         transient = max(self.prefill.activations.transient, self.decode.activations.transient)
         return MemoryReport(
-            model_name=self.model_name, batch_size=self.batch_size, training=False,
-            weights=dict(self.weights), inputs=self.batch_size * self.max_length * 4,  # int32 token ids
-            kv_cache=self.kv_cache_bytes, transient=transient, layer_weights=self.layer_weights,
-            notes=(f"For generations of max_length {self.max_length}: the cache holds every position.",))
+            model_name=self.model_name,
+            batch_size=self.batch_size,
+            training=False,
+            weights=dict(self.weights),
+            inputs=self.batch_size * self.max_length * 4,  # int32 token ids
+            kv_cache=self.kv_cache_bytes,
+            transient=transient,
+            layer_weights=self.layer_weights,
+            notes=(f"For generations of max_length {self.max_length}: the cache holds every position.",),
+        )
 
     @property
     def steps(self) -> int:
@@ -97,8 +103,15 @@ class GenerationReport:
         df["flops_total"] = df["flops_prefill"] + self.steps * df["flops_decode"]
         df["macs_total"] = df["macs_prefill"] + self.steps * df["macs_decode"]
         order = list(prefill.index) + [i for i in decode.index if i not in prefill.index]
-        columns = ["class", "flops_prefill", "macs_prefill", "flops_decode", "macs_decode",
-                   "flops_total", "macs_total"]
+        columns = [
+            "class",
+            "flops_prefill",
+            "macs_prefill",
+            "flops_decode",
+            "macs_decode",
+            "flops_total",
+            "macs_total",
+        ]
         return df.loc[order, columns]
 
     def roofline(self, device, dtype: Optional[str] = None, traffic: str = "min") -> "GenerationRoofline":
@@ -111,9 +124,17 @@ class GenerationReport:
         (prefill_s, prefill_bound), (step_s, step_bound) = _phase(prefill), _phase(decode)
         name = prefill.attrs["device"].name
         return GenerationRoofline(
-            device=name, traffic=traffic, batch_size=self.batch_size, steps=self.steps,
-            prefill_s=prefill_s, prefill_bound=prefill_bound, decode_step_s=step_s, decode_bound=step_bound,
-            decode_min_bytes=self.decode.min_bytes, kv_cache_bytes=self.kv_cache_bytes)
+            device=name,
+            traffic=traffic,
+            batch_size=self.batch_size,
+            steps=self.steps,
+            prefill_s=prefill_s,
+            prefill_bound=prefill_bound,
+            decode_step_s=step_s,
+            decode_bound=step_bound,
+            decode_min_bytes=self.decode.min_bytes,
+            kv_cache_bytes=self.kv_cache_bytes,
+        )
 
     def plot(self, device, path=None, ax=None, traffic: str = "min"):
         """The prefill's and a decode step's layers on one roofline of
@@ -139,7 +160,9 @@ class GenerationReport:
             "flops_per_token": self.flops_per_token,
             "macs_per_token": self.macs_per_token,
             "kv_cache_bytes": self.kv_cache_bytes,
-            "memory": self.memory.to_dict(device=device if device is not None and _has_memory(device) else None),
+            "memory": self.memory.to_dict(
+                device=device if device is not None and _has_memory(device) else None
+            ),
             "prefill": self.prefill.to_dict(),
             "decode": self.decode.to_dict(),
             "notes": list(self.notes),
@@ -174,9 +197,11 @@ class GenerationReport:
         return "\n".join(lines + list(self.notes))
 
     def __repr__(self) -> str:
-        return (f"GenerationReport(model={self.model_name!r}, batch_size={self.batch_size}, "
-                f"prompt_length={self.prompt_length}, max_length={self.max_length}, "
-                f"flops={self.flops}, macs={self.macs})")
+        return (
+            f"GenerationReport(model={self.model_name!r}, batch_size={self.batch_size}, "
+            f"prompt_length={self.prompt_length}, max_length={self.max_length}, "
+            f"flops={self.flops}, macs={self.macs})"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,13 +237,15 @@ class GenerationRoofline:
         return {**fields, "tokens_per_s": self.tokens_per_s, "total_s": self.total_s}
 
     def __str__(self) -> str:
-        return "\n".join([
-            f"Roofline on {self.device} ({self.traffic} traffic):",
-            f"  prefill {self.prefill_s * 1e3:.3g} ms, {self.prefill_bound}-bound",
-            f"  decode {self.decode_step_s * 1e3:.3g} ms per step, {self.decode_bound}-bound: "
-            f"{self.tokens_per_s:,.0f} tokens/s for the batch of {self.batch_size}",
-            f"  generate(): {self.total_s * 1e3:.3g} ms for {self.steps} steps",
-        ])
+        return "\n".join(
+            [
+                f"Roofline on {self.device} ({self.traffic} traffic):",
+                f"  prefill {self.prefill_s * 1e3:.3g} ms, {self.prefill_bound}-bound",
+                f"  decode {self.decode_step_s * 1e3:.3g} ms per step, {self.decode_bound}-bound: "
+                f"{self.tokens_per_s:,.0f} tokens/s for the batch of {self.batch_size}",
+                f"  generate(): {self.total_s * 1e3:.3g} ms for {self.steps} steps",
+            ]
+        )
 
 
 def _has_memory(device) -> bool:
@@ -256,8 +283,9 @@ def causal_lm_for(model):
     return model
 
 
-def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_size: int = 1,
-                       *, warn: bool = True) -> GenerationReport:
+def profile_generation(
+    causal_lm, prompt_length: int, max_length: int, batch_size: int = 1, *, warn: bool = True
+) -> GenerationReport:
     """Count what ``causal_lm.generate()`` runs for prompts of ``prompt_length``
     tokens generated up to ``max_length``, for a batch of ``batch_size``.
 
@@ -273,8 +301,9 @@ def profile_generation(causal_lm, prompt_length: int, max_length: int, batch_siz
     prefill = _traced(backend, causal_lm, lambda ids, region: prefill_fn(ids), [tokens], "prefill")
     _, cache_spec = prefill.outputs
     index = backend.spec((), "int32", name="cache_update_index")
-    decode = _traced(backend, causal_lm, decode_step(causal_lm, batch_size), [tokens, cache_spec, index],
-                     "decode step")
+    decode = _traced(
+        backend, causal_lm, decode_step(causal_lm, batch_size), [tokens, cache_spec, index], "decode step"
+    )
     notes = (
         f"keras_hub pads the prompt to max_length: the prefill runs the model over all "
         f"{max_length} positions, and each of the {max_length - prompt_length} decode steps "
@@ -339,8 +368,14 @@ def prefill_function(causal_lm):
     clear error naming what is missing."""
     prefill = _compat.build_cache(causal_lm)
     if not callable(getattr(causal_lm, "call_with_cache", None)) or prefill is None:
-        missing = [n for n, f in (("call_with_cache", getattr(causal_lm, "call_with_cache", None)),
-                                  ("_build_cache", prefill)) if not callable(f)]
+        missing = [
+            n
+            for n, f in (
+                ("call_with_cache", getattr(causal_lm, "call_with_cache", None)),
+                ("_build_cache", prefill),
+            )
+            if not callable(f)
+        ]
         raise TypeError(
             f"{type(causal_lm).__name__} {getattr(causal_lm, 'name', '')!r} has no "
             f"{' and no '.join(missing)}: profile_generation needs a keras_hub CausalLM (or a "
@@ -348,8 +383,11 @@ def prefill_function(causal_lm):
             "call_with_cache(token_ids, cache, cache_update_index) -> (logits, hidden_states, "
             "cache)). For one forward pass, use keras_flops.profile."
         )
-    required = [p for p in inspect.signature(prefill).parameters.values()
-                if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+    required = [
+        p
+        for p in inspect.signature(prefill).parameters.values()
+        if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD
+    ]
     if len(required) != 1:
         names = ", ".join(p.name for p in required)
         raise TypeError(
@@ -374,6 +412,13 @@ def _report(backend, model, traced, batch_size: int, tokens, experts) -> FlopsRe
     sampler = ()
     if any(op.layer == SAMPLER for op in counted.ops):
         sampler = (LayerRow(SAMPLER, type(getattr(model, "sampler", None)).__name__, None, 0, 1),)
-    return build_report(model, traced, counted, backend, batch_size=batch_size,
-                        input_shapes=(("token_ids", tuple(int(d) for d in tokens.shape)),),
-                        extra_layers=sampler, experts=experts)
+    return build_report(
+        model,
+        traced,
+        counted,
+        backend,
+        batch_size=batch_size,
+        input_shapes=(("token_ids", tuple(int(d) for d in tokens.shape)),),
+        extra_layers=sampler,
+        experts=experts,
+    )

@@ -18,44 +18,55 @@ from keras_flops.core.report import FlopsReport
 from keras_flops.profiling import profile
 from keras_flops.core import hardware
 from keras_flops.core.records import BACKWARD, OUTSIDE, within
-from keras_flops.render.summary_table import plain_summary, rich_summary
+from keras_flops.render.summary_table import OPTION_NAMES, Options, plain_summary, rich_summary
 from keras_flops.render.text import count_text, totals
 
 _ATTACHED = "_keras_flops_report"
-_OPTIONS = ("line_length", "positions", "print_fn", "expand_nested", "show_trainable", "layer_range")
 
 
+# fmt: off
 COLUMNS = {"flops": "FLOPs", "macs": "MACs", "bytes": "Bytes", "min_bytes": "MinBytes", "bound": "Bound",
            "saved_bytes": "Saved"}
+# fmt: on
 
 
 class SummaryCounts:
     """What the table needs of a report: each layer's cells (its inclusive
     counts, in ``columns``), and the footer. ``"bound"`` needs a ``device``."""
 
-    def __init__(self, report, paths: dict, raw: bool, columns: Sequence[str] = ("flops", "macs"),
-                 device=None):
+    def __init__(
+        self, report, paths: dict, raw: bool, columns: Sequence[str] = ("flops", "macs"), device=None
+    ):
         unknown = [c for c in columns if c not in COLUMNS]
         if unknown or not columns:
             raise ValueError(f"columns must be some of {tuple(COLUMNS)}, got {tuple(columns)!r}.")
         if "bound" in columns and device is None:
             raise ValueError("the 'bound' column needs device=, a GPU name or a keras_flops.Device.")
         if "saved_bytes" in columns and not report.training:
-            raise ValueError("the 'saved_bytes' column needs a training report: "
-                             "keras_flops.profile(model, training=True).")
+            raise ValueError(
+                "the 'saved_bytes' column needs a training report: keras_flops.profile(model, training=True)."
+            )
         self.report, self.paths, self.raw, self.columns = report, paths, raw, tuple(columns)
-        self.device = (hardware.device(device, report.compute_dtype, report.tensor_float_32)
-                       if device is not None else None)
+        self.device = (
+            hardware.device(device, report.compute_dtype, report.tensor_float_32)
+            if device is not None
+            else None
+        )
         self.headers = [COLUMNS[c] for c in self.columns]
 
     def cells(self, layer) -> List[str]:
         path = self.paths.get(id(layer))
         flops, macs, n_bytes, n_min = self.report.inclusive(path) if path is not None else (0, 0, 0, 0)
-        values = {"flops": count_text(flops, self.raw), "macs": count_text(macs, self.raw),
-                  "bytes": count_text(n_bytes, self.raw), "min_bytes": count_text(n_min, self.raw)}
+        values = {
+            "flops": count_text(flops, self.raw),
+            "macs": count_text(macs, self.raw),
+            "bytes": count_text(n_bytes, self.raw),
+            "min_bytes": count_text(n_min, self.raw),
+        }
         if "saved_bytes" in self.columns:
-            saved = sum(n for layer, n in self.report.activations.saved
-                        if path is not None and within(layer, path))
+            saved = sum(
+                n for layer, n in self.report.activations.saved if path is not None and within(layer, path)
+            )
             values["saved_bytes"] = count_text(saved, self.raw)
         if self.device is not None:  # compulsory traffic, as the roofline's default
             values["bound"] = self.device.bound(flops, n_min) if flops or n_min else "-"
@@ -103,13 +114,13 @@ def summary(
     pass's). Returns the report it printed.
     """
     if report is None:
-        report = profile(model, batch_size=batch_size, input_shape=input_shape,
-                         training="saved_bytes" in columns)
+        report = profile(
+            model, batch_size=batch_size, input_shape=input_shape, training="saved_bytes" in columns
+        )
     paths = {id(layer): path for path, layer in layers.layer_tree(model)}
     render = plain_summary if _compat.is_tf_keras(model) else rich_summary
-    render(model, SummaryCounts(report, paths, raw_counts, columns, device), line_length=line_length,
-           positions=positions, print_fn=print_fn, expand_nested=expand_nested,
-           show_trainable=show_trainable, layer_range=layer_range)
+    options = Options(line_length, positions, print_fn, expand_nested, show_trainable, layer_range)
+    render(model, SummaryCounts(report, paths, raw_counts, columns, device), options)
     return report
 
 
@@ -132,7 +143,7 @@ def attach(model, batch_size: int = 1, *, report: Optional[FlopsReport] = None, 
             if not getattr(model, "built", False):
                 return original(model, *args, **kwargs)
             state["report"] = profile(model, state["batch_size"], state["input_shape"])
-        options = dict(zip(_OPTIONS, args), **kwargs)
+        options = dict(zip(OPTION_NAMES, args), **kwargs)
         return summary(model, report=state["report"], **options)
 
     object.__setattr__(model, "summary", summary_with_flops)

@@ -62,15 +62,24 @@ def profile(
     graph, a jaxpr, or PyTorch's aten ops on the meta device) and left
     exactly as it was.
     """
-    report = profile_and_trace(model, batch_size, input_shape, training=training, targets=targets,
-                               counting=counting, formulas=formulas, reuse=reuse).report
+    report = profile_and_trace(
+        model,
+        batch_size,
+        input_shape,
+        training=training,
+        targets=targets,
+        counting=counting,
+        formulas=formulas,
+        reuse=reuse,
+    ).report
     if warn and report.uncounted:
         warnings.warn(report.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
     return report
 
 
-def measure(model, batch_size: int = 1, input_shape=None, *, repeats: int = 10,
-            warmup: int = 3) -> FlopsReport:
+def measure(
+    model, batch_size: int = 1, input_shape=None, *, repeats: int = 10, warmup: int = 3
+) -> FlopsReport:
     """``profile(model)``, plus measured times: ``report.time_ms`` (the median
     forward pass), and per layer ``time_ms`` (median), ``time_iqr_ms`` (its
     interquartile range) and ``tflops_per_sec`` achieved. ``warmup`` untimed
@@ -88,8 +97,14 @@ def measure(model, batch_size: int = 1, input_shape=None, *, repeats: int = 10,
     return backend.measure(profiled.report, profiled.trace, profiled.inputs.specs, repeats, warmup)
 
 
-def profile_saved_model(path, batch_size: int = 1, input_shape=None, signature: str = "serving_default",
-                        counting: str = "full", warn: bool = True) -> FlopsReport:
+def profile_saved_model(
+    path,
+    batch_size: int = 1,
+    input_shape=None,
+    signature: str = "serving_default",
+    counting: str = "full",
+    warn: bool = True,
+) -> FlopsReport:
     """FLOPs and MACs of a TensorFlow SavedModel's serving signature, per name
     scope (a SavedModel keeps no Keras layers). ``input_shape`` fills unknown
     dims: one shape for a one-input signature, or a list (in sorted name
@@ -110,8 +125,18 @@ class Profiled(NamedTuple):
     inputs: inputs.Inputs
 
 
-def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, targets=None,
-                      counting="full", formulas=None, memory=None, reuse=True) -> Profiled:
+def profile_and_trace(
+    model,
+    batch_size=1,
+    input_shape=None,
+    *,
+    training=False,
+    targets=None,
+    counting="full",
+    formulas=None,
+    memory=None,
+    reuse=True,
+) -> Profiled:
     """``profile``'s report, with the trace it counted (``measure`` runs it:
     give ``reuse=False`` for one trace of the whole model). ``memory``: read
     the activations the program keeps and holds at once (by default for a
@@ -122,7 +147,8 @@ def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, 
     if counting not in backend.modes:
         raise ValueError(
             f"counting={counting!r} reproduces TensorFlow's profiler, which counts TensorFlow graphs; "
-            f"Keras runs on {backend.name} here. Use counting='full' (the default).")
+            f"Keras runs on {backend.name} here. Use counting='full' (the default)."
+        )
     resolved = inputs.resolve(model, batch_size, input_shape, backend)
     memory = training if memory is None else memory
     whole = why_whole(training, counting, memory) if reuse else None
@@ -130,14 +156,15 @@ def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, 
         by_layer = count_by_layer(model, resolved.specs, backend, counting, formulas)
         if not isinstance(by_layer, str):
             traced, counted = by_layer
-            report = build_report(model, traced, counted, backend, batch_size=resolved.batch_size,
-                                  input_shapes=resolved.shapes, notes=resolved.notes + traced.notes,
-                                  counting=counting, training=training)
-            return Profiled(report, traced, resolved)
+            return _profiled(model, traced, counted, backend, resolved, (), counting, training)
         whole = by_layer
     try:
-        traced = backend.trace(model, resolved.specs, training=training,
-                               targets=inputs.fix_batch(targets, resolved.batch_size, backend))
+        traced = backend.trace(
+            model,
+            resolved.specs,
+            training=training,
+            targets=inputs.fix_batch(targets, resolved.batch_size, backend),
+        )
     except Exception as err:
         shapes = ", ".join(str(shape) for _, shape in resolved.shapes)
         raise ProfileError(
@@ -145,30 +172,54 @@ def profile_and_trace(model, batch_size=1, input_shape=None, *, training=False, 
             f"failed: {reason(err)} {_advice(model, err, backend)}"
         ) from err
     counted = backend.count(traced, counting, formulas, memory=memory)
-    notes = resolved.notes + traced.notes
-    if whole is not None:
-        notes += (f"Traced as one program, not layer by layer: {whole}.",)
-    report = build_report(model, traced, counted, backend, batch_size=resolved.batch_size,
-                          input_shapes=resolved.shapes, notes=notes, counting=counting, training=training)
+    notes = (f"Traced as one program, not layer by layer: {whole}.",) if whole is not None else ()
+    return _profiled(model, traced, counted, backend, resolved, notes, counting, training)
+
+
+def _profiled(model, traced, counted, backend, resolved, notes, counting, training) -> Profiled:
+    """The report of a counted trace, the trace, and its inputs; ``notes``
+    after the inputs' and the trace's."""
+    report = build_report(
+        model,
+        traced,
+        counted,
+        backend,
+        batch_size=resolved.batch_size,
+        input_shapes=resolved.shapes,
+        notes=resolved.notes + traced.notes + tuple(notes),
+        counting=counting,
+        training=training,
+    )
     return Profiled(report, traced, resolved)
 
 
 def _advice(model, err: Exception, backend) -> str:
     """What to do about a failed trace."""
     if backend.branches_on_a_tensor(err):
-        parts = [f"model.{name}" for name, value in vars(model).items()
-                 if not name.startswith("_") and isinstance(value, backend.layer_classes())
-                 and hasattr(value, "inputs") and value is not model]
-        hint = (" Profile its parts instead, each a model of its own, with the shapes they "
-                f"take: {', '.join(parts)}." if parts else "")
+        parts = [
+            f"model.{name}"
+            for name, value in vars(model).items()
+            if not name.startswith("_")
+            and isinstance(value, backend.layer_classes())
+            and hasattr(value, "inputs")
+            and value is not model
+        ]
+        hint = (
+            " Profile its parts instead, each a model of its own, with the shapes they "
+            f"take: {', '.join(parts)}."
+            if parts
+            else ""
+        )
         return (
             "The model branches in Python on the value of an input tensor (it uses a "
             "tensor as a Python bool or int, as a scheduler's number of steps), so what "
             "it computes is not fixed by the input shapes and cannot be traced once for "
             f"all values.{hint}"
         )
-    return ("Check that the model runs on such a batch (model(x) in eager mode), or pass "
-            "input_shape= / batch_size=.")
+    return (
+        "Check that the model runs on such a batch (model(x) in eager mode), or pass "
+        "input_shape= / batch_size=."
+    )
 
 
 def _check_model(model):

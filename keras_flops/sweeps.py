@@ -29,15 +29,15 @@ class Sweep:
     def to_dataframe(self, depth: Optional[int] = None) -> pd.DataFrame:
         """Rows: the values; columns ``(layer, "flops" | "macs")``, the total first
         (``"(total)"``); ``depth=1`` sums nested layers into their top-level one."""
-        columns = {(TOTAL, "flops"): [r.flops for r in self.reports],
-                   (TOTAL, "macs"): [r.macs for r in self.reports]}
+        columns = {
+            (TOTAL, "flops"): [r.flops for r in self.reports],
+            (TOTAL, "macs"): [r.macs for r in self.reports],
+        }
         tables = [r.to_dataframe(depth=depth) for r in self.reports]
         layers = list(dict.fromkeys(layer for table in tables for layer in table.index))
         for layer in layers:
             for measure in ("flops", "macs"):
-                columns[(layer, measure)] = [
-                    int(table[measure].get(layer, 0)) for table in tables
-                ]
+                columns[(layer, measure)] = [int(table[measure].get(layer, 0)) for table in tables]
         df = pd.DataFrame(columns, index=pd.Index(self.values, name=self.parameter))
         df.columns = pd.MultiIndex.from_tuples(df.columns, names=["layer", "measure"])
         return df
@@ -62,10 +62,19 @@ class Sweep:
             coefficients = np.polyfit(x, y, degree)[::-1]  # constant first
             constant, linear, quadratic = (list(coefficients) + [0.0, 0.0])[:3]
             scale = max(1.0, float(np.abs(y).max()))
-            grows = ("quadratically" if abs(quadratic) * x.max() ** 2 > 1e-6 * scale
-                     else "linearly" if abs(linear) * x.max() > 1e-6 * scale else "not")
-            rows[layer] = {"constant": _clean(constant), "linear": _clean(linear),
-                           "quadratic": _clean(quadratic), "grows": grows}
+            grows = (
+                "quadratically"
+                if abs(quadratic) * x.max() ** 2 > 1e-6 * scale
+                else "linearly"
+                if abs(linear) * x.max() > 1e-6 * scale
+                else "not"
+            )
+            rows[layer] = {
+                "constant": _clean(constant),
+                "linear": _clean(linear),
+                "quadratic": _clean(quadratic),
+                "grows": grows,
+            }
         fitted = pd.DataFrame.from_dict(rows, orient="index")
         fitted.index.name = "layer"
         return fitted
@@ -73,8 +82,11 @@ class Sweep:
     def quadratic_layers(self, depth: Optional[int] = None) -> list:
         """The layers whose FLOPs grow quadratically with the swept value."""
         fitted = self.fit(depth=depth)
-        return [layer for layer in fitted.index
-                if layer != TOTAL and fitted.loc[layer, "grows"] == "quadratically"]
+        return [
+            layer
+            for layer in fitted.index
+            if layer != TOTAL and fitted.loc[layer, "grows"] == "quadratically"
+        ]
 
     def plot(self, top: int = 5, measure: str = "flops", path=None, ax=None):
         """The total and the ``top`` costliest layers against the swept value."""
@@ -89,9 +101,15 @@ def _clean(value: float) -> float:
     return float(rounded) if abs(value - rounded) < 1e-6 * max(1.0, abs(value)) else float(value)
 
 
-def sweep(model, *, sequence_length: Optional[Sequence[int]] = None,
-          batch_size: Optional[Sequence[int]] = None, image_size: Optional[Sequence[int]] = None,
-          input_shape=None, counting: str = "full") -> Sweep:
+def sweep(
+    model,
+    *,
+    sequence_length: Optional[Sequence[int]] = None,
+    batch_size: Optional[Sequence[int]] = None,
+    image_size: Optional[Sequence[int]] = None,
+    input_shape=None,
+    counting: str = "full",
+) -> Sweep:
     """Profile ``model`` once per value of one parameter:
 
     - ``sequence_length``: every unknown dim of every input set to the value
@@ -102,24 +120,36 @@ def sweep(model, *, sequence_length: Optional[Sequence[int]] = None,
 
     ``input_shape`` fixes any other unknown dims, as in ``profile``.
     """
-    swept = {n: v for n, v in (("sequence_length", sequence_length), ("batch_size", batch_size),
-                               ("image_size", image_size)) if v is not None}
+    swept = {
+        n: v
+        for n, v in (
+            ("sequence_length", sequence_length),
+            ("batch_size", batch_size),
+            ("image_size", image_size),
+        )
+        if v is not None
+    }
     if len(swept) != 1:
         raise ValueError(f"sweep over one of {PARAMETERS}: give exactly one, got {sorted(swept) or 'none'}.")
-    (parameter, values), = swept.items()
+    ((parameter, values),) = swept.items()
     values = tuple(values)
-    if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
-                         for v in values):
+    if not values or any(
+        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in values
+    ):
         raise ValueError(f"{parameter} must be a list of positive ints, got {values!r}.")
     reports = []
     for value in values:
         value = int(value)
         if parameter == "batch_size":
-            reports.append(profile(model, batch_size=value, input_shape=input_shape, counting=counting, warn=False))
+            reports.append(
+                profile(model, batch_size=value, input_shape=input_shape, counting=counting, warn=False)
+            )
             continue
         if parameter == "sequence_length":
             shape = inputs.filled_shapes(model, value, input_shape, backends.of(model))
         else:
-            shape = inputs.filled_shapes(model, value, input_shape, backends.of(model), only_rank=3, dims=(0, 1))
+            shape = inputs.filled_shapes(
+                model, value, input_shape, backends.of(model), only_rank=3, dims=(0, 1)
+            )
         reports.append(profile(model, input_shape=shape, counting=counting, warn=False))
     return Sweep(parameter, tuple(int(v) for v in values), tuple(reports))

@@ -155,7 +155,7 @@ def test_corrupt_file(tmp_path, capsys):
 
 
 def test_debug_shows_the_traceback(capsys):
-    with pytest.raises(Exception):  # noqa: B017  (--debug re-raises whatever failed, as it was)
+    with pytest.raises(Exception):  # noqa: B017  (--debug re-raises whatever failed, as it was)  # noqa: B017  (--debug re-raises whatever failed, as it was)
         cli.main(["no/such/model.keras", "--debug"])
 
 

@@ -21,9 +21,7 @@ DOC = (pathlib.Path(__file__).parents[1] / "docs" / "formulas.md").read_text()
     [
         ("TensorFlow's formulas", statistics.COUNTED_OPS),
         ("the zero-cost list", tf_formulas.ZERO_COST_OPS),
-        ("the MAC op types", tf_formulas.MAC_OPS),
-        ("the JAX MAC primitives", primitives.MAC_OPS),
-        ("the PyTorch MAC ops", torch_ops.MAC_OPS),
+        ("the MAC op types of every backend", tf_formulas.MAC_OPS | primitives.MAC_OPS | torch_ops.MAC_OPS),
         ("keras_flops' formulas", tf_formulas.BUILTIN),
         ("the exact formulas of counting='full'", tf_formulas.EXACT),
         ("the JAX primitives' formulas", primitives.FORMULAS),

@@ -101,7 +101,8 @@ class WithoutTensorFlow:
         raise ValueError(
             "measure() times layers with TensorFlow's profiler, so it needs the TensorFlow "
             f"backend (KERAS_BACKEND=tensorflow); on {self.label}, keras_flops.profile() counts the "
-            "same FLOPs per layer.")
+            "same FLOPs per layer."
+        )
 
 
 class Backend(Protocol):
@@ -134,8 +135,14 @@ class Backend(Protocol):
         what a backend adds for Python no Keras 3 layer has (TensorFlow's
         autograph); an error makes reuse trace the whole model instead."""
 
-    def count(self, trace: Trace, counting: str = "full", formulas: Optional[Mapping] = None,
-              memory: bool = False, given: Optional[Sequence[Tuple[Any, Optional[int]]]] = None) -> Counted:
+    def count(
+        self,
+        trace: Trace,
+        counting: str = "full",
+        formulas: Optional[Mapping] = None,
+        memory: bool = False,
+        given: Optional[Sequence[Tuple[Any, Optional[int]]]] = None,
+    ) -> Counted:
         """The trace counted by :func:`keras_flops.core.walk.count` through
         this backend's :class:`~keras_flops.core.walk.Program`: the nodes
         with their owners, the bodies they call (calls, loops with trip

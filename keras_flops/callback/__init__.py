@@ -122,7 +122,9 @@ class FlopsCallback(backends.callbacks().Callback):
             siblings = _compat.calling_callbacks(depth=2)
             tensorboard = next((c for c in siblings if isinstance(c, backend.callbacks().TensorBoard)), None)
             distribution = backend.distribution(self.model)
-            self._sink = TensorBoardSink(self.log_dir, tensorboard, distribution.chief, backend.summary_writer)
+            self._sink = TensorBoardSink(
+                self.log_dir, tensorboard, distribution.chief, backend.summary_writer
+            )
             self._replicas, self._devices = distribution.replicas, distribution.devices
             self._spy.install(self.model, backend)
             if self.batch_size is not None and self.model.built:
@@ -170,8 +172,10 @@ class FlopsCallback(backends.callbacks().Callback):
         try:
             backends.of(self.model).outside_distribution(self._measure)
             self._announce()
-            self._sink.text("keras_flops/layers", (self.train_report or self.report).to_markdown(
-                device=self._roofline_device()))
+            self._sink.text(
+                "keras_flops/layers",
+                (self.train_report or self.report).to_markdown(device=self._roofline_device()),
+            )
         except Exception as err:  # never stop training
             self._give_up(err)
 
@@ -184,14 +188,16 @@ class FlopsCallback(backends.callbacks().Callback):
         self.report = profile(self.model, batch_size=batch, input_shape=shape, warn=False)
         if self.training_flops:
             targets = _batch.usable_targets(y_spec, backend)
-            profiled = profile_and_trace(self.model, batch_size=batch, input_shape=shape, training=True,
-                                         targets=targets)
+            profiled = profile_and_trace(
+                self.model, batch_size=batch, input_shape=shape, training=True, targets=targets
+            )
             self.train_report = profiled.report
             self._step_flops = self.train_report.train_flops * self._replicas
             try:
                 labels = inputs.fix_batch(targets, batch, backend)
                 batch_bytes = spec_bytes(profiled.inputs.specs, backend.flatten) + (
-                    spec_bytes(labels, backend.flatten) if labels is not None else 0)
+                    spec_bytes(labels, backend.flatten) if labels is not None else 0
+                )
                 self.memory = from_report(self.model, self.train_report, batch_bytes)
             except Exception as err:  # an optimizer whose state is not known, say: the FLOPs go on
                 warnings.warn(f"FlopsCallback: no memory estimate: {err}", RuntimeWarning, stacklevel=2)
@@ -208,8 +214,9 @@ class FlopsCallback(backends.callbacks().Callback):
         if not self._peak_device:
             return None
         try:
-            return hardware.device(self._peak_device, _compute_dtype(self.model),
-                                   backends.of(self.model).tensor_float_32())
+            return hardware.device(
+                self._peak_device, _compute_dtype(self.model), backends.of(self.model).tensor_float_32()
+            )
         except ValueError:
             return None
 
@@ -250,7 +257,8 @@ class FlopsCallback(backends.callbacks().Callback):
                 f"; training {_amount(self._step_flops, 'FLOPs')} per step "
                 f"({self.train_report.train_flops / max(self.train_report.flops, 1):.2f}x forward, "
                 f"batch {r.batch_size} per replica x {self._replicas}"
-                + (f", on {self._devices} devices" if self._devices != self._replicas else "") + ")"
+                + (f", on {self._devices} devices" if self._devices != self._replicas else "")
+                + ")"
             )
         if self._peak_device:
             line += f"; MFU against {self._peak_device}'s {self._peak:g} TFLOP/s"
@@ -271,13 +279,13 @@ class FlopsCallback(backends.callbacks().Callback):
             if self._peak:
                 values["mfu"] = rate / (self._peak * self._devices)
         if self.memory is not None:
-            values["memory_gib"] = self.memory.peak / 2 ** 30
+            values["memory_gib"] = self.memory.peak / 2**30
             try:
                 used = backends.of(self.model).peak_memory()
             except Exception:  # a framework that cannot say: no key, never an error
                 used = None
             if used is not None:
-                values["peak_memory_gib"] = used / 2 ** 30
+                values["peak_memory_gib"] = used / 2**30
         return values
 
 

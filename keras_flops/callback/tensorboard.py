@@ -18,8 +18,9 @@ class TensorBoardSink:
     writes. On any failure (TensorBoard not installed, a full disk) it warns
     once and stops writing: training goes on."""
 
-    def __init__(self, log_dir: Optional[str], tensorboard=None, chief: bool = True,
-                 writer: Optional[Callable] = None):
+    def __init__(
+        self, log_dir: Optional[str], tensorboard=None, chief: bool = True, writer: Optional[Callable] = None
+    ):
         if log_dir is None and tensorboard is not None:
             log_dir = os.path.join(tensorboard.log_dir, "train")  # where Keras writes train scalars
         self.log_dir = log_dir if chief else None
@@ -49,5 +50,6 @@ class TensorBoardSink:
             warnings.warn(
                 f"FlopsCallback: could not write TensorBoard summaries, so it stops trying "
                 f"(pip install tensorboard, if it is missing): {err}",
-                RuntimeWarning, stacklevel=4,
+                RuntimeWarning,
+                stacklevel=4,
             )

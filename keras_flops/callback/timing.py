@@ -43,8 +43,9 @@ class Throughput:
     def window_rate(self, step_flops: Optional[int]) -> Optional[float]:
         """TFLOP/s over the steps since the last call, and start a new window."""
         start, before = self._window
-        rate = _rate(step_flops, start if start is not None else self.started,
-                     self.steps - before, self.last_end)
+        rate = _rate(
+            step_flops, start if start is not None else self.started, self.steps - before, self.last_end
+        )
         self._window = (self.last_end, self.steps)
         return rate
 

@@ -82,8 +82,9 @@ def activations(program, nodes: Optional[Sequence] = None) -> Activations:
     per_layer: Dict[str, int] = {}
     for _, (layer, size) in sorted(saved.items(), key=lambda item: buffers.made[item[0]][0]):
         per_layer[layer] = per_layer.get(layer, 0) + size
-    return Activations(tuple(per_layer.items()), peak, transient,
-                       sum(buffers.made[root][2] for root in results))
+    return Activations(
+        tuple(per_layer.items()), peak, transient, sum(buffers.made[root][2] for root in results)
+    )
 
 
 class Buffers:
@@ -151,8 +152,9 @@ class Buffers:
                 writes.append((i, outs[0][0], reads))
             called = program.called(node, (layer, phase), [True] * len(outs))
             if called is not None and not isinstance(called, str) and depth < 16:
-                self.inner[i] = max((Buffers(program, b, depth=depth + 1).peak() for _, b in called.bodies),
-                                    default=0)
+                self.inner[i] = max(
+                    (Buffers(program, b, depth=depth + 1).peak() for _, b in called.bodies), default=0
+                )
         return alias, last, writes
 
     def _homes(self, writes, last) -> Dict[Hashable, Hashable]:
@@ -162,7 +164,11 @@ class Buffers:
         for i, result, reads in writes:  # an input read here for the last time is its buffer's only value
             for value in reads:
                 buffer = home.get(value, value)
-                if last.get(value) == i and value not in self.results and self.made[result][2] <= self.made[buffer][2]:
+                if (
+                    last.get(value) == i
+                    and value not in self.results
+                    and self.made[result][2] <= self.made[buffer][2]
+                ):
                     home[result] = buffer
                     break
         return home
@@ -215,9 +221,12 @@ def _in_place(program, op_type: str, ins, outs, roots, targets, updated) -> bool
     if not ins or ins[0][0] is None:
         return False
     keys = [key for key, _ in ins if key is not None]
-    return (op_type in program.views or op_type in program.updates
-            or (op_type in program.parts and any(key in targets for key, _ in outs))
-            or (op_type in program.stacks and all(k in updated for k in keys) and len(set(roots)) == 1))
+    return (
+        op_type in program.views
+        or op_type in program.updates
+        or (op_type in program.parts and any(key in targets for key, _ in outs))
+        or (op_type in program.stacks and all(k in updated for k in keys) and len(set(roots)) == 1)
+    )
 
 
 def _update_targets(program, operands, types) -> set:

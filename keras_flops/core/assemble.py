@@ -10,9 +10,20 @@ from keras_flops.core.records import OUTSIDE, LayerRow
 from keras_flops.core.report import FlopsReport
 
 
-def build_report(model, traced, counted, backend, *, batch_size: int, input_shapes, notes=(),
-                 counting: str = "full", training: bool = False, extra_layers=(),
-                 experts=None) -> FlopsReport:
+def build_report(
+    model,
+    traced,
+    counted,
+    backend,
+    *,
+    batch_size: int,
+    input_shapes,
+    notes=(),
+    counting: str = "full",
+    training: bool = False,
+    extra_layers=(),
+    experts=None,
+) -> FlopsReport:
     """The FlopsReport of a counted trace of ``model``: its layer rows (and
     ``extra_layers``), its mixture-of-experts layers, its compute dtype, and
     whether ``backend`` runs float32 matmuls as TF32 (for rooflines).

@@ -8,7 +8,7 @@ _NAMES: Dict[Any, str] = {}
 
 
 def dtype_name(dtype) -> str:
-    """"float32" for a dtype of any framework Keras runs on (numpy,
+    """ "float32" for a dtype of any framework Keras runs on (numpy,
     TensorFlow, JAX, PyTorch), a Keras dtype, or a name; "float32" for None.
     Keras's own ``keras.backend.standardize_dtype`` reads the frameworks'
     dtypes; a name Keras does not allow (a TensorFlow resource) is kept as

@@ -17,6 +17,7 @@ import re
 from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 # name pattern (searched in the device name), then peaks by dtype
+# fmt: off
 PEAK_TFLOPS: Tuple[Tuple[str, Dict[str, float]], ...] = (
     (r"H100.*PCIe", {"float32": 51.2, "tensorfloat32": 378.0, "float16": 756.0, "bfloat16": 756.0,
                      "float8": 1513.0, "int8": 1513.0}),
@@ -29,6 +30,7 @@ PEAK_TFLOPS: Tuple[Tuple[str, Dict[str, float]], ...] = (
                  "float8": 242.5, "int8": 242.5}),
     (r"\bT4\b", {"float32": 8.1, "float16": 65.0, "int8": 130.0}),
 )
+# fmt: on
 
 # The float8 types all run at the float8 peak.
 _FLOAT8 = ("float8_e4m3fn", "float8_e5m2", "float8_e4m3", "float8_e4m3fnuz", "float8_e5m2fnuz")
@@ -49,6 +51,7 @@ BANDWIDTH_GBPS: Tuple[Tuple[str, float], ...] = (
 # name pattern, then memory capacity in GB per GPU (datasheets; memory is sized
 # in binary units, so a "80 GB" card holds 80 x 2**30 bytes). A name that does
 # not say which size (A100, V100) is the larger card, as the bandwidth table's.
+# fmt: off
 MEMORY_GB: Tuple[Tuple[str, float], ...] = (
     (r"H200", 141.0),  # NVIDIA H200 datasheet: 141 GB HBM3e
     (r"GH200", 96.0),  # NVIDIA GH200 datasheet: 96 GB HBM3
@@ -61,7 +64,8 @@ MEMORY_GB: Tuple[Tuple[str, float], ...] = (
     (r"\bL4\b", 24.0),  # NVIDIA L4 datasheet: 24 GB GDDR6
     (r"\bT4\b", 16.0),  # NVIDIA T4 datasheet: 16 GB GDDR6
 )
-GIB = 2 ** 30
+# fmt: on
+GIB = 2**30
 
 
 def memory_bytes(device_name: str) -> Optional[int]:
@@ -98,8 +102,12 @@ class Device:
         return max(flops / (self.peak_tflops * 1e12), n_bytes / (self.bandwidth_gbps * 1e9))
 
     def bound(self, flops: float, n_bytes: float) -> str:
-        """"compute" when the FLOPs take longer than the bytes, else "memory"."""
-        return "compute" if flops / (self.peak_tflops * 1e12) >= n_bytes / (self.bandwidth_gbps * 1e9) else "memory"
+        """ "compute" when the FLOPs take longer than the bytes, else "memory"."""
+        return (
+            "compute"
+            if flops / (self.peak_tflops * 1e12) >= n_bytes / (self.bandwidth_gbps * 1e9)
+            else "memory"
+        )
 
 
 def device(spec: Union[str, Device], dtype: str = "float32", tensor_float_32: bool = False) -> Device:
@@ -135,7 +143,9 @@ def peak_tflops(device_name: str, dtype: str, tensor_float_32: bool = False) -> 
     return None
 
 
-def device_for(spec: Union[str, Device], default: Device, dtype: str, tensor_float_32: bool = False) -> Device:
+def device_for(
+    spec: Union[str, Device], default: Device, dtype: str, tensor_float_32: bool = False
+) -> Device:
     """The device a layer whose MACs run in ``dtype`` meets: a GPU named by
     ``spec`` at that dtype's peak where it has one, else ``default`` (the
     model's compute dtype; a ``Device`` given as such has one peak)."""
@@ -162,7 +172,9 @@ def detect_peak(gpu_names, dtype: str, tensor_float_32: bool = False) -> Optiona
     return None
 
 
-def effective_peak(device_name: str, ops, compute_dtype: str, tensor_float_32: bool = False) -> Optional[float]:
+def effective_peak(
+    device_name: str, ops, compute_dtype: str, tensor_float_32: bool = False
+) -> Optional[float]:
     """The peak TFLOP/s ``ops`` run at on a device, each op's FLOPs at the peak
     of the dtype its MACs run in (an op without MACs, or of a dtype the GPU
     has no peak for, at ``compute_dtype``'s): total FLOPs / sum(FLOPs_d /

@@ -40,8 +40,10 @@ class Inputs:
     def shapes(self) -> Tuple[Tuple[str, Tuple[int, ...]], ...]:
         """``((name, shape), ...)`` of every input, batch dim included."""
         return tuple(
-            (getattr(spec, "name", None) or (self.names[i] if i < len(self.names) else f"input {i}"),
-             tuple(int(d) for d in spec.shape))
+            (
+                getattr(spec, "name", None) or (self.names[i] if i < len(self.names) else f"input {i}"),
+                tuple(int(d) for d in spec.shape),
+            )
             for i, spec in enumerate(self.flat)
         )
 
@@ -70,8 +72,9 @@ def resolve(model, batch_size, input_shape, backend) -> Inputs:
                 "input_shape=(224, 224, 3))."
             )
         specs = _specs_from_shapes(input_shape, batch_size, backend)
-        return Inputs(specs, batch_size, names=_default_names(input_shape),
-                      flat=tuple(backend.flatten(specs)))
+        return Inputs(
+            specs, batch_size, names=_default_names(input_shape), flat=tuple(backend.flatten(specs))
+        )
     flat = backend.flatten(struct)
     names = _names(struct, flat)
     specs = []
@@ -87,7 +90,8 @@ def resolve(model, batch_size, input_shape, backend) -> Inputs:
     notes = tuple(
         f"Input {name!r} is sparse: it was counted as a dense tensor of its "
         "shape, an upper bound (sparse kernels' FLOPs depend on the number of nonzeros)."
-        for name, kt in zip(names, flat) if getattr(kt, "sparse", False)
+        for name, kt in zip(names, flat)
+        if getattr(kt, "sparse", False)
     )
     return Inputs(backend.pack_sequence_as(struct, specs), batch_size, notes, tuple(names), tuple(specs))
 
@@ -133,9 +137,7 @@ def align_shapes(input_shape, names: Sequence[str]) -> List[Optional[tuple]]:
         return [_as_shape(input_shape)]
     shapes = list(input_shape)
     if len(shapes) != len(names):
-        raise InputShapeError(
-            f"input_shape has {len(shapes)} shapes but the model has {len(names)} inputs."
-        )
+        raise InputShapeError(f"input_shape has {len(shapes)} shapes but the model has {len(names)} inputs.")
     return [_as_shape(s) for s in shapes]
 
 
@@ -177,9 +179,7 @@ def one_spec(name, model_shape, shape, batch_size, dtype, make_spec):
         sample = tuple(merged)
     for i, d in enumerate(sample):
         if d is None:
-            example = ", ".join(
-                f"<dim {j + 1}>" if x is None else str(x) for j, x in enumerate(sample)
-            )
+            example = ", ".join(f"<dim {j + 1}>" if x is None else str(x) for j, x in enumerate(sample))
             raise InputShapeError(
                 f"Input {name!r} has shape {model_shape}: dim {i + 1} is unknown, so its "
                 "FLOPs cannot be counted. Pass input_shape= with every unknown dim fixed "
@@ -187,9 +187,7 @@ def one_spec(name, model_shape, shape, batch_size, dtype, make_spec):
             )
     batch = model_shape[0] if model_shape else None
     if batch is not None and batch != batch_size:
-        raise InputShapeError(
-            f"Input {name!r} has a fixed batch size of {batch}; pass batch_size={batch}."
-        )
+        raise InputShapeError(f"Input {name!r} has a fixed batch size of {batch}; pass batch_size={batch}.")
     return make_spec((batch_size,) + tuple(sample), dtype, name=_spec_name(name))
 
 
@@ -250,8 +248,14 @@ def _built_input_shape(model) -> Optional[tuple]:
     return None
 
 
-def filled_shapes(model, length: int, input_shape, backend, only_rank: Optional[int] = None,
-                  dims: Optional[Sequence[int]] = None):
+def filled_shapes(
+    model,
+    length: int,
+    input_shape,
+    backend,
+    only_rank: Optional[int] = None,
+    dims: Optional[Sequence[int]] = None,
+):
     """``input_shape`` for ``model`` with unknown non-batch dims set to ``length``
     (a language model's sequence length): every one, or those at ``dims`` of
     inputs whose sample rank is ``only_rank`` (an image's height and width).
@@ -260,8 +264,7 @@ def filled_shapes(model, length: int, input_shape, backend, only_rank: Optional[
     struct = _compat.inputs_struct(model)
     if struct is None:
         raise InputShapeError(
-            f"{describe(model)} has no Input, so there are no unknown dims to fill; "
-            "pass input_shape=."
+            f"{describe(model)} has no Input, so there are no unknown dims to fill; pass input_shape=."
         )
     flat = backend.flatten(struct)
     names = _names(struct, flat)
@@ -302,8 +305,10 @@ def has_compiled_loss(model) -> bool:
 def sparse_labels(model, backend) -> bool:
     """Whether the compiled loss takes class ids (a sparse loss) rather than
     labels shaped like the outputs: what labels made for it look like."""
-    names = [getattr(fn, "__name__", None) or getattr(fn, "name", None) or str(fn)
-             for fn in backend.flatten(model.loss)]
+    names = [
+        getattr(fn, "__name__", None) or getattr(fn, "name", None) or str(fn)
+        for fn in backend.flatten(model.loss)
+    ]
     return any("sparse" in str(n).lower() for n in names)
 
 
@@ -324,7 +329,8 @@ def training_loss(model, x, y, y_pred, notes: List[str], backend, legacy_loss=No
     if y is None:
         sparse = sparse_labels(model, backend)
         y = backend.map_structure(
-            lambda t: ops.zeros(tuple(t.shape)[:-1], "int32") if sparse else ops.zeros_like(t), y_pred)
+            lambda t: ops.zeros(tuple(t.shape)[:-1], "int32") if sparse else ops.zeros_like(t), y_pred
+        )
     if legacy_loss is not None and "training" not in inspect.signature(model.compute_loss).parameters:
         return legacy_loss(model, y, y_pred)
     return model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)

@@ -66,6 +66,7 @@ def layer_weights(model) -> Tuple[Tuple[str, int], ...]:
 
 # Slot variables a Keras optimizer keeps per trainable variable, each of the
 # variable's shape and dtype (Keras 3's keras/src/optimizers/*.py ``build``).
+# fmt: off
 SLOTS = {
     "SGD": lambda c: 1 if c.get("momentum") else 0,  # momentums, only with momentum
     "Adam": lambda c: 3 if c.get("amsgrad") else 2,  # momentums, velocities (velocity_hats)
@@ -79,6 +80,7 @@ SLOTS = {
     "Lion": lambda c: 1,  # momentums
     "RMSprop": lambda c: 1 + (1 if c.get("momentum") else 0) + (1 if c.get("centered") else 0),
 }
+# fmt: on
 # Scalars of its own an optimizer keeps beside its iteration counter and its
 # learning rate.
 _SCALARS = {"Nadam": 4}  # u_product, float32
@@ -120,15 +122,20 @@ def optimizer_state(optimizer, trainable) -> OptimizerState:
         state = optimizer_state(inner, trainable)
         # its own counter and learning rate, its step counter (an int as the
         # counter) and its dynamic scale (float32), beside its inner optimizer's
-        return OptimizerState(f"LossScaleOptimizer({state.name})", state.slots, state.slot_bytes,
-                              state.scalar_bytes + 2 * counter_bytes + 4 + 4)
+        return OptimizerState(
+            f"LossScaleOptimizer({state.name})",
+            state.slots,
+            state.slot_bytes,
+            state.scalar_bytes + 2 * counter_bytes + 4 + 4,
+        )
     rule = SLOTS.get(name)
     if rule is None:
         known = ", ".join(sorted(SLOTS))
         raise ValueError(
             f"keras_flops does not know the state of the optimizer {name}; it knows {known} (and "
             "LossScaleOptimizer around one). Pass one of them as optimizer=, or optimizer=None "
-            "to leave the optimizer state out.")
+            "to leave the optimizer state out."
+        )
     slots = rule(config) + (1 if config.get("use_ema") else 0)
     # its iteration counter and, unless a schedule gives it, its learning rate (a float32 variable)
     schedule = isinstance(config.get("learning_rate"), dict)  # a serialized LearningRateSchedule
@@ -156,8 +163,10 @@ class Fit(NamedTuple):
 
     def __str__(self) -> str:
         verdict = "fits" if self.fits else "does not fit"
-        return (f"{_gb(self.needed)} {verdict} on {self.device} ({_gb(self.capacity)}): "
-                f"{_gb(abs(self.margin))} {'to spare' if self.fits else 'short'}")
+        return (
+            f"{_gb(self.needed)} {verdict} on {self.device} ({_gb(self.capacity)}): "
+            f"{_gb(abs(self.margin))} {'to spare' if self.fits else 'short'}"
+        )
 
 
 def capacity(device: Union[str, Device, int]) -> Tuple[int, str]:
@@ -174,13 +183,17 @@ def capacity(device: Union[str, Device, int]) -> Tuple[int, str]:
             raise ValueError(f"{device.name} has no memory_gb: give keras_flops.Device(..., memory_gb=...).")
         return int(device.memory_gb * hardware.GIB), device.name
     if not isinstance(device, str):
-        raise TypeError(f"device must be a GPU name, a keras_flops.Device or a number of bytes, "
-                        f"got {type(device).__name__}.")
+        raise TypeError(
+            f"device must be a GPU name, a keras_flops.Device or a number of bytes, "
+            f"got {type(device).__name__}."
+        )
     found = hardware.memory_bytes(device)
     if found is None:
         known = "H200, H100, A100 (40GB, 80GB), V100 (16GB, 32GB), L4, T4"
-        raise ValueError(f"no memory size known for {device!r}: known devices are {known}; give "
-                         "keras_flops.Device(..., memory_gb=...) or the bytes.")
+        raise ValueError(
+            f"no memory size known for {device!r}: known devices are {known}; give "
+            "keras_flops.Device(..., memory_gb=...) or the bytes."
+        )
     return found, device
 
 
@@ -240,15 +253,29 @@ class MemoryReport:
         at once (the output included). Generation: weights + the batch + the
         key/value cache + the largest transient of the prefill or a decode step.
         """
-        return (self.weight_bytes + self.gradients + self.optimizer_state + self.inputs + self.saved_bytes
-                + self.transient + self.activations + self.kv_cache)
+        return (
+            self.weight_bytes
+            + self.gradients
+            + self.optimizer_state
+            + self.inputs
+            + self.saved_bytes
+            + self.transient
+            + self.activations
+            + self.kv_cache
+        )
 
     def parts(self, nonzero: bool = True) -> Dict[str, int]:
         """The parts of :attr:`peak`, by name (those that are not 0, unless ``nonzero=False``)."""
-        parts = {"weights": self.weight_bytes, "gradients": self.gradients,
-                 "optimizer_state": self.optimizer_state, "inputs": self.inputs,
-                 "saved_activations": self.saved_bytes, "activations": self.activations,
-                 "kv_cache": self.kv_cache, "transient": self.transient}
+        parts = {
+            "weights": self.weight_bytes,
+            "gradients": self.gradients,
+            "optimizer_state": self.optimizer_state,
+            "inputs": self.inputs,
+            "saved_activations": self.saved_bytes,
+            "activations": self.activations,
+            "kv_cache": self.kv_cache,
+            "transient": self.transient,
+        }
         return {k: v for k, v in parts.items() if v or not nonzero}
 
     def fits(self, device: Union[str, Device, int]) -> Fit:
@@ -272,23 +299,34 @@ class MemoryReport:
     def to_dict(self, device=None) -> dict:
         """Plain JSON types: the parts, the peak, per layer; with ``device``, ``fits``."""
         out = {
-            "model": self.model_name, "batch_size": self.batch_size, "training": self.training,
-            "weights": dict(self.weights), **self.parts(nonzero=False), "optimizer": self.optimizer,
+            "model": self.model_name,
+            "batch_size": self.batch_size,
+            "training": self.training,
+            "weights": dict(self.weights),
+            **self.parts(nonzero=False),
+            "optimizer": self.optimizer,
             "peak": self.peak,
             "layers": [{"path": layer, **row} for layer, row in self.to_dataframe().to_dict("index").items()],
             "notes": list(self.notes),
         }
         if device is not None:
             fit = self.fits(device)
-            out["fits"] = {"device": fit.device, "fits": fit.fits, "capacity": fit.capacity, "margin": fit.margin}
+            out["fits"] = {
+                "device": fit.device,
+                "fits": fit.fits,
+                "capacity": fit.capacity,
+                "margin": fit.margin,
+            }
         return out
 
     def __str__(self) -> str:
         what = "training step" if self.training else ("generation" if self.kv_cache else "inference")
         lines = [f"Memory of {self.model_name!r}, {what}, batch of {self.batch_size}:"]
         weights = ", ".join(f"{dtype} {_gb(n)}" for dtype, n in self.weights.items())
-        labels = {"weights": f"weights ({weights})" if len(self.weights) > 1 else "weights",
-                  "optimizer_state": f"optimizer state ({self.optimizer})"}
+        labels = {
+            "weights": f"weights ({weights})" if len(self.weights) > 1 else "weights",
+            "optimizer_state": f"optimizer state ({self.optimizer})",
+        }
         for part, n in self.parts().items():
             lines.append(f"  {labels.get(part, part.replace('_', ' ')):<40} {_gb(n):>10}  ({n:,} B)")
         lines.append(f"  {'peak (estimate)':<40} {_gb(self.peak):>10}  ({self.peak:,} B)")
@@ -299,13 +337,16 @@ class MemoryReport:
 def spec_bytes(specs, flatten) -> int:
     """Bytes of a structure of specs (a batch, a cache), its leaves found by
     a backend's ``flatten``."""
-    return sum(math.ceil(math.prod(int(d) for d in s.shape) * dtype_bytes(s.dtype))
-               for s in flatten(specs) if s is not None)
+    return sum(
+        math.ceil(math.prod(int(d) for d in s.shape) * dtype_bytes(s.dtype))
+        for s in flatten(specs)
+        if s is not None
+    )
 
 
 def _gb(n: int) -> str:
     """Bytes in GiB, MiB or KiB, as memory is sized."""
-    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(n) >= size:
             return f"{n / size:.2f} {unit}"
     return f"{n} B"
@@ -324,7 +365,7 @@ def solve(values: Sequence[int], needs: Sequence[int], capacity_bytes: int) -> i
     if need(1) > capacity_bytes:
         return 0
     high = 1
-    while need(high * 2) <= capacity_bytes and high < 2 ** 40:
+    while need(high * 2) <= capacity_bytes and high < 2**40:
         high *= 2
     low, high = high, high * 2  # need(low) fits, need(high) does not
     while high - low > 1:

@@ -35,7 +35,11 @@ def find(model) -> Tuple[ExpertsLayer, ...]:
             continue
         depth = path.count("/") + 1
         for inner_path, inner in tree:
-            if (inner_path.startswith(path + "/") and inner_path.count("/") == depth
-                    and _int(inner, "num_experts") and not _top_k(inner)):
+            if (
+                inner_path.startswith(path + "/")
+                and inner_path.count("/") == depth
+                and _int(inner, "num_experts")
+                and not _top_k(inner)
+            ):
                 found.append(ExpertsLayer(path, inner_path, experts, min(k, experts)))
     return tuple(found)

@@ -20,7 +20,16 @@ from keras_flops.core import hardware
 from keras_flops.core.activations import Activations
 from keras_flops.render import export, plot, text
 from keras_flops.core.records import (
-    BACKWARD, FORWARD, LOSS_PHASE, PHASES, ExpertsLayer, LayerRow, OpCount, UncountedOp, ancestor, within,
+    BACKWARD,
+    FORWARD,
+    LOSS_PHASE,
+    PHASES,
+    ExpertsLayer,
+    LayerRow,
+    OpCount,
+    UncountedOp,
+    ancestor,
+    within,
 )
 
 _LAYER_COLUMNS = ["layer", "class", "output_shape", "params", "calls"]
@@ -195,9 +204,12 @@ class FlopsReport:
         return sums
 
     def _count_columns(self, by_layer: bool = False) -> List[str]:
-        return (["flops", "macs", "bytes", "min_bytes"] + (list(_BACKWARD) if self.training else [])
-                + (["saved_bytes"] if self.training and by_layer else [])
-                + (list(_ACTIVE) if self.experts else []))
+        return (
+            ["flops", "macs", "bytes", "min_bytes"]
+            + (list(_BACKWARD) if self.training else [])
+            + (["saved_bytes"] if self.training and by_layer else [])
+            + (list(_ACTIVE) if self.experts else [])
+        )
 
     def _finish(self, rows: List[dict]) -> List[dict]:
         """Add ``share`` of total FLOPs and, for training, the train columns."""
@@ -218,16 +230,22 @@ class FlopsReport:
         rows = [dict(zip(_LAYER_COLUMNS, dataclasses.astuple(r))) for r in self.layers]
         known = {r.path for r in self.layers}
         named = list(sums) + [u.layer for u in self.uncounted]
-        rows += [dict(zip(_LAYER_COLUMNS, (p, "", None, 0, 0))) for p in dict.fromkeys(named) if p not in known]
+        rows += [
+            dict(zip(_LAYER_COLUMNS, (p, "", None, 0, 0))) for p in dict.fromkeys(named) if p not in known
+        ]
         for row in rows:
             summed = sums.get(row["layer"], {})
             row.update({c: summed.get(c, 0) for c in counts})
             row.update({k: v for k, v in summed.items() if k.startswith("mac_dtype:")})
         if depth is not None:
-            rows = _roll_up(rows, depth, counts + sorted({k for r in rows for k in r if k.startswith("mac_dtype:")}))
+            rows = _roll_up(
+                rows, depth, counts + sorted({k for r in rows for k in r if k.startswith("mac_dtype:")})
+            )
         for row in rows:
-            by_dtype = sorted(((v, k[len("mac_dtype:"):]) for k, v in row.items() if k.startswith("mac_dtype:")),
-                              reverse=True)
+            by_dtype = sorted(
+                ((v, k[len("mac_dtype:") :]) for k, v in row.items() if k.startswith("mac_dtype:")),
+                reverse=True,
+            )
             row["mac_dtype"] = "+".join(dtype for _, dtype in by_dtype)
             for _, dtype in by_dtype:
                 del row["mac_dtype:" + dtype]
@@ -310,8 +328,10 @@ class FlopsReport:
         table = self.to_dataframe()
         df = table[["class", "flops", column]].copy()
         df["intensity"] = [f / b if b else math.nan for f, b in zip(df["flops"], df[column])]
-        devices = [hardware.device_for(device, dev, mac_dtype.split("+")[0], self.tensor_float_32)
-                   for mac_dtype in table["mac_dtype"]]
+        devices = [
+            hardware.device_for(device, dev, mac_dtype.split("+")[0], self.tensor_float_32)
+            for mac_dtype in table["mac_dtype"]
+        ]
         df["peak_tflops"] = [d.peak_tflops for d in devices]
         df["ridge"] = [d.ridge for d in devices]
         df["bound"] = [d.bound(f, b) if f or b else "" for d, f, b in zip(devices, df["flops"], df[column])]
@@ -358,27 +378,27 @@ class FlopsReport:
         lines += [f"{u.op_type} {u.node}: not counted: {u.reason}" for u in self.uncounted if selected(u)]
         if not lines:
             known = ", ".join(r.path for r in self.layers[:8])
-            raise KeyError(
-                f"no ops for layer={layer!r}, op_type={op_type!r}; layers include: {known}"
-            )
+            raise KeyError(f"no ops for layer={layer!r}, op_type={op_type!r}; layers include: {known}")
         return "\n".join(lines)
 
     # ------------------------------------------------------- rendering doors
-    def readable(self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False) -> pd.DataFrame:
+    def readable(
+        self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False
+    ) -> pd.DataFrame:
         """``to_dataframe(by)`` for reading: counts in K, M, G, T (or exact with
         ``raw_counts``), shares in percent; ``top`` keeps the N rows with the
         most FLOPs."""
         return text.readable(self, by=by, top=top, raw_counts=raw_counts)
 
-    def to_markdown(self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False,
-                    device=None) -> str:
+    def to_markdown(
+        self, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False, device=None
+    ) -> str:
         """The table as Markdown, with the totals below it; ``top`` keeps the
         N rows with the most FLOPs; ``device`` adds each layer's roofline
         ``bound`` on it."""
         return text.markdown(self, by=by, top=top, raw_counts=raw_counts, device=device)
 
-    def plot(self, top: int = 10, path=None, by: str = "layer", ax=None, kind: str = "bars",
-             device=None):
+    def plot(self, top: int = 10, path=None, by: str = "layer", ax=None, kind: str = "bars", device=None):
         """A chart of the report, shown or written to ``path`` (a PNG, say):
 
         - ``kind="bars"``: the ``top`` layers (or op types) by FLOPs, each labelled
@@ -433,8 +453,12 @@ def _roll_up(rows: List[dict], depth: int, counts: List[str]) -> List[dict]:
         if group is None:
             mine = own.get(path, {})
             groups[path] = dict(
-                layer=path, **{"class": mine.get("class", "")}, output_shape=mine.get("output_shape"),
-                params=row["params"], calls=row["calls"], **{c: row.get(c, 0) for c in counts},
+                layer=path,
+                **{"class": mine.get("class", "")},
+                output_shape=mine.get("output_shape"),
+                params=row["params"],
+                calls=row["calls"],
+                **{c: row.get(c, 0) for c in counts},
             )
         else:
             group["params"] += row["params"]

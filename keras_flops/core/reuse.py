@@ -88,8 +88,9 @@ def why_whole(training: bool, counting: str, memory: bool) -> Optional[str]:
     """Why a count traces the whole model rather than each distinct layer
     call once; None where reuse by layer can count it."""
     if training:
-        return ("a training step's backward pass is traced with the whole model (reuse by layer "
-                "covers inference)")
+        return (
+            "a training step's backward pass is traced with the whole model (reuse by layer covers inference)"
+        )
     if counting == "tfprof":
         return "counting='tfprof' reads TensorFlow's profiler over the whole graph"
     if memory:
@@ -97,15 +98,18 @@ def why_whole(training: bool, counting: str, memory: bool) -> Optional[str]:
     return None
 
 
-def count_by_layer(model, specs, backend, counting: str = "full",
-                   formulas=None) -> Union[Tuple[LayerTraces, Counted], str]:
+def count_by_layer(
+    model, specs, backend, counting: str = "full", formulas=None
+) -> Union[Tuple[LayerTraces, Counted], str]:
     """``model``'s inference call on ``specs``, traced and counted by layer:
     ``(trace, counted)``; or, where that cannot be exact, the reason (a
     string) to trace the whole model instead."""
     graph = _compat.layer_graph(model)
     if graph is None:
-        return (f"{type(model).__name__} {model.name!r} is not a functional model (a subclassed "
-                "model runs its own call, which the layer graph does not show)")
+        return (
+            f"{type(model).__name__} {model.name!r} is not a functional model (a subclassed "
+            "model runs its own call, which the layer graph does not show)"
+        )
     try:
         return _ByLayer(model, graph, backend, counting, formulas).run(specs)
     except Fallback as why:
@@ -160,7 +164,9 @@ class _ByLayer:
         self.paths = {id(layer): path for path, layer in layer_tree(model)}
         self._trees: Dict[int, list] = {}
         self.cache: Dict[Any, _Traced] = {}
-        self.rows: Dict[str, List[Any]] = {}  # path -> [class, output shape, params, calls], in first-call order
+        self.rows: Dict[
+            str, List[Any]
+        ] = {}  # path -> [class, output shape, params, calls], in first-call order
         self.ops: list = []
         self.uncounted: list = []
         self.notes: List[str] = []
@@ -182,7 +188,8 @@ class _ByLayer:
                 if _compat.keras_mask(tensor) is not None:
                     raise Fallback(
                         f"Keras propagates a mask from layer to layer (into {op.name!r}); a layer "
-                        "traced alone would not get it")
+                        "traced alone would not get it"
+                    )
             inner = self._nested(op)
             if inner is not None:
                 if id(op) in seen:
@@ -194,7 +201,8 @@ class _ByLayer:
                 if id(layer) in seen:
                     raise Fallback(
                         f"layer {self.paths.get(id(layer), layer.name)!r} is called more than once "
-                        "(a shared layer); one program reads its weights once across its calls")
+                        "(a shared layer); one program reads its weights once across its calls"
+                    )
                 seen.add(id(layer))
 
     def _tree(self, op) -> list:
@@ -222,8 +230,12 @@ class _ByLayer:
         for entry in self.entries:
             if isinstance(entry, _Nested):
                 shapes = [tuple(self._values[g].shape) if g in self._values else None for g in entry.outs]
-                self._row(self.paths[id(entry.op)], type(entry.op).__name__,
-                          shapes[0] if len(shapes) == 1 else shapes, own_params(entry.op))
+                self._row(
+                    self.paths[id(entry.op)],
+                    type(entry.op).__name__,
+                    shapes[0] if len(shapes) == 1 else shapes,
+                    own_params(entry.op),
+                )
             elif entry.traced is not None:
                 self.calls += 1
                 self._record(entry.op, entry.traced, entry.live)
@@ -233,8 +245,9 @@ class _ByLayer:
         layers = tuple(LayerRow(path, *fields) for path, fields in self.rows.items())
         out_specs = [self._values[g] for g in results]
         traces = LayerTraces(layers, outputs=out_specs, traced=len(self.cache), calls=self.calls)
-        return traces, Counted(tuple(self.ops), tuple(self.uncounted), tuple(dict.fromkeys(self.notes)),
-                               Activations())
+        return traces, Counted(
+            tuple(self.ops), tuple(self.uncounted), tuple(dict.fromkeys(self.notes)), Activations()
+        )
 
     def _forward(self, results: List[int]) -> None:
         """Trace each call on its inputs' specs, returning the outputs later
@@ -287,7 +300,8 @@ class _ByLayer:
                 if cap is not None and self.caps.get(g) != cap:
                     raise Fallback(
                         f"layer {self.paths[id(entry.op)]!r} returns a broadcast of a smaller value, "
-                        "and the layers reading it were traced before that was known")
+                        "and the layers reading it were traced before that was known"
+                    )
             needed.update(g for g, reads in zip(entry.unique_ins, entry.traced.counted.reads) if reads)
 
     def _plan(self, graph, input_ids: List[int]) -> List[int]:
@@ -312,8 +326,15 @@ class _ByLayer:
                 ids.update((id(t), g) for t, g in zip(outs, found))
                 continue
             unique = list({id(t): t for t in ins}.values())
-            self.entries.append(_Call(op, arguments, unique, [ids.get(id(t), id(t)) for t in unique],
-                                      [ids.get(id(t), id(t)) for t in outs]))
+            self.entries.append(
+                _Call(
+                    op,
+                    arguments,
+                    unique,
+                    [ids.get(id(t), id(t)) for t in unique],
+                    [ids.get(id(t), id(t)) for t in outs],
+                )
+            )
         return [ids.get(id(t), id(t)) for t in outputs]
 
     def _cap(self, g: int) -> Optional[int]:
@@ -338,7 +359,8 @@ class _ByLayer:
             if len(tuple(spec.shape)) != len(tensor.shape) or _dtype(spec) != _dtype(tensor):
                 raise Fallback(
                     f"{graph.name!r} converts its input {tensor.name!r} ({_dtype(spec)}, rank "
-                    f"{len(spec.shape)}) to its Input's dtype and rank first")
+                    f"{len(spec.shape)}) to its Input's dtype and rank first"
+                )
         return list(flat)
 
     # -------------------------------------------------------------- trace
@@ -371,8 +393,10 @@ class _ByLayer:
         try:
             trace = self.backend.trace_layer(op, call, specs)
         except Exception as err:
-            raise Fallback(f"layer {self.paths.get(id(op), op.name)!r} could not be traced alone "
-                           f"({type(err).__name__}: {first_line(err)})") from err
+            raise Fallback(
+                f"layer {self.paths.get(id(op), op.name)!r} could not be traced alone "
+                f"({type(err).__name__}: {first_line(err)})"
+            ) from err
         counted = self.backend.count(trace, self.counting, self.formulas, given=given) if any(used) else None
         output_shape = shapes[0][0] if len(shapes[0]) == 1 else shapes[0]
         tree = [path for path, _ in self._tree(op)]
@@ -390,17 +414,24 @@ class _ByLayer:
             return None, f"get_config() fails: {type(err).__name__}"
         positions = {id(t): i for i, t in enumerate(unique)}
         try:
-            args = json.dumps(_compat.symbolic_arguments(arguments), sort_keys=True,
-                              default=lambda x: _argument(x, positions))
+            args = json.dumps(
+                _compat.symbolic_arguments(arguments),
+                sort_keys=True,
+                default=lambda x: _argument(x, positions),
+            )
         except Exception as err:
             return None, f"the call's arguments are not JSON: {type(err).__name__}"
         policy = getattr(op, "dtype_policy", None)
         key = (
-            f"{type(op).__module__}.{type(op).__qualname__}", config, args,
+            f"{type(op).__module__}.{type(op).__qualname__}",
+            config,
+            args,
             tuple(type(sub).__qualname__ for _, sub in self._tree(op)),
             tuple((tuple(w.shape), str(w.dtype), bool(w.trainable)) for w in op.weights),
-            getattr(policy, "name", str(policy)), getattr(op, "quantization_mode", None),
-            tuple((tuple(s.shape), _dtype(s)) for s in specs), tuple(used),
+            getattr(policy, "name", str(policy)),
+            getattr(op, "quantization_mode", None),
+            tuple((tuple(s.shape), _dtype(s)) for s in specs),
+            tuple(used),
         )
         return key, None
 
@@ -411,17 +442,27 @@ class _ByLayer:
         paths = {OUTSIDE: path}  # the key holds the sublayers' classes: the trees match one to one
         paths.update((rel, self.paths[id(sub)]) for rel, (_, sub) in zip(traced.tree, tree))
         for row in traced.rows:
-            self._row(paths.get(row.path, f"{path}/{row.path}"), row.class_name, row.output_shape,
-                      row.params, row.calls)
-        self._row(path, type(op).__name__, traced.output_shape, own_params(op) if hasattr(op, "weights") else 0)
+            self._row(
+                paths.get(row.path, f"{path}/{row.path}"),
+                row.class_name,
+                row.output_shape,
+                row.params,
+                row.calls,
+            )
+        self._row(
+            path, type(op).__name__, traced.output_shape, own_params(op) if hasattr(op, "weights") else 0
+        )
         if not live:
             return
         counted = traced.counted
         for record in counted.ops:
-            self.ops.append(dataclasses.replace(record, layer=paths.get(record.layer, f"{path}/{record.layer}")))
+            self.ops.append(
+                dataclasses.replace(record, layer=paths.get(record.layer, f"{path}/{record.layer}"))
+            )
         for record in counted.uncounted:
-            self.uncounted.append(dataclasses.replace(
-                record, layer=paths.get(record.layer, f"{path}/{record.layer}")))
+            self.uncounted.append(
+                dataclasses.replace(record, layer=paths.get(record.layer, f"{path}/{record.layer}"))
+            )
         for note in counted.notes:  # the walk names layers as "(layer 'path')"
             for rel, full in paths.items():
                 note = note.replace(f"(layer {rel!r})", f"(layer {full!r})")
@@ -457,7 +498,9 @@ def _config(layer) -> dict:
         for k, v in vars(layer).items():
             if "name" in k or "path" in k or hasattr(v, "weights") or hasattr(v, "assign"):
                 continue  # names, sublayers (below), variables (their shapes are in the key)
-            if isinstance(v, PLAIN) or (isinstance(v, (list, tuple)) and all(isinstance(e, PLAIN) for e in v)):
+            if isinstance(v, PLAIN) or (
+                isinstance(v, (list, tuple)) and all(isinstance(e, PLAIN) for e in v)
+            ):
                 held[k] = v if isinstance(v, PLAIN) else list(v)
             elif isinstance(v, (types.FunctionType, types.MethodType, types.BuiltinFunctionType)):
                 held[k] = f"{getattr(v, '__module__', '')}.{v.__qualname__}"  # an activation

@@ -96,7 +96,9 @@ class Program(Protocol):
     stacks: frozenset  # op types that join their inputs (Pack, concatenate): of updated caches, in place
     elementwise: frozenset  # op types that may write their result into an input they read last
     arguments: Sequence[Hashable]  # of a traced call: the keys of its arguments, in order (else empty)
-    returns: Sequence[Optional[Hashable]]  # and of the values it returns (None: a constant the program writes in)
+    returns: Sequence[
+        Optional[Hashable]
+    ]  # and of the values it returns (None: a constant the program writes in)
 
     def top(self) -> Any:
         """The body the trace runs."""
@@ -151,8 +153,13 @@ class Program(Protocol):
         says otherwise."""
 
 
-def count(program: Program, counting: str = "full", formulas: Optional[Mapping[str, Formula]] = None,
-          memory: bool = False, given: Optional[Sequence[Tuple[Hashable, Optional[int]]]] = None) -> Counted:
+def count(
+    program: Program,
+    counting: str = "full",
+    formulas: Optional[Mapping[str, Formula]] = None,
+    memory: bool = False,
+    given: Optional[Sequence[Tuple[Hashable, Optional[int]]]] = None,
+) -> Counted:
     """Walk ``program`` in ``counting`` (one of :data:`MODES`), with
     ``formulas`` first in the chain; with ``memory``, also read its
     :class:`~keras_flops.core.activations.Activations`. ``given``: per
@@ -175,8 +182,15 @@ def count(program: Program, counting: str = "full", formulas: Optional[Mapping[s
         if collecting:
             gc.enable()
     reads, passes, aliases = _interface(program, walk) if not tfprof else ((), (), ())
-    return Counted(tuple(walk.counted), tuple(walk.uncounted), tuple(dict.fromkeys(walk.notes)), kept,
-                   reads, passes, aliases)
+    return Counted(
+        tuple(walk.counted),
+        tuple(walk.uncounted),
+        tuple(dict.fromkeys(walk.notes)),
+        kept,
+        reads,
+        passes,
+        aliases,
+    )
 
 
 def _top_boundary(program: Program, given) -> Optional["Boundary"]:
@@ -268,8 +282,15 @@ class Walk:
                 continue
             n_min = traffic.count(i, called) if not isinstance(called, str) else traffic.count(i)
             if n_min:
-                self._record(node, owner, repeat, Cost(0, 0, "the inputs and outputs of the bodies it runs"),
-                             "zero", 0, n_min)
+                self._record(
+                    node,
+                    owner,
+                    repeat,
+                    Cost(0, 0, "the inputs and outputs of the bodies it runs"),
+                    "zero",
+                    0,
+                    n_min,
+                )
             if isinstance(called, str):
                 self._uncounted(node, owner, called)
             elif called.kind == "call":
@@ -280,15 +301,22 @@ class Walk:
                 self._branches(node, owner, repeat, called)
 
     def _uncounted(self, node, owner: Owner, reason: str) -> None:
-        self.uncounted.append(UncountedOp(self.program.name(node), self.program.op_type(node), owner[0], reason))
+        self.uncounted.append(
+            UncountedOp(self.program.name(node), self.program.op_type(node), owner[0], reason)
+        )
 
     def _loop(self, node, owner: Owner, repeat: int, called: Called) -> None:
         trips = called.trips
         if trips is None:
-            self._uncounted(node, owner, (
-                "the loop's trip count is not fixed by the program (its condition is not a "
-                "counter stepped by a constant against a constant limit), so its body cannot "
-                "be counted"))
+            self._uncounted(
+                node,
+                owner,
+                (
+                    "the loop's trip count is not fixed by the program (its condition is not a "
+                    "counter stepped by a constant against a constant limit), so its body cannot "
+                    "be counted"
+                ),
+            )
             return
         if not called.exact:
             self.notes.append(
@@ -333,9 +361,22 @@ class Walk:
     def _record(self, node, owner: Owner, repeat: int, cost: Cost, source: str, n_bytes: int, n_min: int):
         program = self.program
         layer, phase = owner
-        self.counted.append(OpCount(program.name(node), program.op_type(node), layer, cost.flops * repeat,
-                                    cost.macs * repeat, source, cost.text, repeat, phase, n_bytes * repeat,
-                                    n_min * repeat, program.dtype(node) if cost.macs else ""))
+        self.counted.append(
+            OpCount(
+                program.name(node),
+                program.op_type(node),
+                layer,
+                cost.flops * repeat,
+                cost.macs * repeat,
+                source,
+                cost.text,
+                repeat,
+                phase,
+                n_bytes * repeat,
+                n_min * repeat,
+                program.dtype(node) if cost.macs else "",
+            )
+        )
 
 
 @dataclasses.dataclass
@@ -370,8 +411,16 @@ class Traffic:
     (loops, branches) take their inputs from the caller's layer.
     """
 
-    def __init__(self, program: Program, body, caller: Optional[Owner], nodes: Sequence,
-                 owners: Sequence[Owner], calls: Sequence, boundary: Optional[Boundary] = None):
+    def __init__(
+        self,
+        program: Program,
+        body,
+        caller: Optional[Owner],
+        nodes: Sequence,
+        owners: Sequence[Owner],
+        calls: Sequence,
+        boundary: Optional[Boundary] = None,
+    ):
         self.program, self.nodes, self.owners = program, nodes, owners
         self.source = source = None if caller is None else caller[0]  # where unbound inputs come from
         self.operands = operands = [program.operands(node) for node in nodes]
@@ -387,7 +436,7 @@ class Traffic:
         self.counted = boundary.counted if boundary is not None else set()  # (layer, value) read already
         self.interfaces = [None] * len(nodes)  # a transparent call's (body inputs, body results)
         self.calls = calls
-        for key, (token, maker, size) in (boundary.inputs.items() if boundary is not None else ()):
+        for key, (token, maker, size) in boundary.inputs.items() if boundary is not None else ():
             self.alias[key] = token
             self.made.setdefault(token, maker)
             if size is not None:
@@ -403,7 +452,9 @@ class Traffic:
                 continue
             if op_type in program.updates:
                 updated.add(outs[0][0])
-            elif op_type in program.stacks and all(alias.get(k, k) in updated for k, _ in ins if k is not None):
+            elif op_type in program.stacks and all(
+                alias.get(k, k) in updated for k, _ in ins if k is not None
+            ):
                 updated.update(key for key, _ in outs)  # the caches joined again: the same buffers, in place
                 passes[i] = True
                 continue
@@ -428,7 +479,8 @@ class Traffic:
 
     def reads_outside(self, key, layer) -> bool:
         return any(r != layer for r in self.readers.get(key, ())) or any(
-            r != layer for r in self.result_readers.get(key, ()))
+            r != layer for r in self.result_readers.get(key, ())
+        )
 
     def count(self, i: int, called=None) -> int:
         """The compulsory bytes of node ``i``; a call the backend can match
@@ -447,7 +499,9 @@ class Traffic:
             seen = (layer, key if key in self.parts else root)
             if seen not in self.counted:
                 self.counted.add(seen)
-                n += min(size, self.sizes.get(root, size))  # a part (gathered rows repeated) is at most its whole
+                n += min(
+                    size, self.sizes.get(root, size)
+                )  # a part (gathered rows repeated) is at most its whole
         for j, (key, size) in enumerate(outs):
             if key is not None and self.reads_outside(key, layer):
                 update = program.updates.get(op_type)
@@ -521,8 +575,11 @@ def price(program: Program, chain: Chain, node):
     resolution = chain.resolve(op_type)
     if resolution is not None and resolution.source == "zero":
         return None
-    if (not chain.statistic_only and (resolution is None or resolution.source != "user")
-            and program.skip(node)):
+    if (
+        not chain.statistic_only
+        and (resolution is None or resolution.source != "user")
+        and program.skip(node)
+    ):
         return None
     if resolution is None:
         return chain.missing(op_type)

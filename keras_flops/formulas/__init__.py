@@ -26,7 +26,9 @@ from keras_flops.formulas.registry import (  # noqa: F401
     with_macs,
 )
 
+# fmt: off
 __all__ = [
     "Chain", "Cost", "Formula", "OpSpec", "Resolution", "Table", "apply",
     "register_flops", "unregister_flops", "user_formula", "with_macs",
 ]
+# fmt: on

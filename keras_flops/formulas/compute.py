@@ -21,6 +21,7 @@ from keras_flops.formulas.registry import Cost
 # Elementwise
 
 # what an elementwise op computes: (FLOPs per element, the textbook formula)
+# fmt: off
 ELEMENTWISE: Dict[str, Tuple[int, str]] = {
     "relu": (1, "max(x, 0)"),
     "relu6": (2, "min(max(x, 0), 6)"),
@@ -73,6 +74,7 @@ ELEMENTWISE: Dict[str, Tuple[int, str]] = {
     # one arithmetic step or comparison per element (TensorFlow's Add, Mul, Equal, ...)
     "step": (1, "one step per element"),
 }
+# fmt: on
 
 
 def elementwise(n: int, per_element: int, formula: str) -> Cost:
@@ -129,8 +131,11 @@ def fft(transforms: int, points: int, real: bool) -> Cost:
     if real:
         per /= 2
     half = ", halved for real data" if real else ""
-    return Cost(int(round(transforms * per)), 0,
-                f"{transforms:,} transforms x 5 x {points} points x log2({points}){half}")
+    return Cost(
+        int(round(transforms * per)),
+        0,
+        f"{transforms:,} transforms x 5 x {points} points x log2({points}){half}",
+    )
 
 
 # --------------------------------------------------------------------------
@@ -172,8 +177,8 @@ def einsum_terms(equation: str, shapes: Sequence[Sequence[Optional[int]]]) -> in
         if "..." in spec:
             head, _ = spec.split("...")
             n_ell = len(shape) - len(labels)
-            ellipses.append(tuple(shape[len(head): len(head) + n_ell]))
-            dims = list(shape[: len(head)]) + list(shape[len(head) + n_ell:])
+            ellipses.append(tuple(shape[len(head) : len(head) + n_ell]))
+            dims = list(shape[: len(head)]) + list(shape[len(head) + n_ell :])
         else:
             dims = list(shape)
         if len(labels) != len(dims):
@@ -193,27 +198,39 @@ def _broadcast(shapes: List[Tuple[int, ...]]) -> Tuple[int, ...]:
     return tuple(out)
 
 
-def convolution(n_out: int, window: Sequence[int], per: int, what: str = "outputs",
-                per_what: str = "in-features") -> Cost:
+def convolution(
+    n_out: int, window: Sequence[int], per: int, what: str = "outputs", per_what: str = "in-features"
+) -> Cost:
     """n(out) x window x ``per`` MACs, twice that in FLOPs: each output sums
     one product per kernel tap and per input feature it is fed by (a
     convolution's, per group; a transposed one's, the channels of the input
     each output channel is fed by). Products with padding count, as in
     TensorFlow's Conv2D."""
     macs = n_out * math.prod(window) * per
-    return Cost(2 * macs, macs, f"2 x {n_out:,} {what} x ({'x'.join(map(str, window))} window x "
-                                f"{per} {per_what})")
+    return Cost(
+        2 * macs, macs, f"2 x {n_out:,} {what} x ({'x'.join(map(str, window))} window x {per} {per_what})"
+    )
 
 
-def real_pairs(in_sizes: Sequence[int], out_sizes: Sequence[int], window: Sequence[int],
-               strides: Sequence[int], dilations: Sequence[int], pads_lo: Sequence[int],
-               lhs_dilations: Optional[Sequence[int]] = None) -> int:
+def real_pairs(
+    in_sizes: Sequence[int],
+    out_sizes: Sequence[int],
+    window: Sequence[int],
+    strides: Sequence[int],
+    dilations: Sequence[int],
+    pads_lo: Sequence[int],
+    lhs_dilations: Optional[Sequence[int]] = None,
+) -> int:
     """The (output position, kernel tap) pairs of a convolution whose input
     element is real, over every spatial dim: the product of
     :func:`input_pairs` per dim."""
     lhs_dilations = lhs_dilations or (1,) * len(in_sizes)
-    return math.prod(input_pairs(i, o, k, s, d, p, ld) for i, o, k, s, d, p, ld
-                     in zip(in_sizes, out_sizes, window, strides, dilations, pads_lo, lhs_dilations))
+    return math.prod(
+        input_pairs(i, o, k, s, d, p, ld)
+        for i, o, k, s, d, p, ld in zip(
+            in_sizes, out_sizes, window, strides, dilations, pads_lo, lhs_dilations
+        )
+    )
 
 
 def on_real_pairs(batch: int, channels: int, per: int, pairs: int, on: str = "inputs") -> Cost:
@@ -223,12 +240,16 @@ def on_real_pairs(batch: int, channels: int, per: int, pairs: int, on: str = "in
     inserts nor padding (:func:`real_pairs`); where TensorFlow's
     Conv2DBackpropInput formula divides by the stride product."""
     macs = batch * channels * per * pairs
-    return Cost(2 * macs, macs, f"2 x {batch} batch x {channels} channels x {per} x "
-                                f"{pairs:,} (position, tap) pairs on real {on}")
+    return Cost(
+        2 * macs,
+        macs,
+        f"2 x {batch} batch x {channels} channels x {per} x {pairs:,} (position, tap) pairs on real {on}",
+    )
 
 
-def input_pairs(in_size: int, out_size: int, k: int, stride: int, dilation: int, pad_lo: int,
-                lhs_dilation: int = 1) -> int:
+def input_pairs(
+    in_size: int, out_size: int, k: int, stride: int, dilation: int, pad_lo: int, lhs_dilation: int = 1
+) -> int:
     """Along one spatial dim of a convolution: the (output position, kernel
     tap) pairs whose input position is a real element, not padding, nor (with
     ``lhs_dilation``, as JAX writes a strided convolution's input gradient)

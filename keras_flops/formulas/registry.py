@@ -201,8 +201,9 @@ class Chain:
     list only.
     """
 
-    def __init__(self, table: Table, per_call: Optional[Mapping[str, Formula]] = None,
-                 statistic_only: bool = False):
+    def __init__(
+        self, table: Table, per_call: Optional[Mapping[str, Formula]] = None, statistic_only: bool = False
+    ):
         self.table = table
         self.per_call = dict(per_call or {})
         self.statistic_only = statistic_only

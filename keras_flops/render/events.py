@@ -29,8 +29,9 @@ class EventWriter:
         self._event, self._summary = event_pb2.Event, summary_pb2.Summary
         self._text_metadata, self._tensor = text_metadata, tensor_util.make_tensor_proto
         os.makedirs(log_dir, exist_ok=True)
-        name = (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
-                f"{os.getpid()}.{next(_FILES)}")
+        name = (
+            f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(_FILES)}"
+        )
         self._writer = RecordWriter(open(os.path.join(log_dir, name), "wb"))
         self._write(self._event(wall_time=time.time(), file_version="brain.Event:2"))
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-SCHEMA_VERSION = 2  # 2: bytes and intensity (min_bytes, macs_by_dtype, mac_dtype, saved_bytes added within it)
+SCHEMA_VERSION = (
+    2  # 2: bytes and intensity (min_bytes, macs_by_dtype, mac_dtype, saved_bytes added within it)
+)
 _TRAINING = ("backward_flops", "backward_macs", "train_flops")
 _ACTIVE = ("active_flops", "active_macs")
 
@@ -12,9 +14,11 @@ _ACTIVE = ("active_flops", "active_macs")
 def as_dict(report) -> dict:
     """``report.to_dict()``: plain JSON types, ``schema_version`` 2, built
     from the report's own tables (no DataFrame in between)."""
-    counts = (("flops", "macs", "bytes", "min_bytes", "intensity", "share")
-              + (_TRAINING + ("saved_bytes",) if report.training else ())
-              + (_ACTIVE if report.experts else ()))
+    counts = (
+        ("flops", "macs", "bytes", "min_bytes", "intensity", "share")
+        + (_TRAINING + ("saved_bytes",) if report.training else ())
+        + (_ACTIVE if report.experts else ())
+    )
     totals = {
         "flops": report.flops,
         "macs": report.macs,
@@ -28,9 +32,13 @@ def as_dict(report) -> dict:
     if report.experts:
         totals.update(active_flops=report.active_flops, active_macs=report.active_macs)
     if report.training:
-        totals.update(backward_flops=report.backward_flops, backward_macs=report.backward_macs,
-                      train_flops=report.train_flops, train_macs=report.train_macs,
-                      saved_bytes=report.saved_bytes)
+        totals.update(
+            backward_flops=report.backward_flops,
+            backward_macs=report.backward_macs,
+            train_flops=report.train_flops,
+            train_macs=report.train_macs,
+            saved_bytes=report.saved_bytes,
+        )
     return {
         "schema": "keras_flops.report",
         "schema_version": SCHEMA_VERSION,
@@ -53,8 +61,10 @@ def as_dict(report) -> dict:
             for row in report.layer_table()
         ],
         "ops": [
-            {k: _number(row[k]) for k in ("op_type", "count", "flops", "macs", "bytes", "min_bytes", "intensity",
-                                          "share")}
+            {
+                k: _number(row[k])
+                for k in ("op_type", "count", "flops", "macs", "bytes", "min_bytes", "intensity", "share")
+            }
             for row in report.op_table()
         ],
         "uncounted": [dataclasses.asdict(u) for u in report.uncounted],

@@ -29,14 +29,21 @@ def bars(report, top: int = 10, path=None, by: str = "layer", ax=None):
     labels = [str(i) for i in df.index]
     drawn = ax.barh(labels, df["flops"], color="tab:blue")
     for bar, share, flops in zip(drawn, df["share"], df["flops"]):
-        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
-                f" {format_count(flops)} ({share:.1%})", va="center", fontsize=8)
+        ax.text(
+            bar.get_width(),
+            bar.get_y() + bar.get_height() / 2,
+            f" {format_count(flops)} ({share:.1%})",
+            va="center",
+            fontsize=8,
+        )
     from matplotlib.ticker import EngFormatter
 
     ax.xaxis.set_major_formatter(EngFormatter())
     ax.set_xlabel(f"FLOPs for a batch of {report.batch_size}")
-    ax.set_title(f"{report.model_name}: top {len(df)} {'layers' if by == 'layer' else 'op types'} "
-                 f"of {format_count(report.flops)} FLOPs")
+    ax.set_title(
+        f"{report.model_name}: top {len(df)} {'layers' if by == 'layer' else 'op types'} "
+        f"of {format_count(report.flops)} FLOPs"
+    )
     ax.margins(x=0.25)
     fig.tight_layout()
     return _finish(fig, plt, path)
@@ -84,10 +91,14 @@ def generation_roofline(gen, device, path=None, ax=None, traffic: str = "min"):
     token. Returns the Figure."""
     phases = []
     for part, marker, name in ((gen.prefill, "o", "prefill"), (gen.decode, "^", "decode")):
-        colors = {"memory": ("tab:red", f"{name}, memory-bound"), "compute": ("tab:blue", f"{name}, compute-bound")}
+        colors = {
+            "memory": ("tab:red", f"{name}, memory-bound"),
+            "compute": ("tab:blue", f"{name}, compute-bound"),
+        }
         phases.append((part.roofline(device, traffic=traffic), marker, colors))
-    return _roofline(phases, phases[0][0].attrs["device"], f"{gen.model_name}: prefill and decode", path, ax,
-                     traffic)
+    return _roofline(
+        phases, phases[0][0].attrs["device"], f"{gen.model_name}: prefill and decode", path, ax, traffic
+    )
 
 
 def _roofline(phases, dev, title, path, ax, traffic):
@@ -106,8 +117,13 @@ def _roofline(phases, dev, title, path, ax, traffic):
     low = min([dev.ridge / 100] + [i / 2 for i in intensities])
     high = max([dev.ridge * 100] + [i * 2 for i in intensities])
     x = np.geomspace(low, high, 200)
-    ax.plot(x, np.minimum(peak, bandwidth * x), color="black", linewidth=1.5,
-            label=f"{dev.name}: {dev.peak_tflops:g} TFLOP/s, {dev.bandwidth_gbps:g} GB/s")
+    ax.plot(
+        x,
+        np.minimum(peak, bandwidth * x),
+        color="black",
+        linewidth=1.5,
+        label=f"{dev.name}: {dev.peak_tflops:g} TFLOP/s, {dev.bandwidth_gbps:g} GB/s",
+    )
     ax.axvline(dev.ridge, color="gray", linestyle=":", linewidth=1)
     largest = max([df["flops"].max() for df, _, _ in phases if len(df)] or [1])
     layers = 0
@@ -115,8 +131,15 @@ def _roofline(phases, dev, title, path, ax, traffic):
         layers += len(df)
         attainable = np.minimum(df["peak_tflops"] * 1e12, bandwidth * df["intensity"])
         sizes = 20 + 300 * df["flops"] / largest
-        ax.scatter(df["intensity"], attainable, s=sizes, c=[colors[b][0] for b in df["bound"]], alpha=0.6,
-                   edgecolors="none", marker=marker or "o")
+        ax.scatter(
+            df["intensity"],
+            attainable,
+            s=sizes,
+            c=[colors[b][0] for b in df["bound"]],
+            alpha=0.6,
+            edgecolors="none",
+            marker=marker or "o",
+        )
         for bound in dict.fromkeys(df["bound"]):
             ax.scatter([], [], c=colors[bound][0], alpha=0.6, marker=marker or "o", label=colors[bound][1])
     ax.set_xscale("log")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import re
 import shutil
-from typing import Callable, List, Protocol, Sequence
+from typing import Any, Callable, List, NamedTuple, Optional, Protocol, Sequence
 
 import rich.console
 import rich.markup
@@ -110,8 +110,9 @@ def _fitted_widths(header, align, widths, line_length) -> List[int]:
     read off the top border of that table, drawn with its header only."""
     columns = [rich.table.Column(h, justify=a, width=w) for h, a, w in zip(header, align, widths)]
     text = io.StringIO()
-    console = rich.console.Console(file=text, width=10 * line_length, color_system=None,
-                                   force_terminal=False, force_jupyter=False)
+    console = rich.console.Console(
+        file=text, width=10 * line_length, color_system=None, force_terminal=False, force_jupyter=False
+    )
     console.print(rich.table.Table(*columns, width=line_length, show_lines=True))
     border = text.getvalue().splitlines()[0]
     return [len(part) - 2 for part in border[1:-1].split("┳")]  # less each side's padding
@@ -123,23 +124,41 @@ def keras_header(sequential_like: bool, show_trainable: bool) -> List[str]:
     return header + (["Trainable"] if show_trainable else [])
 
 
-def rich_summary(model, counts: Cells, line_length=None, positions=None, print_fn=None,
-                 expand_nested=False, show_trainable=False, layer_range=None) -> None:
+class Options(NamedTuple):
+    """``model.summary()``'s options, as Keras's ``print_summary`` takes them."""
+
+    line_length: Optional[int] = None
+    positions: Optional[Sequence[float]] = None
+    print_fn: Optional[Callable] = None
+    expand_nested: bool = False
+    show_trainable: bool = False
+    layer_range: Any = None
+
+
+OPTION_NAMES = Options._fields  # model.summary()'s, in its order
+
+
+def rich_summary(model, counts: Cells, options: Options) -> None:
     """Keras 3's ``print_summary``, with FLOPs and MACs columns and footer lines."""
+    line_length, positions, print_fn, expand_nested, show_trainable, layer_range = options
     sequential_like = _compat.is_sequential_like(model)
     header = keras_header(sequential_like, show_trainable)
     widths = _rich_widths(header, sequential_like, show_trainable, line_length, positions)
     layers = _compat.summary_layers(model)
     lo, hi = layer_range_bounds(layers, layer_range)
-    rows = [(layer, level, counts.cells(layer)) for top in layers[lo:hi]
-            for layer, level in _nested(top, expand_nested)]
+    rows = [
+        (layer, level, counts.cells(layer))
+        for top in layers[lo:hi]
+        for layer, level in _nested(top, expand_nested)
+    ]
     ours = max([COLUMN_WIDTH] + [len(c) for _, _, cells in rows for c in cells])
     columns = [rich.table.Column(h, justify=a, width=w) for h, a, w in zip(header, _align(header), widths)]
     columns += [rich.table.Column(h, justify="right", width=ours) for h in counts.headers]
     table = rich.table.Table(*columns, show_lines=True)
     for layer, level, cells in rows:
-        table.add_row(*_rich_fields(model, layer, level, sequential_like, show_trainable),
-                      *(_number(c) for c in cells))
+        table.add_row(
+            *_rich_fields(model, layer, level, sequential_like, show_trainable), *(_number(c) for c in cells)
+        )
     table_width = sum(widths) + len(counts.headers) * ours + 3 * len(columns) + 1
     _print_rich(model, table, table_width, counts.footer(), print_fn)
 
@@ -247,9 +266,9 @@ def _link(connection: str) -> str:
 # tf_keras: plain text
 
 
-def plain_summary(model, counts: Cells, line_length=None, positions=None, print_fn=None,
-                  expand_nested=False, show_trainable=False, layer_range=None) -> None:
+def plain_summary(model, counts: Cells, options: Options) -> None:
     """tf_keras's ``print_summary`` text, with FLOPs and MACs columns and footer lines."""
+    line_length, positions, print_fn, expand_nested, show_trainable, layer_range = options
     print_fn = print_fn or print
     sequential_like = _compat.is_sequential_like(model)
     header = keras_header(sequential_like, show_trainable)
@@ -312,11 +331,18 @@ def _plain_fields(model, layer, sequential_like: bool, show_trainable: bool) -> 
         shape = "?"
     if sequential_like:
         unused = not layer.built and not _compat.is_graph_network(layer)
-        fields = [f"{layer.name} ({type(layer).__name__})", shape,
-                  "0 (unused)" if unused else layer.count_params()]
+        fields = [
+            f"{layer.name} ({type(layer).__name__})",
+            shape,
+            "0 (unused)" if unused else layer.count_params(),
+        ]
     else:
-        fields = [f"{layer.name} ({type(layer).__name__})", shape, layer.count_params(),
-                  _compat.connections(model, layer)]
+        fields = [
+            f"{layer.name} ({type(layer).__name__})",
+            shape,
+            layer.count_params(),
+            _compat.connections(model, layer),
+        ]
     if show_trainable:
         fields.append("Y" if layer.trainable else "N")
     return fields
@@ -324,15 +350,18 @@ def _plain_fields(model, layer, sequential_like: bool, show_trainable: bool) -> 
 
 def _plain_params(model) -> List[str]:
     """tf_keras's parameter lines: counts and sizes of the trainable and non-trainable weights."""
+
     def size(dtype):
         return dtype.size * 8
 
     trainable, frozen = model.trainable_weights, model.non_trainable_weights
     t_mem, f_mem = _memory(trainable, size), _memory(frozen, size)
     units = ("Byte", "KB", "MB", "GB", "TB", "PB")
-    return [f"Total params: {_count(trainable) + _count(frozen)} ({_readable_bytes(t_mem + f_mem, units)})",
-            f"Trainable params: {_count(trainable)} ({_readable_bytes(t_mem, units)})",
-            f"Non-trainable params: {_count(frozen)} ({_readable_bytes(f_mem, units)})"]
+    return [
+        f"Total params: {_count(trainable) + _count(frozen)} ({_readable_bytes(t_mem + f_mem, units)})",
+        f"Trainable params: {_count(trainable)} ({_readable_bytes(t_mem, units)})",
+        f"Non-trainable params: {_count(frozen)} ({_readable_bytes(f_mem, units)})",
+    ]
 
 
 def _plain_row(fields: Sequence, positions: Sequence[int], level: int = 0) -> List[str]:

@@ -71,8 +71,9 @@ def readable(report, by: str = "layer", top: Optional[int] = None, raw_counts: b
     return out
 
 
-def markdown(report, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False,
-             device=None) -> str:
+def markdown(
+    report, by: str = "layer", top: Optional[int] = None, raw_counts: bool = False, device=None
+) -> str:
     table = readable(report, by=by, top=top, raw_counts=raw_counts)
     if device is not None and by == "layer":
         table["bound"] = report.roofline(device)["bound"].reindex(table.index)
@@ -113,8 +114,10 @@ def measured_line(report, top: int = 3) -> str:
     total = sum(median for _, median, _ in report.layer_times)
     slowest = sorted(report.layer_times, key=lambda t: t[1], reverse=True)[:top]
     listed = ", ".join(f"{layer} {median:.3g} ms ({median / total:.0%})" for layer, median, _ in slowest)
-    return (f"Measured forward: {report.time_ms:.3g} ms (median); its layers sum to {total:.3g} ms "
-            f"({total / report.time_ms:.2f}x); slowest: {listed}")
+    return (
+        f"Measured forward: {report.time_ms:.3g} ms (median); its layers sum to {total:.3g} ms "
+        f"({total / report.time_ms:.2f}x); slowest: {listed}"
+    )
 
 
 def uncounted_summary(report) -> str:

@@ -30,6 +30,7 @@ def _output(spec: OpSpec):
 
 
 # primitive: what it computes (formulas.compute.ELEMENTWISE), on each output element
+# fmt: off
 ELEMENTWISE = {
     "logistic": "sigmoid", "tanh": "tanh", "exp": "exp", "log1p": "log1p", "expm1": "expm1",
     "erf": "erf", "erfc": "erfc", "sqrt": "sqrt", "rsqrt": "rsqrt", "abs": "abs", "sign": "sign",
@@ -37,17 +38,20 @@ ELEMENTWISE = {
     "asin": "asin", "acos": "acos", "atan": "atan", "sinh": "sinh", "cosh": "cosh",
     "is_finite": "is_finite", "clamp": "clamp",
 }
+# fmt: on
 for _name, _what in ELEMENTWISE.items():
     _register(_name)(compute.elementwise_formula(_what, _output))
 
 # Other elementwise arithmetic and comparisons: one step per output element,
 # as TensorFlow's Add, Mul, RealDiv, Maximum, Equal ...
+# fmt: off
 _register(
     "add", "add_any", "sub", "mul", "div", "max", "min", "pow", "rem", "atan2", "nextafter",
     "eq", "ne", "gt", "ge", "lt", "le", "neg", "square", "exp2", "log", "asinh", "acosh",
     "atanh", "cbrt", "erf_inv", "lgamma", "digamma", "conj", "igamma", "igammac",
     "random_gamma_grad", "bessel_i0e", "bessel_i1e", "polygamma", "zeta", "regularized_incomplete_beta",
 )(compute.elementwise_formula("step", _output))
+# fmt: on
 
 
 @_register("integer_pow")
@@ -64,9 +68,11 @@ def integer_pow(spec: OpSpec) -> Cost:
 
 
 # Reductions: n(in) - n(out), as TensorFlow's Sum, Max, Prod, ArgMax.
+# fmt: off
 @_register("reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin",
            "reduce_and", "reduce_or", "reduce_xor", "reduce_precision_sum")
 def reduction(spec: OpSpec) -> Cost:
+# fmt: on
     """n(in) - n(out): the adds (compares) of reducing n(in) elements to n(out)."""
     return compute.reduction(_n(spec.inputs[0]), _n(spec.outputs[0]))
 
@@ -135,9 +141,11 @@ def select_and_scatter_add(spec: OpSpec) -> Cost:
     return compute.max_window_grad(math.prod(spec.attrs["window_dimensions"]), _n(spec.inputs[0]))
 
 
+# fmt: off
 @_register("scatter-add", "scatter_add", "scatter-mul", "scatter_mul", "scatter-min", "scatter-max",
            "scatter_min", "scatter_max")
 def scatter_combine(spec: OpSpec) -> Cost:
+# fmt: on
     """n(updates): one add (multiply, compare) per update element."""
     return compute.scattered(_n(spec.inputs[2]) if len(spec.inputs) > 2 else _n(spec.outputs[0]))
 
@@ -176,6 +184,7 @@ def fft(spec: OpSpec) -> Cost:
 
 # Primitives that read, move, reshape, select or convert data, or make random
 # bits (integer work, as TensorFlow's random ops): 0 FLOPs by design.
+# fmt: off
 ZERO = frozenset({
     "reshape", "squeeze", "expand_dims", "broadcast_in_dim", "transpose", "concatenate", "stack", "pad",
     "slice", "dynamic_slice", "dynamic_update_slice", "gather", "scatter", "select_n", "iota",
@@ -192,9 +201,12 @@ ZERO = frozenset({
     # Unpack, Complex, Real and Imag)
     "tile", "unstack", "complex", "real", "imag",
 })
+# fmt: on
 
 # Views: no data moves (docs/formulas.md, "Bytes").
+# fmt: off
 VIEWS = frozenset({
     "reshape", "squeeze", "expand_dims", "stop_gradient", "bitcast_convert_type",
     "sharding_constraint", "optimization_barrier", "name", "pvary",
 })
+# fmt: on

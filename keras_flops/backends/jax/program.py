@@ -29,8 +29,7 @@ TABLE = Table(builtin=primitives.FORMULAS, zero=primitives.ZERO, mac_ops=primiti
 _CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
 
 
-def count(trace, counting: str = "full", formulas=None, memory: bool = False,
-          given=None) -> walk.Counted:
+def count(trace, counting: str = "full", formulas=None, memory: bool = False, given=None) -> walk.Counted:
     """Price every live equation of ``trace``'s jaxpr, entering calls and
     loops (``counting`` "full": the backend offers no other mode); with
     ``memory``, read what it keeps too."""
@@ -79,11 +78,13 @@ class JaxprProgram:
     stacks = frozenset({"concatenate", "stack"})
     # primitives computing each result element from the same element of their
     # inputs: XLA's buffer assignment lets them write into an input they read last
+    # fmt: off
     elementwise = frozenset(primitives.ELEMENTWISE) | {
         "add", "add_any", "sub", "mul", "div", "max", "min", "pow", "rem", "neg", "square", "log", "exp2",
         "integer_pow", "select_n", "convert_element_type", "and", "or", "not", "xor", "eq", "ne", "gt", "ge",
         "lt", "le", "cbrt",
     }
+    # fmt: on
 
     def __init__(self, trace):
         self.trace = trace
@@ -138,17 +139,25 @@ class JaxprProgram:
             if name == "while":
                 return self._while(node, params)
             if name == "cond":
-                return walk.Called("branches", tuple(
-                    (f"branch {k}", self._body(node, b, f"/branch{k}/"))
-                    for k, b in enumerate(params["branches"])))
+                return walk.Called(
+                    "branches",
+                    tuple(
+                        (f"branch {k}", self._body(node, b, f"/branch{k}/"))
+                        for k, b in enumerate(params["branches"])
+                    ),
+                )
             for key in _CALL_PARAMS:
                 inner = _inner(params.get(key))
                 if inner is not None:
                     mask = tuple(used) if len(used) == len(inner.outvars) else (True,) * len(inner.outvars)
-                    return walk.Called("call", (("call", Body(inner, mask, node.stack, self.name(node) + "/")),))
+                    return walk.Called(
+                        "call", (("call", Body(inner, mask, node.stack, self.name(node) + "/")),)
+                    )
         except (KeyError, AttributeError, TypeError) as err:  # a jaxpr form this walk does not know
-            return (f"its parameters are not in the form keras_flops reads (jax {jax.__version__}): "
-                    f"{type(err).__name__}: {err}")
+            return (
+                f"its parameters are not in the form keras_flops reads (jax {jax.__version__}): "
+                f"{type(err).__name__}: {err}"
+            )
         return None
 
     def _body(self, node: Node, value, suffix: str) -> Body:
@@ -164,14 +173,21 @@ class JaxprProgram:
         return walk.Called("loop", (("body", body), ("cond", no_condition)), int(params["length"]))
 
     def _while(self, node: Node, params):
-        return walk.Called("loop", (("body", self._body(node, params["body_jaxpr"], "/body/")),
-                                    ("cond", self._body(node, params["cond_jaxpr"], "/cond/"))),
-                           _trip_count(node.eqn))
+        return walk.Called(
+            "loop",
+            (
+                ("body", self._body(node, params["body_jaxpr"], "/body/")),
+                ("cond", self._body(node, params["cond_jaxpr"], "/cond/")),
+            ),
+            _trip_count(node.eqn),
+        )
 
     def interface(self, node: Node, body: Body):
         jaxpr = body.jaxpr
-        return ([None if is_literal(v) else v for v in jaxpr.invars],
-                [None if is_literal(v) else v for v in jaxpr.outvars])
+        return (
+            [None if is_literal(v) else v for v in jaxpr.invars],
+            [None if is_literal(v) else v for v in jaxpr.outvars],
+        )
 
     def name(self, node: Node) -> str:
         return f"{node.body.prefix}{node.eqn.primitive.name}_{node.index}"
@@ -182,7 +198,8 @@ class JaxprProgram:
     def spec(self, node: Node) -> OpSpec:
         eqn = node.eqn
         return OpSpec(
-            type=eqn.primitive.name, name=self.name(node),
+            type=eqn.primitive.name,
+            name=self.name(node),
             inputs=tuple(_shape(v) for v in eqn.invars),
             outputs=tuple(_shape(v) for v in eqn.outvars),
             attrs=eqn.params,
@@ -190,8 +207,10 @@ class JaxprProgram:
 
     def operands(self, node: Node):
         eqn = node.eqn
-        return ([(None if is_literal(v) else v, _bytes(v)) for v in eqn.invars],  # a literal: no memory
-                [(None if is_dropped(v) else v, _bytes(v)) for v in eqn.outvars])
+        return (
+            [(None if is_literal(v) else v, _bytes(v)) for v in eqn.invars],  # a literal: no memory
+            [(None if is_dropped(v) else v, _bytes(v)) for v in eqn.outvars],
+        )
 
     def dtype(self, node: Node) -> str:
         invars = node.eqn.invars
@@ -240,7 +259,7 @@ def _trip_count(eqn) -> Optional[int]:
     params = eqn.params
     cond, body = _inner(params["cond_jaxpr"]), _inner(params["body_jaxpr"])
     cond_consts, body_consts = params["cond_nconsts"], params["body_nconsts"]
-    carry_in = eqn.invars[cond_consts + body_consts:]
+    carry_in = eqn.invars[cond_consts + body_consts :]
     if len(cond.eqns) != 1:
         return None
     test = cond.eqns[0]

@@ -73,8 +73,7 @@ class JaxTrace:
 def abstract_spec(shape, dtype, name=None) -> jax.ShapeDtypeStruct:
     """An abstract value: an input's, a label's, or a variable's stand-in
     (it has no name: a caller keeps ``name`` beside it)."""
-    return jax.ShapeDtypeStruct(tuple(None if d is None else int(d) for d in shape),
-                                dtype_name(dtype))
+    return jax.ShapeDtypeStruct(tuple(None if d is None else int(d) for d in shape), dtype_name(dtype))
 
 
 def trace_call(model, call, specs: Sequence) -> JaxTrace:
@@ -86,17 +85,24 @@ def trace_call(model, call, specs: Sequence) -> JaxTrace:
     def fn(values, *args):
         with weightless.values_for(variables, values) as scope:
             outputs = call(*args, recorder.region)
-            structure.append(keras.tree.map_structure(
-                lambda t: jax.ShapeDtypeStruct(tuple(t.shape), t.dtype), outputs))
+            structure.append(
+                keras.tree.map_structure(lambda t: jax.ShapeDtypeStruct(tuple(t.shape), t.dtype), outputs)
+            )
             return outputs, weightless.updates(scope, variables, values)
 
     with ScopeRecorder(model) as recorder:
         closed = jax.make_jaxpr(fn)(weightless.value_specs(variables, abstract_spec), *specs)
     jaxpr = closed.jaxpr
-    returned = jaxpr.outvars[:len(keras.tree.flatten(structure[0]))]
-    return JaxTrace(closed, dict(recorder.tokens), recorder.prefix, recorder.layers(),
-                    outputs=structure[0], arguments=tuple(jaxpr.invars[len(variables):]),
-                    returns=tuple(None if is_literal(v) else v for v in returned))
+    returned = jaxpr.outvars[: len(keras.tree.flatten(structure[0]))]
+    return JaxTrace(
+        closed,
+        dict(recorder.tokens),
+        recorder.prefix,
+        recorder.layers(),
+        outputs=structure[0],
+        arguments=tuple(jaxpr.invars[len(variables) :]),
+        returns=tuple(None if is_literal(v) else v for v in returned),
+    )
 
 
 def trace(model, specs, training: bool = False, targets=None) -> JaxTrace:
@@ -124,8 +130,11 @@ def trace(model, specs, training: bool = False, targets=None) -> JaxTrace:
         (loss, updates), grads = jax.value_and_grad(loss_of, has_aux=True)([values[i] for i in trainable])
         return loss, grads, updates
 
-    args = [weightless.value_specs(variables, abstract_spec), specs] + ([targets] if targets is not None else [])
+    args = [weightless.value_specs(variables, abstract_spec), specs] + (
+        [targets] if targets is not None else []
+    )
     with ScopeRecorder(model) as recorder:
         closed = jax.make_jaxpr(step)(*args)
-    return JaxTrace(closed, dict(recorder.tokens), recorder.prefix, recorder.layers(),
-                    tuple(dict.fromkeys(notes)))
+    return JaxTrace(
+        closed, dict(recorder.tokens), recorder.prefix, recorder.layers(), tuple(dict.fromkeys(notes))
+    )

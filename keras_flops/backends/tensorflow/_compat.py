@@ -16,7 +16,6 @@ import contextlib
 from keras_flops._compat import CompatError, required_attr
 
 
-
 def function_graph(graph, name: str):
     """The FuncGraph of a function a graph's op calls by name, looked up in
     the graph and the graphs enclosing it; None when it is not at hand.

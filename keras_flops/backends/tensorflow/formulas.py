@@ -17,6 +17,7 @@ from keras_flops.formulas.compute import einsum_terms, num_elements
 from keras_flops.formulas.registry import Cost, OpSpec, registrar
 
 # Op types whose FLOPs are all multiply-accumulates: MACs = FLOPs / 2.
+# fmt: off
 MAC_OPS = frozenset(
     {
         "MatMul",
@@ -35,6 +36,7 @@ MAC_OPS = frozenset(
         "DepthwiseConv2dNativeBackpropFilter",
     }
 )
+# fmt: on
 
 BUILTIN: dict = {}  # keras_flops' own formulas, by TensorFlow op type
 EXACT: dict = {}  # exact formulas that win over TensorFlow's statistic in counting="full"
@@ -44,6 +46,7 @@ exact = registrar(EXACT, "exact")
 # Op types that do no floating-point arithmetic: they read, move, reshape,
 # select or convert data, or only describe the graph. They count 0 by design,
 # which is different from "no formula known" (see report.uncounted).
+# fmt: off
 ZERO_COST_OPS = frozenset(
     {
         # graph plumbing
@@ -94,6 +97,7 @@ ZERO_COST_OPS = frozenset(
         "RaggedRange", "RaggedTensorFromVariant", "RaggedTensorToVariant",
     }
 )
+# fmt: on
 
 
 def _channels_first(op: OpSpec) -> bool:
@@ -107,6 +111,7 @@ def _channels_first(op: OpSpec) -> bool:
 
 
 # op type: what it computes (formulas.compute.ELEMENTWISE)
+# fmt: off
 UNARY = {
     "Relu": "relu", "Relu6": "relu6", "LeakyRelu": "leaky_relu", "Elu": "elu", "Selu": "selu",
     "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus", "Softsign": "softsign",
@@ -116,10 +121,13 @@ UNARY = {
     "Sinh": "sinh", "Cosh": "cosh", "IsNan": "is_nan", "IsInf": "is_inf", "IsFinite": "is_finite",
     "LogSoftmax": "log_softmax",
 }
+# fmt: on
 
 # Binary elementwise ops TensorFlow leaves out: 1 FLOP per output element.
+# fmt: off
 BINARY = ("FloorDiv", "FloorMod", "Mod", "TruncateDiv", "TruncateMod", "DivNoNan", "Atan2",
           "Xdivy", "Xlogy", "MulNoNan")
+# fmt: on
 
 
 def _first_input(op: OpSpec):
@@ -171,8 +179,12 @@ def fused_batch_norm(op: OpSpec) -> Cost:
     updates moving averages (exponential_avg_factor != 1): :func:`compute.batch_norm`."""
     x = op.inputs[0]
     channels = x[1] if _channels_first(op) else x[-1]
-    return compute.batch_norm(num_elements(x, "input"), channels, bool(op.attrs.get("is_training", False)),
-                              op.attrs.get("exponential_avg_factor", 1.0) != 1.0)
+    return compute.batch_norm(
+        num_elements(x, "input"),
+        channels,
+        bool(op.attrs.get("is_training", False)),
+        op.attrs.get("exponential_avg_factor", 1.0) != 1.0,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -192,8 +204,10 @@ def conv_backprop_input(op: OpSpec) -> Cost:
     spatial = strides[2:] if _channels_first(op) else strides[1:-1]
     stride_product = math.prod(spatial)
     flops = int(2 * n_out * n_kernel / (channels * stride_product))
-    text = (f"2 x {n_out} outputs x {n_kernel} kernel elements / "
-            f"({channels} out-channels x {stride_product} stride product)")
+    text = (
+        f"2 x {n_out} outputs x {n_kernel} kernel elements / "
+        f"({channels} out-channels x {stride_product} stride product)"
+    )
     return Cost(flops, flops // 2, text)
 
 
@@ -260,12 +274,14 @@ def einsum(op: OpSpec) -> Cost:
 
 
 # op type: what it computes (formulas.compute.ELEMENTWISE: per element of the incoming gradient)
+# fmt: off
 ACTIVATION_GRADIENTS = {
     "ReluGrad": "relu_grad", "Relu6Grad": "relu6_grad", "LeakyReluGrad": "leaky_relu_grad",
     "EluGrad": "elu_grad", "SeluGrad": "selu_grad", "SoftplusGrad": "softplus_grad",
     "SoftsignGrad": "softsign_grad", "TanhGrad": "tanh_grad", "SigmoidGrad": "sigmoid_grad",
     "SqrtGrad": "sqrt_grad", "ReciprocalGrad": "reciprocal_grad",
 }
+# fmt: on
 
 for _name, _what in ACTIVATION_GRADIENTS.items():
     builtin(_name)(compute.elementwise_formula(_what, _first_input))
@@ -285,7 +301,9 @@ def depthwise_backprop(op: OpSpec) -> Cost:
 @builtin("MaxPoolGrad", "MaxPool3DGrad")
 def max_pool_grad(op: OpSpec) -> Cost:
     """window x n(orig out) + n(orig out), TensorFlow's MaxPoolGrad formula in any layout and rank."""
-    return compute.max_window_grad(math.prod(op.attrs["ksize"]), num_elements(op.inputs[1], "original output"))
+    return compute.max_window_grad(
+        math.prod(op.attrs["ksize"]), num_elements(op.inputs[1], "original output")
+    )
 
 
 @builtin("AvgPoolGrad", "AvgPool3DGrad")
@@ -301,7 +319,9 @@ def fused_batch_norm_grad(op: OpSpec) -> Cost:
     """Training 9N + 4C, inference statistics 5N + 4C: :func:`compute.batch_norm_grad`."""
     x = op.inputs[1]
     channels = x[1] if _channels_first(op) else x[-1]
-    return compute.batch_norm_grad(num_elements(x, "input"), channels, bool(op.attrs.get("is_training", True)))
+    return compute.batch_norm_grad(
+        num_elements(x, "input"), channels, bool(op.attrs.get("is_training", True))
+    )
 
 
 # --------------------------------------------------------------------------
@@ -338,12 +358,14 @@ def add_into(op: OpSpec) -> Cost:
 
 
 # op type: (dims transformed, real input or output: half the work)
+# fmt: off
 FFTS = {
     "FFT": (1, False), "IFFT": (1, False), "FFT2D": (2, False), "IFFT2D": (2, False),
     "FFT3D": (3, False), "IFFT3D": (3, False),
     "RFFT": (1, True), "IRFFT": (1, True), "RFFT2D": (2, True), "IRFFT2D": (2, True),
     "RFFT3D": (3, True), "IRFFT3D": (3, True),
 }
+# fmt: on
 
 
 @builtin(*FFTS)
@@ -434,12 +456,14 @@ def _pads_lo(op: OpSpec, in_sizes, out_sizes, kernel, strides, dilations) -> lis
     padding = padding.decode() if isinstance(padding, bytes) else str(padding)
     if padding == "EXPLICIT":
         pads = list(op.attrs.get("explicit_paddings", []))
-        pairs = [pads[i:i + 2] for i in range(0, len(pads), 2)]
+        pairs = [pads[i : i + 2] for i in range(0, len(pads), 2)]
         return [p[0] for p in _spatial(op, pairs)]
     if padding == "VALID":
         return [0] * len(in_sizes)
-    return [max((o - 1) * s + (k - 1) * d + 1 - i, 0) // 2
-            for i, o, k, s, d in zip(in_sizes, out_sizes, kernel, strides, dilations)]
+    return [
+        max((o - 1) * s + (k - 1) * d + 1 - i, 0) // 2
+        for i, o, k, s, d in zip(in_sizes, out_sizes, kernel, strides, dilations)
+    ]
 
 
 def _real_pairs(op: OpSpec, x, y, window) -> int:
@@ -471,8 +495,9 @@ def conv_backprop_input_exact(op: OpSpec) -> Cost:
     # products per (dx element, tap): the dy channels each dx channel feeds
     per = kernel[-1] if depthwise else kernel[-1] * kernel[-2] // dx_channels
     if all(s == 1 for s in strides):
-        return compute.convolution(num_elements(dx, "input gradient"), window, per,
-                                   "input-gradient elements", "channels")
+        return compute.convolution(
+            num_elements(dx, "input gradient"), window, per, "input-gradient elements", "channels"
+        )
     return compute.on_real_pairs(dx[0], dx_channels, per, _real_pairs(op, dx, dy, window))
 
 
@@ -491,5 +516,6 @@ def conv_backprop_filter_exact(op: OpSpec) -> Cost:
     if op.attrs.get("forward_op_type") in ("Conv2DBackpropInput", "Conv3DBackpropInputV2"):
         pairs = _real_pairs(op, big, small, window)
         return compute.on_real_pairs(small[0], kernel[-2], kernel[-1], pairs, "outputs (transposed)")
-    return compute.convolution(num_elements(small, "output gradient"), window, kernel[-2],
-                               "output-gradient elements", "in-channels")
+    return compute.convolution(
+        num_elements(small, "output gradient"), window, kernel[-2], "output-gradient elements", "in-channels"
+    )

@@ -62,6 +62,7 @@ def num_ops(graph) -> int:
 # constant) move nothing; ops that copy (Transpose, ConcatV2, Pad, GatherV2,
 # Tile, ...) move their inputs and outputs like any other.
 
+# fmt: off
 VIEW_OPS = frozenset({
     "Placeholder", "PlaceholderWithDefault", "Const", "Identity", "IdentityN", "NoOp",
     "StopGradient", "PreventGradient", "Snapshot", "EnsureShape", "CheckNumerics", "Assert",
@@ -70,6 +71,7 @@ VIEW_OPS = frozenset({
     "BroadcastGradientArgs", "BroadcastArgs", "VariableShape",
     "TensorListReserve", "TensorListLength", "TensorListElementShape", "EmptyTensorList",
 })
+# fmt: on
 
 
 # Ops whose results are read from memory: a variable's value, an input, a constant.

@@ -115,8 +115,13 @@ def _static_in(graph, tensor):
 
 
 _FOLD_BINARY = {
-    "AddV2": np.add, "Add": np.add, "Sub": np.subtract, "Mul": np.multiply,
-    "Maximum": np.maximum, "Minimum": np.minimum, "FloorDiv": np.floor_divide,
+    "AddV2": np.add,
+    "Add": np.add,
+    "Sub": np.subtract,
+    "Mul": np.multiply,
+    "Maximum": np.maximum,
+    "Minimum": np.minimum,
+    "FloorDiv": np.floor_divide,
 }
 _FOLD_REDUCE = {"Max": np.max, "Min": np.min, "Sum": np.sum, "Prod": np.prod}
 

@@ -57,15 +57,16 @@ def measure(report: FlopsReport, traced, specs, repeats: int, warmup: int) -> Fl
             tf.profiler.experimental.stop()
         ops, calls = compat.profiler_ops(logdir)
     per_run = _per_layer_per_run(ops, calls, _owners(traced), repeats, runs=repeats + 1)
-    times = tuple(
-        (layer, statistics.median(runs), _iqr(runs)) for layer, runs in per_run.items()
+    times = tuple((layer, statistics.median(runs), _iqr(runs)) for layer, runs in per_run.items())
+    note = (
+        "Times: the median forward pass of the traced function over "
+        f"{repeats} runs on this machine; per layer, TensorFlow's profiler trace of "
+        f"{repeats} more, each op given to its layer (ops TensorFlow's optimizer fused "
+        "or rewrote, to the layer owning their name scope)."
     )
-    note = ("Times: the median forward pass of the traced function over "
-            f"{repeats} runs on this machine; per layer, TensorFlow's profiler trace of "
-            f"{repeats} more, each op given to its layer (ops TensorFlow's optimizer fused "
-            "or rewrote, to the layer owning their name scope).")
-    return dataclasses.replace(report, layer_times=times, time_ms=statistics.median(forward),
-                               notes=report.notes + (note,))
+    return dataclasses.replace(
+        report, layer_times=times, time_ms=statistics.median(forward), notes=report.notes + (note,)
+    )
 
 
 class _Owners:
@@ -114,8 +115,9 @@ def _per_layer_per_run(ops, calls, owner, repeats: int, runs: Optional[int] = No
     windows = calls or [(min((s for _, s, _ in ops), default=0), float("inf"))]
     totals = [collections.Counter() for _ in windows]
     for i, (low, high) in enumerate(windows):
-        inside = [(start, start + duration, owner(name)) for name, start, duration in ops
-                  if low <= start <= high]
+        inside = [
+            (start, start + duration, owner(name)) for name, start, duration in ops if low <= start <= high
+        ]
         _share_out(inside, totals[i])
     scale = 1e9 if calls else 1e9 * (runs or repeats)  # ps -> ms; one window holds every run
     layers = dict.fromkeys(layer for counter in totals for layer in counter)

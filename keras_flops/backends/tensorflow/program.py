@@ -17,23 +17,29 @@ from keras_flops.backends.tensorflow.loops import trip_count
 from keras_flops.core import walk
 from keras_flops.formulas.registry import OpSpec, Table
 
-TABLE = Table(builtin=formulas.BUILTIN, zero=formulas.ZERO_COST_OPS, exact=formulas.EXACT,
-              statistic=statistics.STATISTIC, mac_ops=formulas.MAC_OPS)
+TABLE = Table(
+    builtin=formulas.BUILTIN,
+    zero=formulas.ZERO_COST_OPS,
+    exact=formulas.EXACT,
+    statistic=statistics.STATISTIC,
+    mac_ops=formulas.MAC_OPS,
+)
 
 
 # Ops that compute each result element from the same element of their
 # inputs: their kernels write into an input buffer they are the last to read
 # (TensorFlow's forward_input_or_allocate_output).
+# fmt: off
 ELEMENTWISE = frozenset(formulas.UNARY) | frozenset(formulas.BINARY) | frozenset(formulas.ACTIVATION_GRADIENTS) | {
     "Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Neg", "Square", "Log", "Rsqrt",
     "Reciprocal", "Pow", "SquaredDifference", "Cast", "Select", "SelectV2", "BiasAdd", "Equal", "NotEqual",
     "Greater", "GreaterEqual", "Less", "LessEqual", "LogicalAnd", "LogicalOr", "LogicalNot", "RsqrtGrad",
     "ClipByValue", "AddN",
 }
+# fmt: on
 
 
-def count(trace, counting: str = "full", formulas=None, memory: bool = False,
-          given=None) -> walk.Counted:
+def count(trace, counting: str = "full", formulas=None, memory: bool = False, given=None) -> walk.Counted:
     """Count ``trace``'s graph in ``counting``, with ``formulas`` formulas
     first; with ``memory``, read what it keeps too."""
     with compat.quiet_tf_formulas():
@@ -46,8 +52,10 @@ class GraphProgram:
     table = TABLE
     views = graph.VIEW_OPS
     loads = graph.LOAD_OPS
+    # fmt: off
     parts = frozenset({"StridedSlice", "Slice", "GatherV2", "Gather", "GatherNd", "Split", "SplitV", "Unpack",
                        "BroadcastTo", "Tile", "ResourceGather"})  # ResourceGather: also a load
+    # fmt: on
     updates = {"XlaDynamicUpdateSlice": 1, "DynamicUpdateSlice": 1, "TensorScatterUpdate": 2}
     stacks = frozenset({"Pack", "ConcatV2", "Concat"})
     elementwise = ELEMENTWISE
@@ -107,8 +115,10 @@ class GraphProgram:
         return op_spec(op)
 
     def operands(self, op):
-        return ([(None if graph.immediate(t) else id(t), graph.tensor_bytes(t)) for t in op.inputs],
-                [(id(t), graph.tensor_bytes(t)) for t in op.outputs])
+        return (
+            [(None if graph.immediate(t) else id(t), graph.tensor_bytes(t)) for t in op.inputs],
+            [(id(t), graph.tensor_bytes(t)) for t in op.outputs],
+        )
 
     def dtype(self, op) -> str:
         return op.inputs[0].dtype.name if op.inputs else ""
@@ -147,7 +157,7 @@ def _forward_type(op) -> Optional[str]:
     ordinary one's."""
     if not op.name.startswith(graph.GRADIENT_PREFIX):
         return None
-    forward = op.name[len(graph.GRADIENT_PREFIX):].rsplit("/", 1)[0]
+    forward = op.name[len(graph.GRADIENT_PREFIX) :].rsplit("/", 1)[0]
     try:
         return op.graph.get_operation_by_name(forward).type
     except (KeyError, ValueError):

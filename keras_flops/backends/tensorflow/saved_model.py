@@ -25,11 +25,7 @@ from keras_flops.core.walk import MODES
 _CALL_PREFIXES = ("StatefulPartitionedCall", "PartitionedCall")
 
 
-
-def profile_saved_model(
-    path, batch_size: int = 1, input_shape=None, signature: str = "serving_default",
-    counting: str = "full",
-) -> FlopsReport:
+def profile_saved_model(path, batch_size: int, input_shape, signature: str, counting: str) -> FlopsReport:
     """FLOPs and MACs of a SavedModel's serving signature, per name scope
     (the entry point :func:`keras_flops.profile_saved_model` warns of
     uncounted ops).
@@ -43,16 +39,20 @@ def profile_saved_model(
     batch_size = inputs.check_batch_size(batch_size)
     loaded = tf.saved_model.load(path)
     if signature not in loaded.signatures:
-        raise ValueError(
-            f"{path} has no signature {signature!r}; it has {sorted(loaded.signatures)}."
-        )
+        raise ValueError(f"{path} has no signature {signature!r}; it has {sorted(loaded.signatures)}.")
     fn = loaded.signatures[signature]
     _, kwargs = fn.structured_input_signature
     names = sorted(kwargs)
     shapes = dict(zip(names, inputs.align_shapes(input_shape, names)))
     specs = {
-        name: inputs.one_spec(name, tuple(kwargs[name].shape.as_list()), shapes[name], batch_size,
-                              kwargs[name].dtype, trace.tensor_spec)
+        name: inputs.one_spec(
+            name,
+            tuple(kwargs[name].shape.as_list()),
+            shapes[name],
+            batch_size,
+            kwargs[name].dtype,
+            trace.tensor_spec,
+        )
         for name in names
     }
     specs = {name: tf.TensorSpec(s.shape, s.dtype, name=name) for name, s in specs.items()}

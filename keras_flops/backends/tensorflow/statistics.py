@@ -14,15 +14,19 @@ from keras_flops.backends.tensorflow.formulas import MAC_OPS
 from keras_flops.formulas.compute import num_elements
 from keras_flops.formulas.registry import Cost, with_macs
 
+# fmt: off
 _BINARY = {
     "Add": 1, "AddV2": 1, "Sub": 1, "Mul": 1, "RealDiv": 1, "Maximum": 1, "Minimum": 1,
     "Pow": 1, "Equal": 1, "NotEqual": 1, "Greater": 1, "GreaterEqual": 1, "Less": 1,
     "LessEqual": 1, "SquaredDifference": 2, "RsqrtGrad": 4,
 }
+# fmt: on
+# fmt: off
 _UNARY = {
     "Reciprocal": 1, "Square": 1, "Log": 1, "Neg": 1, "AssignAdd": 1, "AssignSub": 1,
     "Rsqrt": 2, "Softmax": 5, "BiasAdd": 1,
 }
+# fmt: on
 _REDUCE = ("Sum", "ArgMax", "ArgMin", "BiasAddGrad")
 
 COUNTED_OPS = compat.tf_flops_op_types()  # op types with a registered "flops" statistic
@@ -68,21 +72,28 @@ def explain(op) -> str:
             return f"{_n(op.inputs[0])} input elements x 1 (sum, then divide)"
         if t in _REDUCE:
             return f"{_n(op.inputs[0])} in - {_n(op.outputs[0])} out"
-        if t == "Conv2DBackpropInput":
-            out, kernel = op.outputs[0].shape.as_list(), op.inputs[1].shape.as_list()
-            strides = op.get_attr("strides")
-            return (f"2 x {_n(op.outputs[0])} outputs x {math.prod(kernel)} kernel elements / "
-                    f"({out[-1]} channels x {strides[1] * strides[2]} stride product)")
-        if t == "Conv2DBackpropFilter":
-            image, kernel = op.inputs[0].shape.as_list(), op.outputs[0].shape.as_list()
-            strides = op.get_attr("strides")
-            return (f"2 x {_n(op.inputs[0])} input elements x {math.prod(kernel)} kernel elements / "
-                    f"({image[-1]} in-channels x {strides[1] * strides[2]} stride product)")
+        if t in ("Conv2DBackpropInput", "Conv2DBackpropFilter"):
+            return _conv_backprop(op)
         if t == "AddN":
             return f"{_n(op.inputs[0])} elements x ({len(op.inputs)} inputs - 1)"
     except (ValueError, TypeError):
         pass
     return f"TensorFlow's {t} formula"
+
+
+def _conv_backprop(op) -> str:
+    """TensorFlow's formula for a convolution's input gradient (the image is
+    its output) or kernel gradient (the image is its input): 2 x n(image) x
+    n(kernel) / (the image's channels x the stride product)."""
+    if op.type == "Conv2DBackpropInput":
+        image, kernel, what, channels = op.outputs[0], op.inputs[1], "outputs", "channels"
+    else:
+        image, kernel, what, channels = op.inputs[0], op.outputs[0], "input elements", "in-channels"
+    strides = op.get_attr("strides")
+    return (
+        f"2 x {_n(image)} {what} x {math.prod(kernel.shape.as_list())} kernel elements / "
+        f"({image.shape.as_list()[-1]} {channels} x {strides[1] * strides[2]} stride product)"
+    )
 
 
 def _matmul(op) -> str:

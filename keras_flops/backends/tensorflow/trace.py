@@ -136,12 +136,14 @@ def trace(model, specs, training: bool = False, targets=None) -> Trace:
     args = (specs,) + ((targets,) if targets is not None else ()) + tuple(values)
     with GraphRecorder(model) as recorder:
         concrete = step.function.get_concrete_function(*args)
-    return check_run_time_shapes(Trace(
-        function=concrete,
-        owners=attribute(concrete.graph, recorder.op_layers(), step.phases),
-        layers=recorder.layers(),
-        notes=tuple(dict.fromkeys(step.notes)),
-    ))
+    return check_run_time_shapes(
+        Trace(
+            function=concrete,
+            owners=attribute(concrete.graph, recorder.op_layers(), step.phases),
+            layers=recorder.layers(),
+            notes=tuple(dict.fromkeys(step.notes)),
+        )
+    )
 
 
 def trace_call(model, call: Callable, specs: List, autograph: bool = True) -> Trace:
@@ -166,13 +168,15 @@ def trace_call(model, call: Callable, specs: List, autograph: bool = True) -> Tr
         concrete = tf.function(fn, autograph=autograph).get_concrete_function(*specs, *values)
     graph = concrete.graph
     returned = len(tf.nest.flatten(concrete.structured_outputs[0]))
-    return check_run_time_shapes(Trace(
-        function=concrete,
-        owners=attribute(graph, recorder.op_layers()),
-        layers=recorder.layers(),
-        arguments=tuple(id(t) for t in graph.inputs[:len(tf.nest.flatten(list(specs)))]),
-        returns=tuple(None if graphs.constant_result(t) else id(t) for t in graph.outputs[:returned]),
-    ))
+    return check_run_time_shapes(
+        Trace(
+            function=concrete,
+            owners=attribute(graph, recorder.op_layers()),
+            layers=recorder.layers(),
+            arguments=tuple(id(t) for t in graph.inputs[: len(tf.nest.flatten(list(specs)))]),
+            returns=tuple(None if graphs.constant_result(t) else id(t) for t in graph.outputs[:returned]),
+        )
+    )
 
 
 class RunTimeShapeError(ValueError):
@@ -203,7 +207,8 @@ def check_run_time_shapes(trace: Trace) -> Trace:
                     raise RunTimeShapeError(
                         f"layer {layer!r} cannot run on these shapes: its {op.type} op "
                         f"{op.name!r} would fail when the graph runs, with TensorFlow's own "
-                        f"words: {problem}")
+                        f"words: {problem}"
+                    )
             elif op.type in graphs.FUNCTION_OPS:
                 pending.extend(g for _, g in graphs.called_graphs(op) or ())
     return trace
@@ -243,8 +248,10 @@ def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None
     phases = phases or {}
     loss_scopes = frozenset(
         "/".join(parts[:i])
-        for name, phase in phases.items() if phase == LOSS_PHASE
-        for parts in [name.split("/")] for i in range(1, len(parts) + 1)
+        for name, phase in phases.items()
+        if phase == LOSS_PHASE
+        for parts in [name.split("/")]
+        for i in range(1, len(parts) + 1)
     )
     scopes = _scope_layers(recorded)
     recorded_anywhere: Dict[str, str] = {}  # by op name alone, in whichever graph
@@ -316,7 +323,7 @@ def _layer_by_name(recorded, scopes, loss_scopes, graph_id: int, name: str) -> O
         layer = recorded.get((graph_id, prefix)) or scopes.get((graph_id, prefix))
         return layer or (LOSS if prefix in loss_scopes else None)
 
-    return _longest_prefix(name[len(GRADIENT_PREFIX):].split("/"), lookup)
+    return _longest_prefix(name[len(GRADIENT_PREFIX) :].split("/"), lookup)
 
 
 def _in_gradient_body(recorded_anywhere: Mapping[str, str], name: str) -> Optional[str]:
@@ -327,7 +334,7 @@ def _in_gradient_body(recorded_anywhere: Mapping[str, str], name: str) -> Option
     start = name.rfind("gradients/")
     if start < 0:
         return None
-    parts = name[start + len("gradients/"):].split("/")
+    parts = name[start + len("gradients/") :].split("/")
     return _longest_prefix(parts, lambda prefix: recorded_anywhere.get(prefix.removesuffix("_grad")))
 
 

@@ -32,7 +32,8 @@ class TrainingStep:
         self.notes: List[str] = []
         if has_targets:
             self.function = tf.function(
-                lambda inputs, targets, values=None: self._step(inputs, targets, values))
+                lambda inputs, targets, values=None: self._step(inputs, targets, values)
+            )
         else:
             self.function = tf.function(lambda inputs, values=None: self._step(inputs, None, values))
 
@@ -49,7 +50,7 @@ class TrainingStep:
 
         def close(phase):
             ops = graph.get_operations()
-            for op in ops[mark[0]:]:
+            for op in ops[mark[0] :]:
                 self.phases[op.name] = phase
             mark[0] = len(ops)
 

@@ -18,8 +18,6 @@ import contextlib
 from keras_flops._compat import required_attr
 
 
-
-
 @contextlib.contextmanager
 def torch_device(device):
     """Keras's torch backend placing every tensor it makes on ``device``

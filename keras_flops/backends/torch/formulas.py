@@ -25,11 +25,13 @@ _register = registrar(FORMULAS, "PyTorch")
 # Ops whose FLOPs are multiply-accumulates (a bias they add aside): a user
 # formula's int result for one of them has FLOPs / 2 MACs, as TensorFlow's
 # MatMul and Conv2D.
+# fmt: off
 MAC_OPS = frozenset({
     "mm", "bmm", "dot", "mv", "vdot", "inner", "addmm", "baddbmm", "addmv", "addbmm", "einsum",
     "convolution", "_convolution", "convolution_overrideable", "conv1d", "conv2d", "conv3d",
     "convolution_backward",
 })
+# fmt: on
 
 
 def _inplace(*names: str):
@@ -45,6 +47,7 @@ def _output(spec: OpSpec):
 # Elementwise
 
 # op: what it computes (formulas.compute.ELEMENTWISE), on each output element
+# fmt: off
 ELEMENTWISE = {
     "sigmoid": "sigmoid", "tanh": "tanh", "exp": "exp", "log1p": "log1p", "expm1": "expm1",
     "erf": "erf", "erfc": "erfc", "sqrt": "sqrt", "rsqrt": "rsqrt", "abs": "abs", "sign": "sign",
@@ -56,17 +59,20 @@ ELEMENTWISE = {
     "elu_backward": "elu_grad", "softplus_backward": "softplus_grad", "tanh_backward": "tanh_grad",
     "sigmoid_backward": "sigmoid_grad", "hardtanh_backward": "relu6_grad",
 }
+# fmt: on
 for _name, _what in ELEMENTWISE.items():
     _register(*_inplace(_name))(compute.elementwise_formula(_what, _output))
 
 # One arithmetic step or comparison per output element, as TensorFlow's Add,
 # Mul, RealDiv, Maximum, Equal ...
+# fmt: off
 STEP = (
     "add", "sub", "rsub", "mul", "div", "neg", "maximum", "minimum", "fmax", "fmin", "pow", "remainder",
     "fmod", "floor_divide", "reciprocal", "square", "log", "log2", "log10", "exp2", "eq", "ne", "gt",
     "ge", "lt", "le", "clamp_min", "clamp_max", "atan2", "trunc", "frac", "lgamma", "digamma", "erfinv",
     "xlogy", "threshold", "logical_not_float", "nan_to_num", "copysign", "hypot", "heaviside",
 )
+# fmt: on
 _register(*_inplace(*STEP))(compute.elementwise_formula("step", _output))
 
 
@@ -95,23 +101,29 @@ def gelu(spec: OpSpec) -> Cost:
     """Exact: 5 per element, x * 0.5 * (1 + erf(x / sqrt 2)). Tanh
     approximation: 9, 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))."""
     tanh = str(spec.attrs.get("approximate", "none")) == "tanh"
-    return compute.elementwise(_n(spec.outputs[0], "output"), 9 if tanh else 5,
-                               "0.5 x (1 + tanh(c (x + 0.044715 x^3)))" if tanh else "0.5 x (1 + erf(x / sqrt 2))")
+    return compute.elementwise(
+        _n(spec.outputs[0], "output"),
+        9 if tanh else 5,
+        "0.5 x (1 + tanh(c (x + 0.044715 x^3)))" if tanh else "0.5 x (1 + erf(x / sqrt 2))",
+    )
 
 
 @_register("gelu_backward")
 def gelu_backward(spec: OpSpec) -> Cost:
     """Exact: 8 per element, dy * (cdf(x) + x * pdf(x)). Tanh approximation: 14."""
     tanh = str(spec.attrs.get("approximate", "none")) == "tanh"
-    return compute.elementwise(_n(spec.outputs[0], "output"), 14 if tanh else 8,
-                               "dy * d gelu(x) / dx")
+    return compute.elementwise(_n(spec.outputs[0], "output"), 14 if tanh else 8, "dy * d gelu(x) / dx")
 
 
 # --------------------------------------------------------------------------
 # Softmax and normalization
 
-_register("_softmax", "_safe_softmax", "softmax")(compute.elementwise_formula("softmax", lambda spec: spec.inputs[0]))
-_register("_log_softmax", "log_softmax")(compute.elementwise_formula("log_softmax", lambda spec: spec.inputs[0]))
+_register("_softmax", "_safe_softmax", "softmax")(
+    compute.elementwise_formula("softmax", lambda spec: spec.inputs[0])
+)
+_register("_log_softmax", "log_softmax")(
+    compute.elementwise_formula("log_softmax", lambda spec: spec.inputs[0])
+)
 
 
 @_register("_softmax_backward_data", "_log_softmax_backward_data")
@@ -148,7 +160,7 @@ def layer_norm_backward(spec: OpSpec) -> Cost:
     (dy' - mean(dy') - x-hat mean(dy' x-hat)) (4), as TensorFlow's batch-norm gradient."""
     shape = spec.inputs[1]
     normalized = spec.attrs.get("normalized_shape") or ()
-    n, rows = _n(shape, "input"), _n(shape[:len(shape) - len(tuple(normalized))])
+    n, rows = _n(shape, "input"), _n(shape[: len(shape) - len(tuple(normalized))])
     return Cost(9 * n + 4 * rows, 0, f"9 x {n:,} elements + 4 x {rows:,} rows")
 
 
@@ -157,14 +169,19 @@ def _channels(spec: OpSpec) -> int:
     return shape[1] if len(shape) > 1 else 1
 
 
-@_register("_native_batch_norm_legit_no_training", "_native_batch_norm_legit", "native_batch_norm",
-           "_native_batch_norm_legit_functional")
+@_register(
+    "_native_batch_norm_legit_no_training",
+    "_native_batch_norm_legit",
+    "native_batch_norm",
+    "_native_batch_norm_legit_functional",
+)
 def batch_norm(spec: OpSpec) -> Cost:
     """As TensorFlow's FusedBatchNorm: inference 2N + 6C; training 6N + 6C,
     and 6C more to update running statistics (:func:`compute.batch_norm`)."""
     training = spec.type == "_native_batch_norm_legit" or bool(spec.attrs.get("training", False))
-    return compute.batch_norm(_n(spec.inputs[0], "input"), _channels(spec), training,
-                              spec.attrs.get("running_mean") is not None)
+    return compute.batch_norm(
+        _n(spec.inputs[0], "input"), _channels(spec), training, spec.attrs.get("running_mean") is not None
+    )
 
 
 @_register("native_batch_norm_backward")
@@ -179,9 +196,11 @@ def batch_norm_backward(spec: OpSpec) -> Cost:
 # Reductions, scans, selection
 
 
+# fmt: off
 @_register("sum", "amax", "amin", "max", "min", "prod", "argmax", "argmin", "logsumexp", "any", "all",
            "nansum", "aminmax")
 def reduction(spec: OpSpec) -> Cost:
+# fmt: on
     """n(in) - n(out), as TensorFlow's Sum, Max, Prod, ArgMax (a full
     reduction of a non-empty input to a scalar: n - 1)."""
     if spec.type in ("any", "all"):
@@ -238,9 +257,11 @@ def sort(spec: OpSpec) -> Cost:
     return Cost(_n(shape) * depth, 0, f"{_n(shape) // max(n, 1):,} rows x {n} x {depth}")
 
 
+# fmt: off
 @_register("scatter_add", "scatter_add_", "index_add", "index_add_", "scatter_reduce", "scatter_reduce_",
            "embedding_dense_backward", "_embedding_bag_backward", "index_put_with_accumulate")
 def scatter_add(spec: OpSpec) -> Cost:
+# fmt: on
     """n(values): every value added into its target (the gradient of a
     gather, as TensorFlow's UnsortedSegmentSum)."""
     values = spec.inputs[0] if spec.type == "embedding_dense_backward" else spec.inputs[-1]
@@ -293,11 +314,13 @@ def _attention(q, k, v, backward: bool) -> Cost:
                 f"2 x {heads:,} heads x {L}x{S} x ({E} + {Ev}) + 6 x {scores:,} scores (scale, softmax)")
 
 
+# fmt: off
 @_register("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
            "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
            "_scaled_dot_product_attention_math", "_scaled_dot_product_fused_attention_overrideable",
            "_flash_attention_forward", "_efficient_attention_forward")
 def attention(spec: OpSpec) -> Cost:
+# fmt: on
     """Fused attention: QK^T, softmax, its product with V."""
     q, k, v = spec.inputs[:3]
     return _attention(q, k, v, False)
@@ -422,9 +445,11 @@ def _window(spec: OpSpec):
     return kernel * rank if len(kernel) == 1 else kernel
 
 
+# fmt: off
 @_register("max_pool2d_with_indices", "max_pool3d_with_indices", "max_pool1d", "max_pool2d", "max_pool3d",
            "avg_pool2d", "avg_pool3d", "avg_pool1d")
 def pool(spec: OpSpec) -> Cost:
+# fmt: on
     """window x n(out), as TensorFlow's MaxPool and AvgPool."""
     window = _window(spec)
     return compute.window(math.prod(window), _n(spec.outputs[0], "output"), "x".join(map(str, window)))
@@ -468,10 +493,12 @@ def resize_cubic(spec: OpSpec) -> Cost:
     return compute.elementwise(_n(spec.outputs[0], "output"), 35, "16 neighbours weighed")
 
 
+# fmt: off
 @_register("upsample_bilinear2d_backward", "upsample_linear1d_backward", "upsample_bicubic2d_backward",
            "upsample_trilinear3d_backward", "upsample_nearest2d_backward", "upsample_nearest1d_backward",
            "upsample_nearest3d_backward", "_upsample_nearest_exact2d_backward")
 def resize_backward(spec: OpSpec) -> Cost:
+# fmt: on
     """2 per output gradient and neighbour: each weighed and added into its input."""
     n = _n(spec.inputs[0], "output gradient")
     neighbours = 1 if "nearest" in spec.type else (16 if "bicubic" in spec.type else 4)
@@ -510,6 +537,7 @@ def fft(spec: OpSpec) -> Cost:
 # --------------------------------------------------------------------------
 # Ops that read, move, reshape, select or convert data, or make random bits:
 # 0 FLOPs by design.
+# fmt: off
 ZERO = frozenset(_inplace(
     "view", "_unsafe_view", "reshape", "expand", "permute", "transpose", "t", "squeeze", "unsqueeze",
     "slice", "select", "as_strided", "alias", "detach", "clone", "_to_copy", "copy", "cat", "stack",
@@ -537,8 +565,10 @@ ZERO = frozenset(_inplace(
     "slice_backward", "select_backward", "diagonal_backward", "unfold_backward", "as_strided_scatter",
     "expand_copy", "permute_copy", "view_copy", "_unsafe_index_put",
 ))
+# fmt: on
 
 # Views: no data moves (docs/formulas.md, "Bytes").
+# fmt: off
 VIEWS = frozenset({
     "view", "_unsafe_view", "reshape", "expand", "permute", "transpose", "t", "squeeze", "unsqueeze",
     "slice", "select", "as_strided", "alias", "detach", "split", "split_with_sizes", "unbind", "chunk",
@@ -546,3 +576,4 @@ VIEWS = frozenset({
     "real", "imag", "_conj", "_neg_view", "expand_as", "movedim", "swapaxes", "t_", "transpose_",
     "squeeze_", "unsqueeze_", "tensor_split", "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk",
 })
+# fmt: on

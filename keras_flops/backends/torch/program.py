@@ -22,13 +22,14 @@ TABLE = Table(builtin=aten.FORMULAS, zero=aten.ZERO, mac_ops=aten.MAC_OPS)
 
 # ops computing each result element from the same element of their inputs:
 # PyTorch's in-place forms, and XLA and TensorFlow's buffer reuse, write into an input read last
+# fmt: off
 ELEMENTWISE = (frozenset(aten.ELEMENTWISE) | frozenset(aten.STEP)
                | {"silu", "gelu", "where", "masked_fill", "_to_copy", "hardswish", "hardsigmoid", "mish",
                   "gelu_backward", "silu_backward", "logical_not", "logical_and", "logical_or", "clone"})
+# fmt: on
 
 
-def count(trace, counting: str = "full", formulas=None, memory: bool = False,
-          given=None) -> walk.Counted:
+def count(trace, counting: str = "full", formulas=None, memory: bool = False, given=None) -> walk.Counted:
     """Price every live op of ``trace`` (``counting`` "full": the backend
     offers no other mode); with ``memory``, read what it keeps too."""
     return walk.count(TorchProgram(trace), counting, formulas, memory, given)
@@ -43,10 +44,14 @@ class TorchProgram:
     table = TABLE
     views = aten.VIEWS
     loads = frozenset()  # a trace reads memory through its inputs and stand-ins
+    # fmt: off
     parts = frozenset({"slice", "select", "index_select", "embedding", "gather", "narrow", "split",
                        "split_with_sizes", "unbind", "chunk", "index", "_unsafe_index", "expand"})
+    # fmt: on
+    # fmt: off
     updates = {"copy_": 1, "index_put_": 2, "_index_put_impl_": 2, "slice_scatter": 1, "select_scatter": 1,
                "index_copy_": 2, "index_copy": 2, "scatter_": 2}
+    # fmt: on
     stacks = frozenset({"cat", "stack"})
     elementwise = ELEMENTWISE
 
@@ -90,8 +95,13 @@ class TorchProgram:
 
     def spec(self, node) -> OpSpec:
         tensors_in = [_shape(a) for a in _flat(node.args)] + [_shape(a) for a in _flat(node.kwargs.values())]
-        return OpSpec(type=node.type, name=self.name(node), inputs=tuple(s for s in tensors_in if s is not None),
-                      outputs=node.shapes, attrs=_attrs(node))
+        return OpSpec(
+            type=node.type,
+            name=self.name(node),
+            inputs=tuple(s for s in tensors_in if s is not None),
+            outputs=node.shapes,
+            attrs=_attrs(node),
+        )
 
     def operands(self, node):
         return node.ins, node.outs
@@ -136,7 +146,7 @@ def _attrs(node) -> Dict[str, Any]:
     arguments = recorder.arguments(node.func)
     attrs = {a.name: _value(v) for a, v in zip(arguments, node.args)}
     attrs.update((k, _value(v)) for k, v in node.kwargs.items())
-    for a in arguments[len(node.args):]:
+    for a in arguments[len(node.args) :]:
         if a.name not in attrs and a.has_default_value():
             attrs[a.name] = _value(a.default_value)
     return attrs

@@ -28,8 +28,6 @@ META = torch.device("meta")
 _TAG = "keras_flops"  # the key of an autograd node's metadata that holds its owner
 
 
-
-
 class Value:
     """A tensor as the trace sees it: its key (uid, version), the group of
     tensors sharing its memory (itself and its views)."""
@@ -72,12 +70,17 @@ def _schema(func) -> _Schema:
     found = _SCHEMAS.get(func)
     if found is None:
         name, schema = _compat.aten_schema(func)
-        writes = tuple(i for i, a in enumerate(schema.arguments)
-                       if a.alias_info is not None and a.alias_info.is_write)
+        writes = tuple(
+            i for i, a in enumerate(schema.arguments) if a.alias_info is not None and a.alias_info.is_write
+        )
         first = schema.arguments[0].alias_info if schema.arguments else None
         returns = schema.returns[0].alias_info if schema.returns else None
-        view = bool(first is not None and returns is not None and not first.is_write
-                    and set(first.before_set) & set(returns.before_set))
+        view = bool(
+            first is not None
+            and returns is not None
+            and not first.is_write
+            and set(first.before_set) & set(returns.before_set)
+        )
         found = _SCHEMAS[func] = _Schema(name, writes, view, schema.arguments)
     return found
 
@@ -111,8 +114,10 @@ def arguments(func):
 # is the inputs' broadcast and its dtype the promoted one, made here directly.
 _BINARY = frozenset({"add", "sub", "mul", "maximum", "minimum", "pow"})
 _COMPARE = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
+# fmt: off
 _UNARY = frozenset({"neg", "exp", "rsqrt", "sqrt", "tanh", "sigmoid", "relu", "silu", "log", "sin", "cos",
                     "reciprocal", "abs", "erf", "square"})
+# fmt: on
 
 
 def _pointwise(func, args, kwargs) -> Optional[torch.Tensor]:
@@ -273,7 +278,9 @@ class OpRecorder(_compat.torch_dispatch_mode()):
         kwargs = kwargs or {}
         if self._pending:
             self._resolve()
-        if any(isinstance(a, torch.Tensor) and a.device != META or isinstance(a, (list, tuple)) for a in args):
+        if any(
+            isinstance(a, torch.Tensor) and a.device != META or isinstance(a, (list, tuple)) for a in args
+        ):
             args = tuple(self._to_meta(a) for a in args)
         if kwargs and any(isinstance(a, torch.Tensor) and a.device != META for a in kwargs.values()):
             kwargs = {k: self._to_meta(a) for k, a in kwargs.items()}
@@ -281,7 +288,9 @@ class OpRecorder(_compat.torch_dispatch_mode()):
             out = func(*args, **kwargs)
             if self._training and not self.backward:
                 owner = self.owner()
-                self._pending.extend((t, owner) for t in tensors(out if isinstance(out, (list, tuple)) else (out,)))
+                self._pending.extend(
+                    (t, owner) for t in tensors(out if isinstance(out, (list, tuple)) else (out,))
+                )
             return out
         real = self._constant(func, args, kwargs)
         if real is not None and (schema_type(func) == "_local_scalar_dense" or _leaves_meta(func, kwargs)):
@@ -301,7 +310,9 @@ class OpRecorder(_compat.torch_dispatch_mode()):
         results = tensors(out if isinstance(out, (list, tuple)) else (out,))
         shapes = tuple(tuple(t.shape) for t in results)
         if schema.writes:
-            written = {id(args[i]) for i in schema.writes if i < len(args) and isinstance(args[i], torch.Tensor)}
+            written = {
+                id(args[i]) for i in schema.writes if i < len(args) and isinstance(args[i], torch.Tensor)
+            }
             written |= {id(t) for t in tensors([kwargs.get("out")]) if kwargs.get("out") is not None}
             for t in in_tensors:
                 if id(t) in written:
@@ -311,7 +322,9 @@ class OpRecorder(_compat.torch_dispatch_mode()):
                         outs.append((member.key, _nbytes(t) if member is target else 0))
                     written.discard(id(t))
             results = [t for t in results if id(t) not in self._values]
-        group = self.value(args[0]).group if schema.view and args and isinstance(args[0], torch.Tensor) else None
+        group = (
+            self.value(args[0]).group if schema.view and args and isinstance(args[0], torch.Tensor) else None
+        )
         for t in results:
             known = self._values.get(id(t))
             if known is not None:  # an op that returns an input as it is
@@ -332,8 +345,11 @@ class OpRecorder(_compat.torch_dispatch_mode()):
         operands = [self._to_meta(t) for t in operands]
         owner = self.owner()
         ins = [(self.key(t), _nbytes(t)) for t in operands]
-        differentiate = (torch.is_grad_enabled() and any(t.requires_grad for t in operands)
-                         and _differentiable(equation, len(operands)))
+        differentiate = (
+            torch.is_grad_enabled()
+            and any(t.requires_grad for t in operands)
+            and _differentiable(equation, len(operands))
+        )
         self._quiet += 1
         try:
             out = _Einsum.apply(self, equation, *operands) if differentiate else func(equation, *operands)
@@ -342,8 +358,19 @@ class OpRecorder(_compat.torch_dispatch_mode()):
         outs = [(self.value(out).key, _nbytes(out))]
         if self._training and owner[1] != BACKWARD:
             self._pending.append((out, owner))
-        self.ops.append(Op(len(self.ops), None, "einsum", ins, outs, owner, (equation, *operands), {},
-                           (tuple(out.shape),)))
+        self.ops.append(
+            Op(
+                len(self.ops),
+                None,
+                "einsum",
+                ins,
+                outs,
+                owner,
+                (equation, *operands),
+                {},
+                (tuple(out.shape),),
+            )
+        )
         return out
 
     def _constant(self, func, args, kwargs):
@@ -357,7 +384,9 @@ class OpRecorder(_compat.torch_dispatch_mode()):
             return None
         swap = lambda x: real[id(x)] if isinstance(x, torch.Tensor) else x  # noqa: E731
         try:
-            values = [swap(a) if not isinstance(a, (list, tuple)) else type(a)(swap(b) for b in a) for a in args]
+            values = [
+                swap(a) if not isinstance(a, (list, tuple)) else type(a)(swap(b) for b in a) for a in args
+            ]
             named = {k: (_CPU if v == META else swap(v)) for k, v in kwargs.items()}
             result = func(*values, **named)
         except Exception:  # a value keras_flops cannot compute: the tensor stays without one
@@ -453,7 +482,9 @@ class Functions(torch.overrides.TorchFunctionMode):
                 real = func(*args, **dict(kwargs, device=_CPU))
                 return real.to(META)
         if func is torch.einsum and args and isinstance(args[0], str) and not kwargs:
-            operands = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
+            operands = (
+                list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
+            )
             if 1 <= len(operands) <= 2 and all(isinstance(t, torch.Tensor) for t in operands):
                 return self.ops.einsum(func, args[0], operands)
         return func(*args, **kwargs)

@@ -189,11 +189,19 @@ def trace_call(model, call, specs: Sequence) -> TorchTrace:
     layers, ops, keys = _run(model, fn, specs, _stand_ins(variables), training=False)
 
     def keys_of(structure):
-        return tuple(ops.key(t) if isinstance(t, torch.Tensor) else None for t in keras.tree.flatten(structure))
+        return tuple(
+            ops.key(t) if isinstance(t, torch.Tensor) else None for t in keras.tree.flatten(structure)
+        )
 
     args, outputs = ends[0]
-    return TorchTrace(tuple(ops.ops), tuple(keys), layers.layers(), outputs=structure[0],
-                      arguments=keys_of(args), returns=keys_of(outputs))
+    return TorchTrace(
+        tuple(ops.ops),
+        tuple(keys),
+        layers.layers(),
+        outputs=structure[0],
+        arguments=keys_of(args),
+        returns=keys_of(outputs),
+    )
 
 
 def trace(model, specs, training: bool = False, targets=None) -> TorchTrace:
