@@ -470,6 +470,18 @@ def calling_callbacks(depth: int = 2) -> list:
 
 
 # --------------------------------------------------------------------------
+# keras.distribution
+
+
+def layout_map(distribution):
+    """The LayoutMap of a ``keras.distribution.ModelParallel``, or None for a
+    distribution without one (DataParallel). Keras 3:
+    ``ModelParallel._layout_map``, which ``get_variable_layout`` reads (a
+    path no rule matches gets a replicated layout, silently)."""
+    return getattr(distribution, "_layout_map", None)
+
+
+# --------------------------------------------------------------------------
 # keras_hub
 
 

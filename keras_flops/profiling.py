@@ -8,7 +8,7 @@ from typing import Any, Mapping, NamedTuple, Optional
 
 from keras_flops import backends
 from keras_flops.core import inputs, weightless
-from keras_flops.core.assemble import build_report
+from keras_flops.core.assemble import build_report, with_per_device
 from keras_flops.core.report import FlopsReport
 from keras_flops.core.reuse import count_by_layer, why_whole
 from keras_flops.core.walk import MODES
@@ -149,9 +149,10 @@ def profile_and_trace(
             f"counting={counting!r} reproduces TensorFlow's profiler, which counts TensorFlow graphs; "
             f"Keras runs on {backend.name} here. Use counting='full' (the default)."
         )
+    partitioner = backend.partitioner(model)  # the layouts checked before any trace
     resolved = inputs.resolve(model, batch_size, input_shape, backend)
     memory = training if memory is None else memory
-    whole = why_whole(training, counting, memory) if reuse else None
+    whole = why_whole(training, counting, memory, partitioner is not None) if reuse else None
     if reuse and whole is None:
         by_layer = count_by_layer(model, resolved.specs, backend, counting, formulas)
         if not isinstance(by_layer, str):
@@ -173,7 +174,13 @@ def profile_and_trace(
         ) from err
     counted = backend.count(traced, counting, formulas, memory=memory)
     notes = (f"Traced as one program, not layer by layer: {whole}.",) if whole is not None else ()
-    return _profiled(model, traced, counted, backend, resolved, notes, counting, training)
+    if partitioner is None:
+        return _profiled(model, traced, counted, backend, resolved, notes, counting, training)
+    profiled = _profiled(
+        model, traced, counted, backend, resolved, notes + partitioner.notes, counting, training
+    )
+    report = with_per_device(profiled.report, partitioner.partition(traced), partitioner.replicas)
+    return profiled._replace(report=report)
 
 
 def _profiled(model, traced, counted, backend, resolved, notes, counting, training) -> Profiled:

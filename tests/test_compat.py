@@ -259,3 +259,12 @@ def test_serializing_without_tensorflow_reads_the_lazy_module():
     assert hasattr(module_utils.tensorflow, "_available")
     with _compat.serializing_without_tensorflow():  # TensorFlow is imported here: nothing changes
         assert keras.layers.Dense(2).get_config()["units"] == 2
+
+
+def test_the_layout_map_of_a_model_parallel_distribution():
+    # keras.distribution.ModelParallel._layout_map, which get_variable_layout reads
+    mesh = keras.distribution.DeviceMesh((1,), ["model"], keras.distribution.list_devices()[:1])
+    layout = keras.distribution.LayoutMap(mesh)
+    layout["dense/kernel"] = (None, "model")
+    assert _compat.layout_map(keras.distribution.ModelParallel(layout_map=layout)) is layout
+    assert _compat.layout_map(keras.distribution.DataParallel(devices=keras.distribution.list_devices()[:1])) is None

@@ -204,3 +204,18 @@ def test_a_failing_formula_is_reported_not_raised():
     with pytest.warns(keras_flops.UncountedOpsWarning):
         report = keras_flops.profile(digamma_model(), formulas={"Digamma": broken})
     assert "KeyError" in report.uncounted[0].reason
+
+
+def test_a_keras_distribution_on_tensorflow_is_a_clear_error():
+    # Keras's distribution API is JAX's: on TensorFlow one can be set, and
+    # nothing would partition the program it describes
+    distribution = keras.distribution.DataParallel(devices=keras.distribution.list_devices())
+    keras.distribution.set_distribution(distribution)
+    try:
+        with pytest.raises(ValueError) as err:
+            keras_flops.profile(conv_model((8, 8, 3)))
+    finally:
+        keras.distribution.set_distribution(None)
+    message = str(err.value)
+    assert "keras.distribution (DataParallel) is set, but Keras runs on TensorFlow" in message
+    assert "KERAS_BACKEND=jax" in message and "set_distribution(None)" in message

@@ -47,6 +47,34 @@ class SummaryWriter(Protocol):
     def flush(self) -> None: ...
 
 
+def no_distribution(label: str) -> None:
+    """None, where no ``keras.distribution`` is set; a clear error where one
+    is, on a backend whose Keras does not distribute (Keras's distribution API
+    is JAX's)."""
+    import keras
+
+    distribution = getattr(getattr(keras, "distribution", None), "distribution", None)
+    if distribution is not None and distribution() is not None:
+        raise ValueError(
+            f"A keras.distribution ({type(distribution()).__name__}) is set, but Keras runs on {label}: "
+            "Keras's distribution API (DeviceMesh, LayoutMap, ModelParallel, DataParallel) is implemented "
+            "for JAX. Run with KERAS_BACKEND=jax to count each device's program, or unset it "
+            "(keras.distribution.set_distribution(None)) to count the whole model."
+        )
+    return None
+
+
+class Partitioner(Protocol):
+    """What reads each device's program under a ``keras.distribution``."""
+
+    mesh: Mapping[str, int]  # {axis: size}
+    replicas: int  # the devices the batch is split over
+    notes: Tuple[str, ...]  # the layout's, checked before any trace
+
+    def partition(self, trace: "Trace") -> Any:
+        """The trace's per-device program, a :class:`~keras_flops.core.records.Partitioned`."""
+
+
 class WithoutTensorFlow:
     """What the backends that never import TensorFlow (JAX, PyTorch) share:
     Keras's own ``keras.tree`` for nested structures, Keras's callbacks
@@ -88,6 +116,9 @@ class WithoutTensorFlow:
 
     def keep_unallocated(self, variables) -> None:
         pass  # a deferred variable is read only inside a trace, where it is a stand-in
+
+    def partitioner(self, model):
+        return no_distribution(self.label)
 
     def trace_layer(self, layer, call: Callable, specs) -> Any:
         return self.trace_call(layer, call, specs)  # nothing added to Keras 3's Python here
@@ -171,6 +202,11 @@ class Backend(Protocol):
         """Whether a trace failed because the model used a traced tensor's
         value as a Python bool or int (a scheduler's number of steps), which
         no trace for all input values can do."""
+
+    def partitioner(self, model) -> Optional[Partitioner]:
+        """None where no ``keras.distribution`` is set; else what reads each
+        device's program from XLA's partitioner (JAX). A clear ValueError on
+        a backend whose Keras has no distribution (TensorFlow, PyTorch)."""
 
     def keep_unallocated(self, variables) -> None:
         """Make ``variables``, made under ``keras_flops.without_weights()``,

@@ -55,6 +55,12 @@ class FlopsCallback(backends.callbacks().Callback):
       so far, as the backend reports it (TensorFlow's ``get_memory_info``,
       JAX's ``memory_stats()``); absent without a GPU.
 
+    Under a ``keras.distribution`` (JAX), the step is counted at the global
+    batch as XLA partitions it, and the logs add ``device_gflops`` (the most
+    loaded device's GFLOPs per step) and ``collective_gb`` (the GB its link
+    carries per step, by the ring formulas); ``mfu`` is then that device's
+    TFLOP/s over one device's peak.
+
     Args:
       peak_tflops: peak TFLOP/s of one device, for ``mfu``; by default detected
         for known GPUs (H100, H200, A100, V100, L4, T4).
@@ -108,6 +114,7 @@ class FlopsCallback(backends.callbacks().Callback):
         self._clock = Throughput()
         self._sink = TensorBoardSink(None)
         self._step_flops = None  # one training step, all replicas
+        self._device_flops = None  # one training step of one device, under a keras.distribution
         self._replicas = 1  # data-parallel copies of the model, each on its share of the batch
         self._devices = 1  # devices in sync: MFU's peak is theirs together
         self._peak = None  # TFLOP/s per device
@@ -185,6 +192,10 @@ class FlopsCallback(backends.callbacks().Callback):
         backend = backends.of(self.model)
         batch = _batch.replica_batch(self.model, x_spec, self._replicas, self.batch_size, backend)
         shape = _batch.sample_shape(x_spec, backend)
+        # under a keras.distribution XLA partitions the whole step: it is counted at the global batch
+        replicas = self._replicas
+        if backend.partitioner(self.model) is not None:
+            batch, replicas = batch * self._replicas, 1
         self.report = profile(self.model, batch_size=batch, input_shape=shape, warn=False)
         if self.training_flops:
             targets = _batch.usable_targets(y_spec, backend)
@@ -192,7 +203,9 @@ class FlopsCallback(backends.callbacks().Callback):
                 self.model, batch_size=batch, input_shape=shape, training=True, targets=targets
             )
             self.train_report = profiled.report
-            self._step_flops = self.train_report.train_flops * self._replicas
+            self._step_flops = self.train_report.train_flops * replicas
+            device = self.train_report.per_device
+            self._device_flops = device.train_flops if device is not None else None
             try:
                 labels = inputs.fix_batch(targets, batch, backend)
                 batch_bytes = spec_bytes(profiled.inputs.specs, backend.flatten) + (
@@ -252,7 +265,14 @@ class FlopsCallback(backends.callbacks().Callback):
             f"FlopsCallback: forward {_amount(r.flops_per_sample, 'FLOPs')} = "
             f"{_amount(r.macs_per_sample, 'MACs')} per sample"
         )
-        if self._step_flops is not None:
+        if self._step_flops is not None and self._device_flops is not None:
+            mesh = " x ".join(f"{axis} {size}" for axis, size in (self.train_report.mesh or {}).items())
+            line += (
+                f"; training {_amount(self._step_flops, 'FLOPs')} per step, batch {r.batch_size}, on a mesh "
+                f"of {mesh}: the most loaded device {_amount(self._device_flops, 'FLOPs')} and "
+                f"{_amount(self.train_report.per_device.collective_bytes, 'bytes')} over its link"
+            )
+        elif self._step_flops is not None:
             line += (
                 f"; training {_amount(self._step_flops, 'FLOPs')} per step "
                 f"({self.train_report.train_flops / max(self.train_report.flops, 1):.2f}x forward, "
@@ -274,9 +294,16 @@ class FlopsCallback(backends.callbacks().Callback):
             "gmacs": self.report.macs_per_sample / 1e9,
         }
         rate = self._clock.rate(self._step_flops)
+        if self._device_flops is not None:
+            device = self.train_report.per_device
+            values["device_gflops"] = self._device_flops / 1e9
+            values["collective_gb"] = device.collective_bytes / 1e9
         if rate is not None:
             values["tflops_per_sec"] = rate
-            if self._peak:
+            if self._peak and self._device_flops is not None:
+                # the most loaded device's FLOPs per step over its own peak
+                values["mfu"] = self._clock.rate(self._device_flops) / self._peak
+            elif self._peak:
                 values["mfu"] = rate / (self._peak * self._devices)
         if self.memory is not None:
             values["memory_gib"] = self.memory.peak / 2**30

@@ -3,7 +3,11 @@ the layer rows, the mixture-of-experts layers, the compute dtype."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 from keras_flops.core import moe
+from keras_flops.core.activations import Activations
 from keras_flops.core.dtypes import dtype_name
 from keras_flops.core.layers import own_params
 from keras_flops.core.records import OUTSIDE, LayerRow
@@ -44,6 +48,37 @@ def build_report(
         tensor_float_32=backend.tensor_float_32(),
         activations=counted.activations,
     )
+
+
+def with_per_device(report: FlopsReport, partitioned, replicas: int) -> FlopsReport:
+    """``report`` with its ``mesh`` and ``per_device``: the report of one
+    device's program as XLA partitioned it (a
+    :class:`~keras_flops.core.records.Partitioned`), for that device's share
+    of the batch (``replicas`` devices split it), with its collectives, the
+    compiled program's memory and the device's weight shards. Every device
+    runs the same program (SPMD), so it is the most loaded device's."""
+    devices = math.prod(partitioned.mesh.values())
+    mesh = " x ".join(f"{axis} {size}" for axis, size in partitioned.mesh.items())
+    device = dataclasses.replace(
+        report,
+        batch_size=max(1, report.batch_size // max(1, replicas)),
+        ops=partitioned.ops,
+        uncounted=partitioned.uncounted,
+        notes=report.notes
+        + partitioned.notes
+        + (
+            f"One device's program of {devices} on a mesh of {mesh}, as XLA's SPMD partitioner compiled "
+            "it: its shapes are the device's shards, its collectives are the communication XLA inserted, "
+            "and its counts are what the device executes after XLA's rewrites.",
+        ),
+        experts=(),
+        activations=Activations(),
+        mesh=dict(partitioned.mesh),
+        collective_ops=partitioned.collectives,
+        device_memory=dict(partitioned.memory),
+        weight_shards=partitioned.weights,
+    )
+    return dataclasses.replace(report, mesh=dict(partitioned.mesh), per_device=device)
 
 
 def compute_dtype(model) -> str:

@@ -67,6 +67,21 @@ MEMORY_GB: Tuple[Tuple[str, float], ...] = (
 # fmt: on
 GIB = 2**30
 
+# name pattern, then the bandwidth of a GPU's link to its peers, each way, in
+# GB/s: what one device sends while it receives as much (nccl-tests' bus
+# bandwidth is measured against it).
+# fmt: off
+INTERCONNECT_GBPS: Tuple[Tuple[str, float], ...] = (
+    (r"H100.*PCIe", 64.0),  # NVIDIA H100 datasheet: PCIe Gen5 128 GB/s, 64 GB/s each way
+    (r"H200", 450.0),  # NVIDIA H200 datasheet: NVLink 900 GB/s, 450 GB/s each way
+    (r"H100|GH200", 450.0),  # NVIDIA H100 datasheet: NVLink 4 900 GB/s, 450 GB/s each way
+    (r"A100", 300.0),  # NVIDIA A100 datasheet: NVLink 3 600 GB/s, 300 GB/s each way
+    (r"V100", 150.0),  # NVIDIA V100 datasheet: NVLink 2 300 GB/s, 150 GB/s each way
+    (r"\bL4\b", 32.0),  # NVIDIA L4 datasheet: PCIe Gen4 x16 64 GB/s, 32 GB/s each way; no NVLink
+    (r"\bT4\b", 16.0),  # NVIDIA T4 datasheet: PCIe Gen3 x16 32 GB/s, 16 GB/s each way; no NVLink
+)
+# fmt: on
+
 
 def memory_bytes(device_name: str) -> Optional[int]:
     """The memory of a GPU (by its name: "H100", "A100 40GB", "NVIDIA L4"),
@@ -84,6 +99,7 @@ class Device:
     bandwidth_gbps: float
     name: str = "device"
     memory_gb: Optional[float] = None  # its memory, in GB of 2**30 bytes: what ``fits`` checks against
+    interconnect_gbs: Optional[float] = None  # its link to its peers, each way, GB/s: collectives' time
 
     def __post_init__(self):
         if not (self.peak_tflops > 0 and self.bandwidth_gbps > 0):
@@ -128,7 +144,8 @@ def device(spec: Union[str, Device], dtype: str = "float32", tensor_float_32: bo
             "keras_flops.Device(peak_tflops=..., bandwidth_gbps=...)."
         )
     memory = memory_bytes(spec)
-    return Device(peak, bandwidth, spec, None if memory is None else memory / GIB)
+    link = next((bw for pattern, bw in INTERCONNECT_GBPS if re.search(pattern, spec)), None)
+    return Device(peak, bandwidth, spec, None if memory is None else memory / GIB, link)
 
 
 def peak_tflops(device_name: str, dtype: str, tensor_float_32: bool = False) -> Optional[float]:

@@ -50,6 +50,60 @@ class OpCount:
 
 
 @dataclasses.dataclass(frozen=True)
+class Collective:
+    """One collective of a device's partitioned program (XLA inserted it):
+    its kind ("all-reduce", "all-gather", "reduce-scatter", "all-to-all",
+    "collective-permute"), the devices of each group, and one device's
+    operand and result bytes; ``repeat`` as :class:`OpCount`'s."""
+
+    node: str
+    kind: str
+    layer: str
+    phase: str
+    group_size: int
+    operand_bytes: int
+    result_bytes: int
+    repeat: int = 1
+
+    @property
+    def bus_bytes(self) -> float:
+        """The bytes a device's link carries, by the ring formulas of
+        nccl-tests' PERFORMANCE.md: an all-reduce of S bytes 2(n-1)/n x S;
+        an all-gather of S bytes gathered, and a reduce-scatter or all-to-all
+        of S bytes given, (n-1)/n x S; a collective-permute its S bytes.
+        Times ``repeat``."""
+        n = self.group_size
+        if n <= 1:
+            return 0.0
+        if self.kind == "all-reduce":
+            carried = 2 * (n - 1) / n * self.result_bytes
+        elif self.kind == "all-gather":
+            carried = (n - 1) / n * self.result_bytes
+        elif self.kind in ("reduce-scatter", "all-to-all"):
+            carried = (n - 1) / n * self.operand_bytes
+        else:
+            carried = float(self.result_bytes)
+        return carried * self.repeat
+
+
+@dataclasses.dataclass(frozen=True)
+class Partitioned:
+    """A device's program under a ``keras.distribution``, as XLA partitioned
+    it: the mesh ``{axis: size}``, its ops and collectives, what it could not
+    count, the compiled program's memory (``argument_bytes``,
+    ``output_bytes``, ``temp_bytes``, ``alias_bytes``), each variable's shard
+    ``(path, bytes)``, and notes."""
+
+    mesh: Any
+    ops: tuple
+    uncounted: tuple
+    collectives: tuple
+    memory: Any
+    weights: tuple
+    notes: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class UncountedOp:
     """An op that may cost FLOPs but was not counted, and why."""
 

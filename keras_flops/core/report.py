@@ -21,6 +21,7 @@ from keras_flops.core.activations import Activations
 from keras_flops.render import export, plot, text
 from keras_flops.core.records import (
     BACKWARD,
+    Collective,
     FORWARD,
     LOSS_PHASE,
     PHASES,
@@ -63,6 +64,14 @@ class FlopsReport:
     time_ms: Optional[float] = None  # measured forward pass (keras_flops.measure), median
     layer_times: Tuple[Tuple[str, float, float], ...] = ()  # (layer, median ms, IQR ms), measured
     activations: Activations = Activations()  # saved for the backward pass, and live at once
+    # Under a keras.distribution (JAX): the mesh {axis: size}, and the report of
+    # one device's program as XLA partitioned it (its own collectives, memory and
+    # weight shards); the totals above stay the global program's.
+    mesh: Optional[Dict[str, int]] = None
+    per_device: Optional["FlopsReport"] = None
+    collective_ops: Tuple[Collective, ...] = ()  # a device's collectives (per_device only)
+    device_memory: Optional[Dict[str, int]] = None  # XLA's compiled memory of a device's program
+    weight_shards: Tuple[Tuple[str, int], ...] = ()  # (variable path, bytes of a device's shard)
 
     # ------------------------------------------------------------------ totals
     def _sum(self, field: str, phases: Tuple[str, ...]) -> int:
@@ -348,6 +357,55 @@ class FlopsReport:
         layers' ``max(flops / peak, bytes / bandwidth)``, with ``traffic`` as
         in :meth:`roofline`."""
         return self.roofline(device, dtype, traffic).attrs["time_s"]
+
+    # ------------------------------------------------------ a device's program
+    @property
+    def collectives(self) -> pd.DataFrame:
+        """One row per collective of a device's program (``per_device`` under
+        a ``keras.distribution``): ``layer``, ``phase``, ``kind``,
+        ``group_size``, one device's ``operand_bytes`` and ``result_bytes``,
+        ``count`` (the times it runs) and ``bus_bytes``, what the device's
+        link carries by the ring formulas of nccl-tests (an all-reduce of S
+        bytes 2(n-1)/n x S; an all-gather, reduce-scatter or all-to-all
+        (n-1)/n x S; a collective-permute S). Empty without one."""
+        columns = [
+            "layer",
+            "phase",
+            "kind",
+            "group_size",
+            "operand_bytes",
+            "result_bytes",
+            "count",
+            "bus_bytes",
+        ]
+        rows = [
+            [c.layer, c.phase, c.kind, c.group_size, c.operand_bytes * c.repeat, c.result_bytes * c.repeat,
+             c.repeat, c.bus_bytes]
+            for c in self.collective_ops
+        ]  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+
+    @property
+    def collective_bytes(self) -> float:
+        """Bytes a device's link carries in this program: the sum of the
+        collectives' ``bus_bytes``."""
+        return float(sum(c.bus_bytes for c in self.collective_ops))
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of a device's weight shards (``per_device`` under a
+        ``keras.distribution``; 0 elsewhere, where :func:`keras_flops.memory`
+        gives the weights)."""
+        return sum(n for _, n in self.weight_shards)
+
+    def collective_time(self, device) -> float:
+        """Seconds a device's collectives take on ``device``'s interconnect
+        (a GPU name or a ``keras_flops.Device`` with ``interconnect_gbs``):
+        ``collective_bytes`` / its bandwidth."""
+        dev = hardware.device(device, self.compute_dtype, self.tensor_float_32)
+        if not dev.interconnect_gbs:
+            raise ValueError(f"no interconnect bandwidth is known for {dev.name!r}; give a Device with one.")
+        return self.collective_bytes / (dev.interconnect_gbs * 1e9)
 
     # ---------------------------------------------------------------- exports
     def to_dict(self) -> dict:

@@ -84,9 +84,11 @@ class Fallback(Exception):
     """Reuse cannot be exact here: the message says why."""
 
 
-def why_whole(training: bool, counting: str, memory: bool) -> Optional[str]:
+def why_whole(training: bool, counting: str, memory: bool, distributed: bool = False) -> Optional[str]:
     """Why a count traces the whole model rather than each distinct layer
     call once; None where reuse by layer can count it."""
+    if distributed:
+        return "a keras.distribution is set, and XLA partitions the whole program for each device"
     if training:
         return (
             "a training step's backward pass is traced with the whole model (reuse by layer covers inference)"

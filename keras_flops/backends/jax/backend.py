@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 import jax
 import keras
 
-from keras_flops.backends.jax import program
+from keras_flops.backends.jax import partition, program
 from keras_flops.backends.jax import trace as tracing
 from keras_flops.backends.protocol import Distribution, WithoutTensorFlow
 
@@ -37,6 +37,12 @@ class JaxBackend(WithoutTensorFlow):
         and its subclasses ``TracerBoolConversionError`` and
         ``TracerIntegerConversionError``)."""
         return isinstance(err, jax.errors.ConcretizationTypeError)
+
+    def partitioner(self, model):
+        """XLA's partitioner over the ``keras.distribution`` set, with the
+        model's layouts checked; None without one."""
+        distribution = partition.active()
+        return None if distribution is None else partition.Partitioner(model, distribution)
 
     def distribution(self, model) -> Distribution:
         """Keras's distribution: the size of the device mesh's batch axis, and

@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 
 import tensorflow as tf
 
-from keras_flops.backends.protocol import Distribution
+from keras_flops.backends.protocol import Distribution, no_distribution
 from keras_flops.backends.tensorflow import measure as measuring
 from keras_flops.backends.tensorflow import program
 from keras_flops.backends.tensorflow import trace as tracing
@@ -61,6 +61,11 @@ class TensorFlowBackend:
 
     def keep_unallocated(self, variables) -> None:
         pass  # a deferred variable is read only inside a trace, where it is a placeholder
+
+    def partitioner(self, model):
+        """None: tf.distribute runs each replica's step, counted per replica;
+        a ``keras.distribution`` (JAX's) is a clear error."""
+        return no_distribution("TensorFlow")
 
     def distribution(self, model) -> Distribution:
         """The model's distribution strategy: each replica a device of its own."""

@@ -1,0 +1,305 @@
+"""What each device computes and communicates under a ``keras.distribution``,
+read from XLA's own SPMD partitioner.
+
+The traced jaxpr is jitted with the distribution's layouts as the shardings
+of its arguments (each variable's from ``get_variable_layout``, each input's
+and label's from ``get_data_layout``), lowered and compiled on abstract
+values, so that nothing is allocated. The compiled HLO module
+(:mod:`.hlo`) is the program every device runs: its shapes are one device's
+shards, and its collectives are the communication XLA inserted. Each
+instruction is priced with the JAX backend's formulas (an HLO opcode is a
+primitive's), a dot or a convolution by its own MACs, and owned by the layer
+whose name scope its ``op_name`` carries. keras_flops writes no partitioner
+of its own.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Dict, List, Optional, Tuple
+
+import jax
+import jax.extend.core
+import keras
+
+from keras_flops.backends.jax import hlo
+from keras_flops.backends.jax import formulas as primitives
+from keras_flops import _compat as keras_compat
+from keras_flops.core import weightless
+from keras_flops.core.memory import dtype_bytes, variable_bytes
+from keras_flops.core.records import (
+    BACKWARD, FORWARD, LOSS, LOSS_PHASE, OUTSIDE, Collective, OpCount, Partitioned, UncountedOp,
+)  # fmt: skip
+from keras_flops.formulas import compute
+from keras_flops.formulas.registry import Cost, OpSpec, apply
+
+# HLO opcode -> the JAX primitive whose formula prices it (docs/formulas.md)
+PRIMITIVES = {
+    "add": "add", "subtract": "sub", "multiply": "mul", "divide": "div", "remainder": "rem",
+    "maximum": "max", "minimum": "min", "power": "pow", "atan2": "atan2", "compare": "eq",
+    "negate": "neg", "abs": "abs", "sign": "sign", "floor": "floor", "ceil": "ceil",
+    "round-nearest-afz": "round", "round-nearest-even": "round", "exponential": "exp",
+    "exponential-minus-one": "expm1", "log": "log", "log-plus-one": "log1p", "logistic": "logistic",
+    "tanh": "tanh", "sqrt": "sqrt", "rsqrt": "rsqrt", "cbrt": "cbrt", "sine": "sin", "cosine": "cos",
+    "tan": "tan", "erf": "erf", "is-finite": "is_finite", "clamp": "clamp", "select": "select_n",
+    "and": "and", "or": "or", "xor": "xor", "not": "not", "convert": "convert_element_type",
+    "broadcast": "broadcast_in_dim", "reshape": "reshape", "transpose": "transpose", "copy": "copy",
+    "slice": "slice", "dynamic-slice": "dynamic_slice", "dynamic-update-slice": "dynamic_update_slice",
+    "concatenate": "concatenate", "pad": "pad", "reverse": "rev", "gather": "gather", "iota": "iota",
+    "bitcast-convert": "bitcast_convert_type", "reduce-precision": "reduce_precision",
+    "shift-left": "shift_left", "shift-right-logical": "shift_right_logical",
+    "shift-right-arithmetic": "shift_right_arithmetic", "popcnt": "population_count",
+    "count-leading-zeros": "clz", "imag": "imag", "real": "real", "complex": "complex",
+}  # fmt: skip
+
+# Instructions that hold, name or move no data of their own: no FLOPs and no bytes
+STRUCTURAL = frozenset({
+    "parameter", "constant", "bitcast", "get-tuple-element", "tuple", "partition-id", "replica-id",
+    "after-all", "opt-barrier", "add-dependency", "domain",
+})  # fmt: skip
+COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "collective-permute")
+
+
+# --------------------------------------------------------------------------
+# The layouts, checked before any trace
+
+
+def active() -> Optional[object]:
+    """The ``keras.distribution`` set in this process, or None."""
+    return keras.distribution.distribution()
+
+
+def mesh_of(distribution) -> Dict[str, int]:
+    """``{axis: size}`` of a distribution's device mesh."""
+    mesh = distribution.device_mesh
+    return dict(zip(mesh.axis_names, (int(n) for n in mesh.shape)))
+
+
+def check_layouts(model, distribution) -> Tuple[str, ...]:
+    """The notes a layout deserves before anything is traced: the variables
+    no rule of a ModelParallel's layout map matched (replicated on every
+    device), largest first; a mesh axis that does not divide a variable's
+    dimension is a ValueError naming both."""
+    mesh = mesh_of(distribution)
+    layout_map = keras_compat.layout_map(distribution)
+    unmatched = []
+    for variable in weightless.all_variables(model):
+        layout = distribution.get_variable_layout(variable)
+        for dim, axes in zip(variable.shape, layout.axes):
+            names = axes if isinstance(axes, (tuple, list)) else (axes,)
+            size = math.prod(mesh[a] for a in names if a is not None)
+            if size > 1 and dim % size:
+                raise ValueError(
+                    f"The layout of {variable.path!r} {tuple(variable.shape)} splits a dimension of "
+                    f"{dim} over mesh axis {'x'.join(a for a in names if a)} of size {size}, which "
+                    f"does not divide it. Give that dimension an axis whose size divides {dim} (or "
+                    "None) in the layout map, or use a mesh whose axis does."
+                )
+        if layout_map is not None and layout_map[variable.path] is None:
+            unmatched.append(variable)
+    if not unmatched:
+        return ()
+    devices = math.prod(mesh.values())
+    unmatched.sort(key=lambda v: -variable_bytes(v))
+    listed = ", ".join(f"{v.path} ({variable_bytes(v):,} bytes)" for v in unmatched[:10])
+    more = f", and {len(unmatched) - 10} more" if len(unmatched) > 10 else ""
+    total = sum(variable_bytes(v) for v in unmatched)
+    return (
+        f"No rule of the layout map matches {len(unmatched)} variable(s), {total:,} bytes, "
+        f"replicated on {devices} devices: {listed}{more}.",
+    )
+
+
+class Partitioner:
+    """:class:`keras_flops.backends.protocol.Partitioner` on JAX: the mesh,
+    the layout's notes (checked here, before any trace), and
+    :func:`partition`."""
+
+    def __init__(self, model, distribution):
+        self.model, self.distribution = model, distribution
+        self.mesh = mesh_of(distribution)
+        self.replicas = self.mesh.get(getattr(distribution, "batch_dim_name", None), 1)
+        self.notes = check_layouts(model, distribution)
+
+    def partition(self, trace) -> Partitioned:
+        return partition(self.model, trace, self.distribution)
+
+
+# --------------------------------------------------------------------------
+# XLA's partitioned program
+
+
+def partition(model, trace, distribution) -> Partitioned:
+    """The per-device program of ``trace`` under ``distribution``: compiled
+    by XLA on abstract values with the distribution's shardings, and read."""
+    variables = weightless.all_variables(model)
+    closed = trace.jaxpr
+    invars = closed.jaxpr.invars
+    shardings = [distribution.get_variable_layout(v).backend_layout for v in variables]
+    for var in invars[len(variables) :]:
+        shape = tuple(var.aval.shape)
+        if shape:
+            shardings.append(distribution.get_data_layout(shape).backend_layout)
+        else:
+            shardings.append(
+                jax.sharding.NamedSharding(
+                    distribution.device_mesh.backend_mesh, jax.sharding.PartitionSpec()
+                )
+            )
+    avals = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype, sharding=s) for v, s in zip(invars, shardings)]
+    compiled = jax.jit(jax.extend.core.jaxpr_as_fun(closed)).lower(*avals).compile()
+    devices = math.prod(mesh_of(distribution).values())
+    module = hlo.parse(compiled.as_text())
+    ops, uncounted, collectives, notes = _Reader(module, trace, devices).read()
+    stats = compiled.memory_analysis()
+    memory = {
+        "argument_bytes": int(getattr(stats, "argument_size_in_bytes", 0) or 0),
+        "output_bytes": int(getattr(stats, "output_size_in_bytes", 0) or 0),
+        "temp_bytes": int(getattr(stats, "temp_size_in_bytes", 0) or 0),
+        "alias_bytes": int(getattr(stats, "alias_size_in_bytes", 0) or 0),
+    }
+    held = {id(w) for w in model.weights}  # its weights, not its metrics' state
+    weights = tuple((v.path, _shard_bytes(v, s)) for v, s in zip(variables, shardings) if id(v) in held)
+    return Partitioned(mesh_of(distribution), tuple(ops), tuple(uncounted), tuple(collectives), memory,
+                       weights, tuple(notes))  # fmt: skip
+
+
+def _shard_bytes(variable, sharding) -> int:
+    """Bytes of one device's shard of a variable: its shard's shape (XLA
+    pads an uneven shard to the largest) at its dtype's width."""
+    shape = sharding.shard_shape(tuple(variable.shape))
+    return math.ceil(math.prod(shape) * dtype_bytes(variable.dtype))
+
+
+class _Reader:
+    """Prices every instruction the entry computation runs, entering fusions,
+    calls and while loops (a loop ``known_trip_count`` times)."""
+
+    def __init__(self, module: hlo.Module, trace, devices: int):
+        self.module, self.trace, self.devices = module, trace, devices
+        self.ops: List[OpCount] = []
+        self.uncounted: List[UncountedOp] = []
+        self.collectives: List[Collective] = []
+        self.notes: List[str] = []
+
+    def read(self):
+        self._walk(self.module.computations[self.module.entry], repeat=1, fused=False)
+        return self.ops, self.uncounted, self.collectives, self.notes
+
+    def owner(self, op_name: str) -> Tuple[str, str]:
+        layer = self.trace.owner(op_name) or OUTSIDE
+        if "transpose(" in op_name:
+            return layer, BACKWARD
+        return layer, (LOSS_PHASE if layer == LOSS else FORWARD)
+
+    def _walk(self, computation: hlo.Computation, repeat: int, fused: bool) -> None:
+        for instruction in computation.instructions:
+            self._visit(computation, instruction, repeat, fused)
+
+    def _visit(self, computation, instruction: hlo.Instruction, repeat: int, fused: bool) -> None:
+        opcode = instruction.opcode
+        if opcode in STRUCTURAL:
+            return
+        layer, phase = self.owner(instruction.op_name)
+        operand_bytes = sum(self._bytes(computation, name) for name in instruction.operands)
+        moved = 0 if fused else operand_bytes + instruction.bytes
+        kind = opcode[: -len("-start")] if opcode.endswith("-start") else opcode
+        if opcode.endswith("-done"):
+            return  # its -start carries the collective
+        if kind in COLLECTIVES:
+            self.collectives.append(Collective(instruction.name, kind, layer, phase,
+                                               hlo.group_size(instruction, self.devices), operand_bytes,
+                                               _result_bytes(instruction, kind), repeat))  # fmt: skip
+            self._record(instruction, layer, phase, Cost(0, 0, "communication"), moved, repeat, "xla")
+            return
+        if opcode == "fusion" or opcode == "call":
+            self._record(instruction, layer, phase, Cost(0, 0, "a fusion's inputs and outputs"), moved, repeat,
+                         "zero")  # fmt: skip
+            for name in instruction.called("calls") + instruction.called("to_apply"):
+                self._walk(self.module.computations[name], repeat, fused or opcode == "fusion")
+            return
+        if opcode == "while":
+            trips = re.search(r'"known_trip_count"\s*:\s*\{\s*"n"\s*:\s*"(\d+)"', instruction.attributes)
+            if trips is None:
+                self.uncounted.append(UncountedOp(instruction.name, opcode, layer,
+                                                  "a while loop with no known trip count"))  # fmt: skip
+                return
+            n = int(trips.group(1))
+            for name in instruction.called("body"):
+                self._walk(self.module.computations[name], repeat * n, fused)
+            for name in instruction.called("condition"):
+                self._walk(self.module.computations[name], repeat * (n + 1), fused)
+            return
+        cost = self._cost(computation, instruction)
+        if isinstance(cost, str):
+            self.uncounted.append(UncountedOp(instruction.name, opcode, layer, cost))
+            return
+        source = "zero" if cost.flops == 0 else "xla"
+        self._record(instruction, layer, phase, cost, moved, repeat, source)
+
+    def _record(self, instruction, layer, phase, cost: Cost, moved: int, repeat: int, source: str) -> None:
+        if not cost.flops and not moved:
+            return
+        self.ops.append(OpCount(instruction.name, instruction.opcode, layer, cost.flops * repeat, cost.macs * repeat,
+                                source, cost.text, repeat, phase, moved * repeat))  # fmt: skip
+
+    def _bytes(self, computation, name: str) -> int:
+        operand = computation.by_name.get(name)
+        return operand.bytes if operand is not None else 0
+
+    def _shape(self, computation, name: str):
+        operand = computation.by_name.get(name)
+        return operand.shape[0].dims if operand is not None and operand.shape else None
+
+    def _cost(self, computation, instruction: hlo.Instruction):
+        """The instruction's Cost, or why it has none."""
+        opcode = instruction.opcode
+        shapes = [self._shape(computation, n) for n in instruction.operands]
+        out = instruction.shape[0].dims if instruction.shape else ()
+        if opcode == "dot":
+            lhs = shapes[0]
+            contracting = re.findall(r"\d+", instruction.attribute("lhs_contracting_dims") or "")
+            k = math.prod(lhs[int(d)] for d in contracting) if lhs is not None else None
+            if k is None:
+                return "the dot's operand shape is not in the program"
+            return compute.contraction(k, math.prod(out), "contracted")
+        if opcode == "convolution":
+            return _convolution(instruction, shapes, out)
+        if opcode in ("reduce", "reduce-window"):
+            n_in = sum(math.prod(s) for s in shapes[: len(shapes) // 2] if s is not None)
+            if opcode == "reduce":
+                return compute.reduction(n_in, instruction.elements)
+            window = re.search(r"size=([\dx]+)", instruction.attribute("window") or "")
+            size = math.prod(int(d) for d in window.group(1).split("x")) if window else 1
+            return compute.window(size, instruction.elements, window.group(1) if window else "1")
+        if opcode in ("scatter", "select-and-scatter"):
+            return compute.scattered(math.prod(shapes[-1]) if shapes and shapes[-1] else 0)
+        primitive = PRIMITIVES.get(opcode)
+        if primitive is None:
+            return f"no formula for HLO opcode {opcode}"
+        if primitive in primitives.ZERO or primitive in primitives.VIEWS:
+            return Cost(0, 0, "moves data")
+        formula = primitives.FORMULAS.get(primitive)
+        if formula is None:
+            return f"no formula for HLO opcode {opcode} (JAX's {primitive})"
+        spec = OpSpec(primitive, instruction.name, tuple(shapes), (out,), {})
+        return apply(formula, spec, primitives.MAC_OPS)
+
+
+def _convolution(instruction: hlo.Instruction, shapes, out) -> Cost:
+    """n(out) x window x the kernel's input features (per group): its MACs."""
+    labels = re.match(r"(\w+)_(\w+)->(\w+)", instruction.attribute("dim_labels") or "")
+    window = re.search(r"size=([\dx]+)", instruction.attribute("window") or "")
+    taps = [int(d) for d in window.group(1).split("x")] if window else [1]
+    kernel = shapes[1]
+    per = kernel[labels.group(2).index("i")] if labels and kernel is not None else 1
+    return compute.convolution(math.prod(out), taps, per)
+
+
+def _result_bytes(instruction: hlo.Instruction, kind: str) -> int:
+    """The collective's result on one device (an async start's tuple holds
+    its operand too: the last array is the result)."""
+    if instruction.opcode.endswith("-start") and len(instruction.shape) > 1:
+        return instruction.shape[-1].bytes
+    return instruction.bytes
