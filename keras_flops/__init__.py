@@ -42,6 +42,7 @@ _EXPORTS = {
     "memory": "keras_flops.footprint",
     "largest_batch": "keras_flops.footprint",
     "largest_context": "keras_flops.footprint",
+    "smallest_model_axis": "keras_flops.footprint",
     "profile_generation": "keras_flops.generation",
     "Sweep": "keras_flops.sweeps",
     "sweep": "keras_flops.sweeps",

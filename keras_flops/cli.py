@@ -19,7 +19,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
+import re
+import subprocess
 import sys
 import warnings
 from typing import List, Optional
@@ -89,6 +92,14 @@ def _parser() -> argparse.ArgumentParser:
         help="with --memory: the optimizer whose state to count (adam, sgd, ...; default: "
         "the model's compiled one)",
     )
+    p.add_argument(
+        "--mesh",
+        metavar="AXES",
+        help="count each device's program on a keras.distribution mesh, e.g. batch=1,model=8 (JAX): "
+        "sharded by the model's get_layout_map, as keras_hub's backbones have one (a mesh of one "
+        "'batch' axis alone is data parallel); run in a process of its own, with that many host "
+        "devices, where this one has fewer",
+    )
     p.add_argument("--by", choices=("layer", "op"), default="layer", help="one row per layer or per op type")
     p.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
     p.add_argument("--top", type=int, metavar="N", help="only the N rows with the most FLOPs")
@@ -111,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if bool(args.model) == bool(args.example):
         print(
@@ -118,10 +130,17 @@ def main(argv: Optional[List[str]] = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+    try:
+        mesh = _mesh(args.mesh) if args.mesh else None
+    except CliError as err:
+        print(f"keras-flops: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    if mesh is not None and not _has_devices(math.prod(mesh.values())):
+        return _in_a_process_with_devices(argv, math.prod(mesh.values()))
     if not args.debug:
         _quiet_tensorflow()
     try:
-        report = _report(args)
+        report = _report(args, mesh)
         print(_render(report, args))
         if args.plot:
             report.plot(top=args.top or 10, path=args.plot, by=args.by)
@@ -135,6 +154,74 @@ def main(argv: Optional[List[str]] = None) -> int:
         if getattr(part, "uncounted", None) and args.format != "json":
             print(part.uncounted_summary(), file=sys.stderr)
     return 0
+
+
+_MESH_CHILD = "KERAS_FLOPS_MESH_PROCESS"  # set in the process --mesh starts with its devices
+
+
+def _mesh(text: str) -> dict:
+    """``batch=1,model=8`` as ``{"batch": 1, "model": 8}``, in its order."""
+    mesh = {}
+    for part in text.split(","):
+        name, _, size = part.partition("=")
+        if not name.strip() or not size.strip().isdigit() or int(size) < 1:
+            raise CliError(
+                f"--mesh {text!r}: give AXIS=SIZE pairs separated by commas, e.g. batch=1,model=8."
+            )
+        mesh[name.strip()] = int(size)
+    return mesh
+
+
+def _has_devices(n: int) -> bool:
+    """Whether this process runs Keras on JAX with at least ``n`` devices (a
+    process that --mesh started with its devices has them)."""
+    if os.environ.get(_MESH_CHILD):
+        return True
+    if os.environ.get("KERAS_BACKEND") != "jax":
+        return False
+    import jax
+
+    return len(jax.devices()) >= n
+
+
+def _in_a_process_with_devices(argv: List[str], n: int) -> int:
+    """The same command in a process of its own, on JAX with ``n`` host
+    devices (JAX takes them at start-up: XLA_FLAGS), its output passed on."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "", flags)
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        JAX_PLATFORMS="cpu",
+        XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count={n}".strip(),
+        **{_MESH_CHILD: "1"},
+    )
+    return subprocess.run([sys.executable, "-m", "keras_flops.cli", *argv], env=env).returncode
+
+
+def _distribute(model, mesh: dict):
+    """Set the keras.distribution ``mesh`` describes for ``model``: its own
+    layout map (``get_layout_map(mesh)``, keras_hub's backbones and their
+    tasks'), or data parallelism on a mesh of one batch axis."""
+    import keras
+
+    devices = keras.distribution.list_devices()[: math.prod(mesh.values())]
+    device_mesh = keras.distribution.DeviceMesh(tuple(mesh.values()), list(mesh), devices)
+    layout_of = getattr(getattr(model, "backbone", model), "get_layout_map", None)
+    if layout_of is not None:
+        layout = layout_of(device_mesh)
+        batch = "batch" if "batch" in mesh else list(mesh)[0]
+        keras.distribution.set_distribution(
+            keras.distribution.ModelParallel(layout_map=layout, batch_dim_name=batch)
+        )
+    elif len(mesh) == 1:
+        keras.distribution.set_distribution(keras.distribution.DataParallel(device_mesh=device_mesh))
+    else:
+        raise CliError(
+            f"{type(model).__name__} has no get_layout_map(mesh) to shard it over {len(mesh)} axes; give a "
+            "mesh of one batch axis (data parallel, e.g. --mesh batch=8), or profile it from Python with "
+            "a keras.distribution.LayoutMap of your own."
+        )
 
 
 def _quiet_tensorflow() -> None:
@@ -164,7 +251,7 @@ def _quiet_tensorflow() -> None:
         pass
 
 
-def _report(args):
+def _report(args, mesh=None):
     import keras_flops
     from keras_flops import backends
     from keras_flops.core import inputs
@@ -179,6 +266,10 @@ def _report(args):
     model = (
         _example(args.example) if args.example else _load(args.model, args.unsafe, args.memory == "training")
     )
+    if mesh is not None:
+        if args.generate:
+            raise CliError("--mesh counts one forward pass or training step; it does not go with --generate.")
+        _distribute(model, mesh)
     if args.generate:
         if args.plot:
             raise CliError("--plot draws one forward pass; it does not go with --generate.")
@@ -227,7 +318,10 @@ def _render(report, args) -> str:
         if args.format != "table":
             raise CliError(f"--device adds a roofline to the table or to --generate, not to {args.format}.")
         seconds = report.roofline_time(args.device)
-        return f"{report}\nRoofline on {args.device}: {seconds * 1e3:.3g} ms (compulsory traffic)"
+        text = f"{report}\nRoofline on {args.device}: {seconds * 1e3:.3g} ms (compulsory traffic)"
+        return text + (f"\n{_device_lines(report, args.device)}" if report.per_device is not None else "")
+    if report.per_device is not None and args.format == "table":
+        return f"{report}\n{_device_lines(report)}"
     if args.format == "json":
         return report.to_json()
     if args.format == "csv":
@@ -240,6 +334,33 @@ def _render(report, args) -> str:
         table = report.readable(by=args.by, top=args.top)
         return f"{table.to_string()}\n{report.totals_line()}"
     return str(report)
+
+
+def _device_lines(report, device=None) -> str:
+    """One device's program under a mesh: its counts, weights and collectives."""
+    from keras_flops.render.text import format_count
+
+    one = report.per_device
+    mesh = " x ".join(f"{axis} {size}" for axis, size in report.mesh.items())
+    lines = [
+        f"Per device (a mesh of {mesh}): {format_count(one.flops)} FLOPs = {format_count(one.macs)} MACs, "
+        f"weights {format_count(one.weight_bytes)}B, its link carries {format_count(one.collective_bytes)}B",
+    ]
+    table = one.collectives
+    if len(table):
+        by_kind = table.groupby("kind").agg(count=("count", "sum"), result_bytes=("result_bytes", "sum"))
+        lines += [
+            f"  {kind}: {row['count']} ({format_count(row['result_bytes'])}B)"
+            for kind, row in by_kind.iterrows()
+        ]
+    if device is not None:
+        step = one.step_bound(device)
+        lines.append(
+            f"A device's step on {device}: compute {step['compute_s'] * 1e3:.3g} ms, memory "
+            f"{step['memory_s'] * 1e3:.3g} ms, communication {step['communication_s'] * 1e3:.3g} ms: "
+            f"{step['bound']}-bound"
+        )
+    return "\n".join(lines)
 
 
 def _example(name: str):

@@ -49,7 +49,10 @@ def memory(
 
 def from_report(model, report, batch_bytes: int, optimizer=None) -> MemoryReport:
     """The :class:`MemoryReport` of ``model`` from a report already counted
-    (``report.training`` says which kind) and the bytes of its batch."""
+    (``report.training`` says which kind) and the bytes of its batch; under
+    a ``keras.distribution``, of one device (:func:`_one_device`)."""
+    if report.per_device is not None:
+        return _one_device(model, report, batch_bytes, optimizer)
     trainable = list(getattr(model, "trainable_variables", None) or [])
     notes: List[str] = []
     gradients = state = 0
@@ -87,6 +90,113 @@ def from_report(model, report, batch_bytes: int, optimizer=None) -> MemoryReport
         layer_weights=core.layer_weights(model),
         notes=tuple(notes),
     )
+
+
+def _optimizer(model, optimizer, trainable, size, notes: List[str]) -> Tuple[str, int]:
+    """``(name, bytes)`` of the optimizer's state for ``trainable``, each
+    variable's slots at ``size(variable)`` bytes; a note says what it keeps."""
+    chosen = optimizer if optimizer is not None else getattr(model, "optimizer", None)
+    if chosen is None:
+        notes.append(
+            "No optimizer: the model is not compiled with one and none was given "
+            "(optimizer=), so its state is not counted."
+        )
+        return "", 0
+    found = core.optimizer_state(chosen, trainable)
+    notes.append(
+        f"{found.name} keeps {found.slots} slot(s) per trainable weight and {found.scalar_bytes} B of "
+        "scalars (its iteration counter and learning rate)."
+    )
+    return found.name, found.slots * sum(size(v) for v in trainable) + found.scalar_bytes
+
+
+def _one_device(model, report, batch_bytes: int, optimizer=None) -> MemoryReport:
+    """One device's memory under a ``keras.distribution``: weights,
+    gradients and optimizer slots at each variable's shard (its layout), its
+    share of the batch, and as activations the temporary buffers of its
+    program as XLA compiled it (``device_memory["temp_bytes"]``)."""
+    device = report.per_device
+    shards = dict(device.weight_shards)
+
+    def shard(variable) -> int:
+        return shards.get(variable.path, core.variable_bytes(variable))
+
+    trainable = list(getattr(model, "trainable_variables", None) or [])
+    mesh = " x ".join(f"{axis} {size}" for axis, size in device.mesh.items())
+    notes: List[str] = [
+        f"One device of a mesh of {mesh}: weights, gradients and optimizer slots at each variable's "
+        "shard; the activations are the temporary buffers of the device's program as XLA compiled it "
+        "(fused, for the platform it was compiled for: on host CPU devices XLA may keep float32 copies "
+        "of bfloat16 matmul operands, which a GPU's program does not)."
+    ]
+    gradients, name, state = 0, "", 0
+    if report.training:
+        gradients = sum(shard(v) for v in trainable)
+        name, state = _optimizer(model, optimizer, trainable, shard, notes)
+    notes += [note for note in report.notes if note == inputs_lib.NO_LOSS_NOTE]
+    temp = int((device.device_memory or {}).get("temp_bytes", 0))
+    return MemoryReport(
+        model_name=model.name,
+        batch_size=device.batch_size,
+        training=report.training,
+        weights=core.weights_by_dtype(getattr(model, "weights", None) or [], shard),
+        inputs=batch_bytes * device.batch_size // max(report.batch_size, 1),
+        gradients=gradients,
+        optimizer=name,
+        optimizer_state=state,
+        transient=temp if report.training else 0,
+        activations=0 if report.training else temp,
+        layer_weights=core.layer_weights(model, shard),
+        notes=tuple(notes),
+    )
+
+
+def smallest_model_axis(
+    model, device, batch_size: int = 1, input_shape=None, *, training: bool = True, optimizer=None,
+    sizes: Tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64),
+) -> int:  # fmt: skip
+    """The smallest model axis (of ``sizes``) on which ``model`` fits
+    ``device`` (a GPU name, a ``keras_flops.Device`` with ``memory_gb``, or
+    bytes), for a training step or inference: for each size N, a (1, N) mesh
+    with the model's own layout map (``get_layout_map(mesh)``, as keras_hub's
+    backbones have), and :func:`memory` of one device; 0 when none of them
+    fits. JAX only; the process needs N devices
+    (``XLA_FLAGS=--xla_force_host_platform_device_count=N`` gives CPU ones).
+    Build the model without a distribution: one built under another keeps
+    that one's layouts."""
+    import keras
+
+    layout_of = getattr(getattr(model, "backbone", model), "get_layout_map", None)
+    if layout_of is None:
+        raise ValueError(
+            f"{type(model).__name__} {model.name!r} has no get_layout_map(mesh) (keras_hub's backbones "
+            "have one): give it one, or set a keras.distribution yourself and call memory()."
+        )
+    if backends.of(model).name != "jax":
+        raise ValueError(
+            "smallest_model_axis partitions with keras.distribution, which is JAX's: KERAS_BACKEND=jax."
+        )
+    available = keras.distribution.list_devices()
+    previous = keras.distribution.distribution()
+    size, _ = capacity(device)
+    try:
+        for n in sizes:
+            if n > len(available):
+                raise ValueError(
+                    f"{model.name!r} fits no model axis up to {len(available)}, the devices this process "
+                    f"has; set XLA_FLAGS=--xla_force_host_platform_device_count={max(sizes)} before JAX "
+                    "starts to try more."
+                )
+            mesh = keras.distribution.DeviceMesh((1, n), ["batch", "model"], available[:n])
+            keras.distribution.set_distribution(
+                keras.distribution.ModelParallel(layout_map=layout_of(mesh), batch_dim_name="batch")
+            )
+            need = memory(model, batch_size, input_shape, training=training, optimizer=optimizer).peak
+            if need <= size:
+                return n
+        return 0
+    finally:
+        keras.distribution.set_distribution(previous)
 
 
 def largest_batch(model, device, input_shape=None, *, training: bool = True, optimizer=None) -> int:

@@ -226,3 +226,24 @@ def test_bad_json_configs(tmp_path, capsys, text, message):
     path.write_text(text)
     code, _, err = run(capsys, path)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_mesh_runs_in_a_jax_process_with_its_devices(tmp_path, capfd):
+    """--mesh from a TensorFlow process: the count runs again in a process of
+    its own on JAX with 2 host devices, data parallel over a batch axis."""
+    pytest.importorskip("jax")
+    model = sequential((6,), keras.layers.Dense(4, use_bias=False, name="d"))
+    path = tmp_path / "mlp.keras"
+    model.save(path)
+    assert cli.main([str(path), "--mesh", "batch=2", "--batch-size", "8", "--format", "json"]) == 0
+    data = json.loads(capfd.readouterr().out)
+    assert data["mesh"] == {"batch": 2}
+    # 8 samples x 6 x 4 = 192 MACs in all; each device takes 4 of the samples
+    assert data["totals"]["macs"] == 8 * 6 * 4
+    assert data["per_device"]["totals"]["macs"] == 4 * 6 * 4
+    assert data["per_device"]["batch_size"] == 4
+
+
+def test_a_mesh_needs_axis_sizes(capsys):
+    assert cli.main(["--example", "ResNet50", "--mesh", "batch"]) == 2
+    assert "--mesh 'batch': give AXIS=SIZE pairs" in capsys.readouterr().err

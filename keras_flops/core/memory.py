@@ -41,23 +41,25 @@ def variable_bytes(variable) -> int:
     return math.ceil(n * dtype_bytes(variable.dtype))
 
 
-def weights_by_dtype(variables) -> Dict[str, int]:
-    """``{dtype: bytes}`` of ``variables``, largest first."""
+def weights_by_dtype(variables, size=variable_bytes) -> Dict[str, int]:
+    """``{dtype: bytes}`` of ``variables``, largest first; ``size`` gives a
+    variable's bytes (a device's shard of it, under a distribution)."""
     found: Dict[str, int] = {}
     for v in variables:
-        name = str(getattr(v.dtype, "name", v.dtype))
-        found[name] = found.get(name, 0) + variable_bytes(v)
+        name = dtype_name(v.dtype)
+        found[name] = found.get(name, 0) + size(v)
     return dict(sorted(found.items(), key=lambda item: -item[1]))
 
 
-def layer_weights(model) -> Tuple[Tuple[str, int], ...]:
-    """``(layer path, bytes)`` of the weights each layer holds itself."""
+def layer_weights(model, size=variable_bytes) -> Tuple[Tuple[str, int], ...]:
+    """``(layer path, bytes)`` of the weights each layer holds itself;
+    ``size`` as :func:`weights_by_dtype`'s."""
     rows = []
     for path, layer in [("(model)", model)] + layer_tree(model):
         inner = {id(w) for c in children(layer) for w in (getattr(c, "weights", None) or [])}
         own = [w for w in (getattr(layer, "weights", None) or []) if id(w) not in inner]
         if own:
-            rows.append((path, sum(variable_bytes(w) for w in own)))
+            rows.append((path, sum(size(w) for w in own)))
     return tuple(rows)
 
 

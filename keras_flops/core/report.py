@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import json
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pandas as pd
 
@@ -397,6 +397,28 @@ class FlopsReport:
         ``keras.distribution``; 0 elsewhere, where :func:`keras_flops.memory`
         gives the weights)."""
         return sum(n for _, n in self.weight_shards)
+
+    def step_bound(self, device, dtype: Optional[str] = None, traffic: str = "min") -> Dict[str, Any]:
+        """The program's time on ``device`` by each resource, and the one that
+        bounds it: ``compute_s`` (its FLOPs, a training report's backward
+        included, at the peak of ``dtype``, by default the compute dtype),
+        ``memory_s`` (the bytes of ``traffic`` as :meth:`roofline` reads them,
+        over the memory bandwidth), ``communication_s`` (``collective_bytes``
+        over the interconnect; 0 without collectives); ``time_s``, the
+        largest, as if the others overlapped it, and ``bound``, its name. On
+        ``per_device`` under a ``keras.distribution``, a device's step."""
+        if traffic not in ("min", "unfused"):
+            raise ValueError(f"traffic must be 'min' (compulsory bytes) or 'unfused', got {traffic!r}.")
+        dev = hardware.device(device, dtype or self.compute_dtype, self.tensor_float_32)
+        flops = self.train_flops if self.training else self.flops
+        n_bytes = sum(op.min_bytes if traffic == "min" else op.bytes for op in self.ops)
+        times = {
+            "compute_s": flops / (dev.peak_tflops * 1e12),
+            "memory_s": n_bytes / (dev.bandwidth_gbps * 1e9),
+            "communication_s": self.collective_time(dev) if self.collective_ops else 0.0,
+        }
+        bound = max(times, key=times.get)
+        return dict(times, time_s=times[bound], bound=bound[: -len("_s")], device=dev.name)
 
     def collective_time(self, device) -> float:
         """Seconds a device's collectives take on ``device``'s interconnect

@@ -39,7 +39,7 @@ def as_dict(report) -> dict:
             train_macs=report.train_macs,
             saved_bytes=report.saved_bytes,
         )
-    return {
+    out = {
         "schema": "keras_flops.report",
         "schema_version": SCHEMA_VERSION,
         "model": report.model_name,
@@ -70,6 +70,43 @@ def as_dict(report) -> dict:
         "uncounted": [dataclasses.asdict(u) for u in report.uncounted],
         "experts": [dataclasses.asdict(e) for e in report.experts],
         "notes": list(report.notes),
+    }
+    if report.mesh:
+        out["mesh"] = dict(report.mesh)
+    if report.per_device is not None:
+        out["per_device"] = _per_device(report.per_device)
+    return out
+
+
+def _per_device(device) -> dict:
+    """One device's program: its totals, weight shards, collectives and XLA's memory."""
+    totals = {
+        "flops": device.flops,
+        "macs": device.macs,
+        "bytes": device.bytes,
+        "min_bytes": device.min_bytes,
+    }
+    if device.training:
+        totals.update(backward_flops=device.backward_flops, backward_macs=device.backward_macs)
+    return {
+        "batch_size": device.batch_size,
+        "totals": totals,
+        "weight_bytes": device.weight_bytes,
+        "collective_bytes": device.collective_bytes,
+        "device_memory": dict(device.device_memory or {}),
+        "collectives": [
+            {
+                "layer": c.layer,
+                "phase": c.phase,
+                "kind": c.kind,
+                "group_size": c.group_size,
+                "operand_bytes": c.operand_bytes * c.repeat,
+                "result_bytes": c.result_bytes * c.repeat,
+                "count": c.repeat,
+                "bus_bytes": c.bus_bytes,
+            }
+            for c in device.collective_ops
+        ],  # fmt: skip
     }
 
 

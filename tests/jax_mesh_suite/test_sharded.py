@@ -280,3 +280,101 @@ ENTRY %main (p: f32[8]) -> f32[8] {
     # explicit groups of 2; the iota form [groups, size]: 2 groups of 4; the mesh
     # form's named axis, axis_0 of size 4; a permute's 3 devices; no groups: all 8
     assert sizes == {"a": 2, "b": 4, "c": 4, "d": 3, "e": 8}
+
+
+def test_memory_of_one_device_counts_the_shards():
+    model, distribution = llama_on((2, 4))
+    mesh = {"batch": 2, "model": 4}
+    need = keras_flops.memory(model, batch_size=2, input_shape=SEQUENCE, training=True, optimizer="adam")
+    shards = {v.path: shard_bytes(v, distribution, mesh) for v in model.weights}
+    trainable = sum(shards[v.path] for v in model.trainable_variables)
+    assert need.weight_bytes == sum(shards.values())
+    assert need.gradients == trainable  # one gradient per trainable shard
+    # Adam: two slots per trainable shard, its int32 iteration counter and float32 learning rate
+    assert need.optimizer_state == 2 * trainable + 4 + 4
+    # a device holds one of the 2 sequences: token ids and a padding mask, 16 int32 each
+    assert need.batch_size == 1 and need.inputs == 2 * 16 * 4
+    assert need.transient > 0 and any("One device of a mesh of batch 2 x model 4" in n for n in need.notes)
+
+
+def test_the_smallest_model_axis_that_fits():
+    keras.distribution.set_distribution(None)
+    with keras_flops.without_weights():
+        model = keras_hub.models.LlamaBackbone(**SMALL_LLAMA)
+    needs = {}
+    for n in (1, 2, 4):
+        mesh = keras.distribution.DeviceMesh((1, n), ["batch", "model"], jax.devices()[:n])
+        layout = keras_hub.models.LlamaBackbone.get_layout_map(mesh)
+        keras.distribution.set_distribution(keras.distribution.ModelParallel(layout_map=layout, batch_dim_name="batch"))
+        needs[n] = keras_flops.memory(model, 2, SEQUENCE, training=False).peak
+    keras.distribution.set_distribution(None)
+    assert needs[1] > needs[2] > needs[4]  # the shards shrink with the axis
+    between = (needs[2] + needs[4]) // 2  # 2 devices are too few, 4 enough
+    assert keras_flops.smallest_model_axis(model, between, 2, SEQUENCE, training=False) == 4
+    assert keras_flops.smallest_model_axis(model, needs[1], 2, SEQUENCE, training=False) == 1
+    assert keras.distribution.distribution() is None  # left as it was
+    # a byte fits none of the sizes asked
+    assert keras_flops.smallest_model_axis(model, 1, 2, SEQUENCE, training=False, sizes=(1, 2, 4)) == 0
+    # 8 does not divide the 4 heads the layout map splits over the model axis: the error says so
+    with pytest.raises(ValueError, match="splits a dimension of 4 over mesh axis model of size 8"):
+        keras_flops.smallest_model_axis(model, 1, 2, SEQUENCE, training=False)
+    # past the devices this process has
+    with pytest.raises(ValueError, match="fits no model axis up to 8, the devices this process has"):
+        keras_flops.smallest_model_axis(model, 1, 2, SEQUENCE, training=False, sizes=(1, 16))
+
+
+def test_a_devices_step_is_bound_by_compute_memory_or_its_link():
+    model, _ = llama_on((2, 4))
+    device = keras_flops.profile(model, batch_size=2, input_shape=SEQUENCE).per_device
+    h100 = keras_flops.Device(peak_tflops=1000.0, bandwidth_gbps=3350.0, name="H100-like", interconnect_gbs=450.0)
+    times = device.step_bound(h100)
+    assert times["compute_s"] == pytest.approx(device.flops / 1e15)
+    assert times["memory_s"] == pytest.approx(device.min_bytes / 3350e9)
+    assert times["communication_s"] == pytest.approx(device.collective_bytes / 450e9)
+    assert times["time_s"] == max(times["compute_s"], times["memory_s"], times["communication_s"])
+    # a tiny model on a fast device: its bytes, not its FLOPs, take the time
+    assert times["bound"] in ("memory", "communication") and times["bound"] != "compute"
+    slow_link = keras_flops.Device(peak_tflops=1000.0, bandwidth_gbps=3350.0, interconnect_gbs=0.001)
+    assert device.step_bound(slow_link)["bound"] == "communication"
+
+
+def test_the_json_report_carries_the_mesh_and_a_devices_program():
+    import json
+    import pathlib
+
+    import jsonschema
+
+    model, _ = llama_on((2, 4))
+    report = keras_flops.profile(model, batch_size=2, input_shape=SEQUENCE)
+    data = json.loads(report.to_json())
+    schema = json.loads((pathlib.Path(__file__).parents[2] / "docs" / "report.schema.json").read_text())
+    jsonschema.validate(data, schema)
+    assert data["mesh"] == {"batch": 2, "model": 4}
+    device = data["per_device"]
+    assert device["totals"]["macs"] == report.per_device.macs
+    assert device["weight_bytes"] == report.per_device.weight_bytes
+    assert sum(c["count"] for c in device["collectives"] if c["kind"] == "all-reduce") == int(
+        report.per_device.collectives.query("kind == 'all-reduce'")["count"].sum()
+    )
+
+
+def test_the_command_line_counts_each_device_on_a_mesh(tmp_path, capsys):
+    import json
+
+    from keras_flops.cli import main as cli_main
+
+    with keras_flops.without_weights():
+        model = keras_hub.models.LlamaBackbone(**SMALL_LLAMA)
+    path = tmp_path / "llama.json"
+    path.write_text(model.to_json())
+    args = [str(path), "--mesh", "batch=2,model=4", "--batch-size", "2", "--sequence-length", "16"]
+    assert cli_main(args + ["--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["mesh"] == {"batch": 2, "model": 4}
+    model_again, _ = llama_on((2, 4))
+    expected = keras_flops.profile(model_again, batch_size=2, input_shape=SEQUENCE).per_device
+    assert data["per_device"]["totals"]["macs"] == expected.macs
+    assert cli_main(args + ["--device", "H100"]) == 0
+    out = capsys.readouterr().out
+    assert "Per device (a mesh of batch 2 x model 4)" in out and "all-reduce: 14" in out
+    assert "A device's step on H100" in out

@@ -58,6 +58,11 @@ STRUCTURAL = frozenset({
     "parameter", "constant", "bitcast", "get-tuple-element", "tuple", "partition-id", "replica-id",
     "after-all", "opt-barrier", "add-dependency", "domain",
 })  # fmt: skip
+# XLA's element types by the names Keras and numpy give them (a MAC's dtype)
+XLA_DTYPES = {
+    "f32": "float32", "bf16": "bfloat16", "f16": "float16", "f64": "float64", "s8": "int8", "u8": "uint8",
+    "s32": "int32", "f8e4m3fn": "float8_e4m3fn", "f8e5m2": "float8_e5m2", "s4": "int4",
+}  # fmt: skip
 COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "collective-permute")
 
 
@@ -236,13 +241,19 @@ class _Reader:
             self.uncounted.append(UncountedOp(instruction.name, opcode, layer, cost))
             return
         source = "zero" if cost.flops == 0 else "xla"
-        self._record(instruction, layer, phase, cost, moved, repeat, source)
+        first = computation.by_name.get(instruction.operands[0]) if instruction.operands else None
+        dtype = XLA_DTYPES.get(first.shape[0].dtype, "") if first is not None and first.shape else ""
+        self._record(instruction, layer, phase, cost, moved, repeat, source, dtype)
 
-    def _record(self, instruction, layer, phase, cost: Cost, moved: int, repeat: int, source: str) -> None:
+    def _record(self, instruction, layer, phase, cost: Cost, moved: int, repeat: int, source: str,
+                mac_dtype: str = "") -> None:  # fmt: skip
+        """One OpCount: its bytes are those of the fused program (a fusion's
+        inputs and outputs), which is also its compulsory traffic."""
         if not cost.flops and not moved:
             return
         self.ops.append(OpCount(instruction.name, instruction.opcode, layer, cost.flops * repeat, cost.macs * repeat,
-                                source, cost.text, repeat, phase, moved * repeat))  # fmt: skip
+                                source, cost.text, repeat, phase, moved * repeat, moved * repeat,
+                                mac_dtype if cost.macs else ""))  # fmt: skip
 
     def _bytes(self, computation, name: str) -> int:
         operand = computation.by_name.get(name)
