@@ -291,6 +291,12 @@ def _keras_version() -> str:
     return getattr(keras, "__version__", "?")
 
 
+def remat_mode(layer):
+    """The rematerialization a Keras 3 layer was built under
+    (``keras.RematScope``), or None. Keras 3.9+: ``Layer._remat_mode``."""
+    return getattr(layer, "_remat_mode", None)
+
+
 def is_compiled(model) -> bool:
     """Whether ``compile()`` was called. Keras 3: ``model.compiled``;
     tf_keras: ``model._is_compiled``."""

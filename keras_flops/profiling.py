@@ -6,9 +6,10 @@ from __future__ import annotations
 import warnings
 from typing import Any, Mapping, NamedTuple, Optional
 
-from keras_flops import backends
+from keras_flops import _compat, backends
 from keras_flops.core import inputs, weightless
 from keras_flops.core.assemble import build_report, with_per_device
+from keras_flops.core.layers import layer_tree
 from keras_flops.core.report import FlopsReport
 from keras_flops.core.reuse import count_by_layer, why_whole
 from keras_flops.core.walk import MODES
@@ -222,6 +223,16 @@ def _advice(model, err: Exception, backend) -> str:
             "tensor as a Python bool or int, as a scheduler's number of steps), so what "
             "it computes is not fixed by the input shapes and cannot be traced once for "
             f"all values.{hint}"
+        )
+    rematerialized = [path for path, layer in layer_tree(model) if _compat.remat_mode(layer) is not None]
+    if rematerialized or _compat.remat_mode(model) is not None:
+        where = f" ({', '.join(rematerialized[:3])}{', ...' if len(rematerialized) > 3 else ''})"
+        return (
+            f"The model's layers were built in a keras.RematScope{where if rematerialized else ''}, and "
+            f"their rematerialized calls could not be traced on {backend.label}. Build the model outside "
+            "the RematScope to count it (rematerialization changes no model FLOPs, it only runs part of "
+            "the forward pass again in the backward one), or count it with KERAS_BACKEND=jax, where the "
+            "recompute is counted and named (report.recompute_flops, the callback's hfu)."
         )
     return (
         "Check that the model runs on such a batch (model(x) in eager mode), or pass "

@@ -268,3 +268,11 @@ def test_the_layout_map_of_a_model_parallel_distribution():
     layout["dense/kernel"] = (None, "model")
     assert _compat.layout_map(keras.distribution.ModelParallel(layout_map=layout)) is layout
     assert _compat.layout_map(keras.distribution.DataParallel(devices=keras.distribution.list_devices()[:1])) is None
+
+
+def test_a_layers_remat_mode():
+    # keras.layers.Layer._remat_mode, set from the RematScope a layer is built in
+    with keras.RematScope(mode="full"):
+        inside = keras.layers.Dense(2)
+    assert _compat.remat_mode(inside).mode == "full"
+    assert _compat.remat_mode(keras.layers.Dense(2)) is None

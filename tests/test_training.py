@@ -212,3 +212,16 @@ def test_attention_block_backward_per_layer():
     assert rows["mha"] == 2 * 2 * product
     assert rows["d"] == 2 * (2 * 32)  # kernel and input gradients of 2 x 32 x 1
     assert rows.sum() == 3 * projection + 2 * projection + 4 * product + 128 == 229_504
+
+
+def test_a_rematerialized_model_gets_an_error_that_names_the_remat_scope():
+    # Keras's custom gradient of a remat layer takes keyword arguments only eagerly on TensorFlow
+    with keras.RematScope(mode="full"):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a")])
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(keras_flops.ProfileError) as err:
+        keras_flops.profile(model, batch_size=2, training=True)
+    message = str(err.value)
+    assert "built in a keras.RematScope (input_layer, a)" in message
+    assert "could not be traced on TensorFlow" in message
+    assert "Build the model outside the RematScope" in message and "KERAS_BACKEND=jax" in message

@@ -140,6 +140,7 @@ class Backend(Protocol):
     """A Keras backend keras_flops can trace and count."""
 
     name: str  # Keras's name for it: "tensorflow", "jax"
+    label: str  # the framework's name in messages: "TensorFlow", "JAX", "PyTorch"
     modes: Tuple[str, ...]  # the counting modes it offers ("full", and "tfprof" on TensorFlow)
     global_batch: bool  # whether Keras traces a distributed step on the global batch (JAX)
     # rather than on each replica's (TensorFlow)

@@ -44,10 +44,14 @@ class FlopsCallback(backends.callbacks().Callback):
       step (forward, loss and gradients, on all replicas) x the steps timed /
       their wall time; the first step of a fit, which traces the step, is not
       timed;
-    - ``mfu``: ``tflops_per_sec`` / peak, where the peak (TFLOP/s per device,
+    - ``mfu``: model FLOP/s / peak, where the peak (TFLOP/s per device,
       times the devices in sync) is ``peak_tflops`` or known for the local GPU:
       each op at the peak of the dtype its MACs run in (int8 matmuls at the
-      int8 peak), the rest at the model's compute dtype's;
+      int8 peak), the rest at the model's compute dtype's; model FLOPs leave
+      out the forward work rematerialization runs again in the backward pass;
+    - ``hfu``: ``tflops_per_sec`` / peak, hardware FLOPs utilisation: what
+      executes, recompute included (``hfu == mfu`` without rematerialization);
+    - ``peak_tflops``: the peak both divided by;
     - ``memory_gib``: the estimated peak memory of one training step per
       replica, in GiB (``keras_flops.memory``: weights, gradients, optimizer
       state, the batch, saved activations, the largest transient);
@@ -113,8 +117,10 @@ class FlopsCallback(backends.callbacks().Callback):
         self._spy = _batch.LossSpy()
         self._clock = Throughput()
         self._sink = TensorBoardSink(None)
-        self._step_flops = None  # one training step, all replicas
+        self._step_flops = None  # one training step, all replicas, as it executes (recompute included)
+        self._model_flops = None  # the same without the recompute of rematerialization: MFU's
         self._device_flops = None  # one training step of one device, under a keras.distribution
+        self._device_model_flops = None
         self._replicas = 1  # data-parallel copies of the model, each on its share of the batch
         self._devices = 1  # devices in sync: MFU's peak is theirs together
         self._peak = None  # TFLOP/s per device
@@ -204,8 +210,10 @@ class FlopsCallback(backends.callbacks().Callback):
             )
             self.train_report = profiled.report
             self._step_flops = self.train_report.train_flops * replicas
+            self._model_flops = self.train_report.model_flops * replicas
             device = self.train_report.per_device
-            self._device_flops = device.train_flops if device is not None else None
+            if device is not None:
+                self._device_flops, self._device_model_flops = device.train_flops, device.model_flops
             try:
                 labels = inputs.fix_batch(targets, batch, backend)
                 batch_bytes = spec_bytes(profiled.inputs.specs, backend.flatten) + (
@@ -294,17 +302,21 @@ class FlopsCallback(backends.callbacks().Callback):
             "gmacs": self.report.macs_per_sample / 1e9,
         }
         rate = self._clock.rate(self._step_flops)
+        executed, model, peak = self._step_flops, self._model_flops, None
+        if self._peak:
+            peak = self._peak * self._devices
         if self._device_flops is not None:
             device = self.train_report.per_device
             values["device_gflops"] = self._device_flops / 1e9
             values["collective_gb"] = device.collective_bytes / 1e9
+            # the most loaded device's FLOPs per step over its own peak
+            executed, model, peak = self._device_flops, self._device_model_flops, self._peak
         if rate is not None:
             values["tflops_per_sec"] = rate
-            if self._peak and self._device_flops is not None:
-                # the most loaded device's FLOPs per step over its own peak
-                values["mfu"] = self._clock.rate(self._device_flops) / self._peak
-            elif self._peak:
-                values["mfu"] = rate / (self._peak * self._devices)
+            if peak:
+                values["mfu"] = self._clock.rate(model) / peak
+                values["hfu"] = self._clock.rate(executed) / peak
+                values["peak_tflops"] = peak
         if self.memory is not None:
             values["memory_gib"] = self.memory.peak / 2**30
             try:

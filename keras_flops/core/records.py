@@ -37,6 +37,7 @@ class OpCount:
     bytes: int = 0  # every input and output tensor, unfused (0 for views)
     min_bytes: int = 0  # what crosses its layer's boundary: read from or written for another layer
     mac_dtype: str = ""  # the dtype its MACs run in (its first input's), for ops with MACs
+    recompute: bool = False  # a forward op the backward pass runs again (rematerialization)
 
     def explain(self) -> str:
         """``Conv2D conv/convolution: 2 x 1 output x (1x1 kernel x 1 in-channel) = 2 FLOPs = 1 MAC``"""

@@ -161,6 +161,23 @@ class FlopsReport:
         optimizer's update (training reports; for others, the forward FLOPs)."""
         return self._sum("flops", PHASES)
 
+    @functools.cached_property
+    def recompute_flops(self) -> int:
+        """FLOPs of the forward work the backward pass runs again under
+        rematerialization (``keras.RematScope``, ``keras.remat``): part of
+        ``backward_flops``, as the step executes it; 0 without."""
+        return sum(op.flops for op in self.ops if op.recompute)
+
+    @property
+    def recompute_macs(self) -> int:
+        return sum(op.macs for op in self.ops if op.recompute)
+
+    @property
+    def model_flops(self) -> int:
+        """The step's model FLOPs, what MFU divides: ``train_flops`` without
+        the recompute (``train_flops`` is what executes: HFU's)."""
+        return self.train_flops - self.recompute_flops
+
     @property
     def train_macs(self) -> int:
         return self._sum("macs", PHASES)
@@ -200,6 +217,9 @@ class FlopsReport:
                 row["backward_macs"] += op.macs
                 row["backward_bytes"] += op.bytes
                 row["backward_min_bytes"] += op.min_bytes
+                if op.recompute:
+                    row["recompute_flops"] += op.flops
+                    row["recompute_macs"] += op.macs
             else:  # the loss counts with the forward pass of its row "(loss)"
                 row["flops"] += op.flops
                 row["macs"] += op.macs
@@ -216,6 +236,7 @@ class FlopsReport:
         return (
             ["flops", "macs", "bytes", "min_bytes"]
             + (list(_BACKWARD) if self.training else [])
+            + (["recompute_flops", "recompute_macs"] if self.recompute_flops else [])
             + (["saved_bytes"] if self.training and by_layer else [])
             + (list(_ACTIVE) if self.experts else [])
         )

@@ -38,7 +38,7 @@ import itertools
 from typing import Any, Dict, Hashable, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from keras_flops.core.activations import Activations, activations, live
-from keras_flops.core.records import OpCount, UncountedOp
+from keras_flops.core.records import BACKWARD, OpCount, UncountedOp
 from keras_flops.formulas.registry import Chain, Cost, Formula, Table, apply
 
 # "full": every op with a formula, bodies entered, dead ops pruned;
@@ -146,6 +146,12 @@ class Program(Protocol):
         """``(inputs, results)`` of a body ``node`` calls once, as the keys of
         the body's values matched one to one to the node's operands and
         results (None where one has none), or None where they do not match."""
+
+    def recomputes(self, node) -> bool:
+        """Whether a backward op runs a forward op again, as rematerialization
+        (``keras.RematScope``, ``keras.remat``) has the backward pass do:
+        work the model's FLOPs leave out and its hardware FLOPs count. A
+        Program without it recomputes nothing."""
 
     def skip(self, node) -> bool:
         """Whether the op does no floating-point arithmetic whatever its
@@ -375,8 +381,13 @@ class Walk:
                 n_bytes * repeat,
                 n_min * repeat,
                 program.dtype(node) if cost.macs else "",
+                phase == BACKWARD and getattr(program, "recomputes", _never)(node),
             )
         )
+
+
+def _never(node) -> bool:
+    return False
 
 
 @dataclasses.dataclass

@@ -378,3 +378,4 @@ def test_the_command_line_counts_each_device_on_a_mesh(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Per device (a mesh of batch 2 x model 4)" in out and "all-reduce: 14" in out
     assert "A device's step on H100" in out
+

@@ -25,6 +25,7 @@ import keras
 
 from keras_flops.backends.jax import hlo
 from keras_flops.backends.jax import formulas as primitives
+from keras_flops.backends.jax.program import REMATTED
 from keras_flops import _compat as keras_compat
 from keras_flops.core import weightless
 from keras_flops.core.memory import dtype_bytes, variable_bytes
@@ -253,7 +254,8 @@ class _Reader:
             return
         self.ops.append(OpCount(instruction.name, instruction.opcode, layer, cost.flops * repeat, cost.macs * repeat,
                                 source, cost.text, repeat, phase, moved * repeat, moved * repeat,
-                                mac_dtype if cost.macs else ""))  # fmt: skip
+                                mac_dtype if cost.macs else "",
+                                phase == BACKWARD and REMATTED in instruction.op_name))  # fmt: skip
 
     def _bytes(self, computation, name: str) -> int:
         operand = computation.by_name.get(name)

@@ -23,6 +23,8 @@ from keras_flops.core.loops import COMPARISONS, iterations
 from keras_flops.core.records import BACKWARD, FORWARD, LOSS, LOSS_PHASE, OUTSIDE
 from keras_flops.formulas.registry import OpSpec, Table
 
+REMATTED = "rematted_computation"  # the name scope of a remat's recomputed forward pass
+
 TABLE = Table(builtin=primitives.FORMULAS, zero=primitives.ZERO, mac_ops=primitives.MAC_OPS)
 
 # Parameters holding the jaxpr a call-like primitive runs once.
@@ -216,6 +218,11 @@ class JaxprProgram:
         invars = node.eqn.invars
         dtype = getattr(getattr(invars[0], "aval", None), "dtype", None) if invars else None
         return str(dtype) if dtype is not None else ""
+
+    def recomputes(self, node: Node) -> bool:
+        """JAX names the forward pass a remat's backward runs again
+        "rematted_computation" in its equations' name stack."""
+        return REMATTED in node.stack
 
     def skip(self, node: Node) -> bool:
         return False

@@ -26,6 +26,7 @@ class TensorFlowBackend:
     """:class:`keras_flops.backends.protocol.Backend` for TensorFlow."""
 
     name = "tensorflow"
+    label = "TensorFlow"
     modes = ("full", "tfprof")
     global_batch = False  # a strategy traces each replica's step on its share of the batch
 
