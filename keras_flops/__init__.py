@@ -32,6 +32,7 @@ _EXPORTS = {
     "UncountedOp": "keras_flops.core.records",
     "ProfileError": "keras_flops.errors",
     "UncountedOpsWarning": "keras_flops.errors",
+    "WithoutWeightsError": "keras_flops.errors",
     "profile": "keras_flops.profiling",
     "profile_saved_model": "keras_flops.profiling",
     "without_weights": "keras_flops.profiling",

@@ -278,6 +278,14 @@ def keep_deferred(variables) -> None:
     pending[:] = [v for v in pending if id(v) not in dropped]
 
 
+def is_valued_variable_in_stateless_scope(err: BaseException) -> bool:
+    """Whether ``err`` is Keras refusing a variable made from a value (not an
+    initializer) inside a ``StatelessScope``, such as an optimizer's
+    iteration counter. Keras 3: the ValueError of ``Variable.__init__``,
+    "You are attempting to create a variable while in a stateless scope"."""
+    return isinstance(err, ValueError) and "create a variable while in a stateless scope" in str(err)
+
+
 def pending_variables() -> list:
     """The variables Keras 3 will initialize when the next ``StatelessScope()`` exits."""
     from keras.src.backend.common import global_state

@@ -14,6 +14,11 @@ class ProfileError(RuntimeError):
     """The model could not be traced; the message says why and what to do."""
 
 
+class WithoutWeightsError(ValueError):
+    """A model could not be built inside ``keras_flops.without_weights()``;
+    the message says what to build outside it."""
+
+
 def first_line(err: BaseException) -> str:
     """The first line of an error's message with text, stripped; "" for none."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]

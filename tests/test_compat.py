@@ -276,3 +276,12 @@ def test_a_layers_remat_mode():
         inside = keras.layers.Dense(2)
     assert _compat.remat_mode(inside).mode == "full"
     assert _compat.remat_mode(keras.layers.Dense(2)) is None
+
+
+def test_keras_refuses_a_valued_variable_in_a_stateless_scope():
+    # keras.Variable.__init__'s ValueError for a value (not an initializer) in a StatelessScope
+    with pytest.raises(ValueError) as err:
+        with keras.StatelessScope():
+            keras.Variable(0, dtype="int64")
+    assert _compat.is_valued_variable_in_stateless_scope(err.value)
+    assert not _compat.is_valued_variable_in_stateless_scope(ValueError("another"))

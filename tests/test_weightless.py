@@ -113,3 +113,24 @@ def test_a_later_stateless_scope_leaves_weightless_models_unallocated():
     assert {id(v) for v in other.variables} <= {id(p) for p in _compat.pending_variables()}
     _compat.keep_deferred(other.variables)
     assert not {id(v) for v in other.variables} & {id(p) for p in _compat.pending_variables()}
+
+
+def test_a_task_model_built_without_weights_gets_our_error():
+    # keras_hub's task model compiles a default optimizer in its constructor:
+    # its iteration counter is a variable with a value, which Keras refuses
+    # in a stateless scope
+    keras_hub = pytest.importorskip("keras_hub")
+    config = dict(vocabulary_size=64, num_layers=1, num_query_heads=2, num_key_value_heads=1,
+                  hidden_dim=16, intermediate_dim=32)  # fmt: skip
+    with pytest.raises(keras_flops.WithoutWeightsError) as err:
+        with keras_flops.without_weights():
+            backbone = keras_hub.models.LlamaBackbone(**config)
+            keras_hub.models.LlamaCausalLM(backbone=backbone, preprocessor=None)
+    message = str(err.value)
+    assert "Build the backbone inside the block and the task model outside it" in message
+    assert "    causal_lm = keras_hub.models.LlamaCausalLM(backbone=backbone, preprocessor=None)" in message
+    # as the message says: the task model outside, around a weightless backbone
+    with keras_flops.without_weights():
+        backbone = keras_hub.models.LlamaBackbone(**config)
+    causal_lm = keras_hub.models.LlamaCausalLM(backbone=backbone, preprocessor=None)
+    assert keras_flops.profile_generation(causal_lm, 2, 4).prefill.macs > 0

@@ -18,6 +18,7 @@ from typing import Callable, List, Optional, Sequence
 
 from keras_flops import _compat
 from keras_flops.core.dtypes import dtype_name
+from keras_flops.errors import WithoutWeightsError
 
 
 def without_weights(keep_unallocated: Optional[Callable[[list], None]] = None):
@@ -41,12 +42,22 @@ def without_weights(keep_unallocated: Optional[Callable[[list], None]] = None):
             self._before = {id(v) for v in _compat.pending_variables()}
             return super().__enter__()
 
-        def __exit__(self, *args, **kwargs):
-            super().__exit__(*args, **kwargs)
+        def __exit__(self, exc_type=None, exc=None, traceback=None):
+            super().__exit__(exc_type, exc, traceback)
             made = [v for v in _compat.pending_variables() if id(v) not in self._before]
             _compat.keep_deferred(made)
             if keep_unallocated is not None:
                 keep_unallocated(made)
+            if exc is not None and _compat.is_valued_variable_in_stateless_scope(exc):
+                raise WithoutWeightsError(
+                    "keras_flops.without_weights(): a variable that holds a value of its own (an "
+                    "optimizer's iteration counter, which a keras_hub task model compiles in its "
+                    "constructor) cannot be made without weights. Build the backbone inside the block "
+                    "and the task model outside it:\n"
+                    "    with keras_flops.without_weights():\n"
+                    "        backbone = keras_hub.models.LlamaBackbone(**config)\n"
+                    "    causal_lm = keras_hub.models.LlamaCausalLM(backbone=backbone, preprocessor=None)"
+                ) from exc
 
     return WithoutWeights()
 
