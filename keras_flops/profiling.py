@@ -75,6 +75,9 @@ def profile(
     ).report
     if warn and report.uncounted:
         warnings.warn(report.uncounted_summary(), UncountedOpsWarning, stacklevel=2)
+    if warn and report.per_device is not None and report.per_device.uncounted:
+        summary = report.per_device.uncounted_summary()
+        warnings.warn(f"In one device's program: {summary}", UncountedOpsWarning, stacklevel=2)
     return report
 
 

@@ -379,3 +379,30 @@ def test_the_command_line_counts_each_device_on_a_mesh(tmp_path, capsys):
     assert "Per device (a mesh of batch 2 x model 4)" in out and "all-reduce: 14" in out
     assert "A device's step on H100" in out
 
+
+
+def test_a_gpus_library_matmul_is_priced_as_a_dot():
+    """XLA's GPU backend writes a dot as a call of cuBLAS (a tuple of the
+    product and a workspace): read from HLO text of that form."""
+    from keras_flops.backends.jax import hlo
+    from keras_flops.backends.jax.partition import _Reader
+
+    text = """HloModule m
+
+ENTRY %main (p0: f32[32,64], p1: f32[64,16]) -> f32[32,16] {
+  %p0 = f32[32,64]{1,0} parameter(0)
+  %p1 = f32[64,16]{1,0} parameter(1)
+  %gemm = (f32[32,16]{1,0}, s8[4194304]{0}) custom-call(%p0, %p1), custom_call_target="__cublas$gemm", backend_config={"gemm_backend_config":{"alpha_real":1,"dot_dimension_numbers":{"lhs_contracting_dimensions":["1"],"rhs_contracting_dimensions":["0"],"lhs_batch_dimensions":[],"rhs_batch_dimensions":[]}}}
+  %other = f32[32,16]{1,0} custom-call(%p0), custom_call_target="SomethingElse"
+  ROOT %r = f32[32,16]{1,0} get-tuple-element(%gemm), index=0
+}
+"""
+
+    class NoLayers:
+        def owner(self, stack):
+            return None
+
+    ops, uncounted, _, _ = _Reader(hlo.parse(text), NoLayers(), 1).read()
+    # 32 x 16 outputs, each summing 64 products
+    assert sum(op.macs for op in ops) == 32 * 16 * 64
+    assert [u.reason for u in uncounted] == ["no formula for the custom call SomethingElse"]

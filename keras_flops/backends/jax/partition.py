@@ -279,6 +279,8 @@ class _Reader:
             return compute.contraction(k, math.prod(out), "contracted")
         if opcode == "convolution":
             return _convolution(instruction, shapes, out)
+        if opcode == "custom-call":
+            return _custom_call(instruction, shapes, out)
         if opcode in ("reduce", "reduce-window"):
             n_in = sum(math.prod(s) for s in shapes[: len(shapes) // 2] if s is not None)
             if opcode == "reduce":
@@ -298,6 +300,28 @@ class _Reader:
             return f"no formula for HLO opcode {opcode} (JAX's {primitive})"
         spec = OpSpec(primitive, instruction.name, tuple(shapes), (out,), {})
         return apply(formula, spec, primitives.MAC_OPS)
+
+
+# XLA's GPU backend writes a dot as a call of a library's matmul (its result a
+# tuple of the product and a workspace), and a convolution as cuDNN's
+GEMMS = ("__cublas$gemm", "__cublas$lt$matmul", "__cublas$lt$matmul$f8")
+CONVOLUTIONS = ("__cudnn$convForward", "__cudnn$convBiasActivationForward")
+
+
+def _custom_call(instruction: hlo.Instruction, shapes, out):
+    """A library call XLA made of a dot or a convolution: priced as one;
+    any other custom call has no formula (uncounted, and said)."""
+    target = (instruction.attribute("custom_call_target") or "").strip('"')
+    if target in GEMMS:
+        found = re.search(r'"lhs_contracting_dimensions"\s*:\s*\[([^\]]*)\]', instruction.attributes)
+        lhs = shapes[0] if shapes else None
+        if found is None or lhs is None:
+            return f"the matmul call {target} does not say its contracting dims"
+        contracting = [int(d) for d in re.findall(r"\d+", found.group(1))]
+        return compute.contraction(math.prod(lhs[d] for d in contracting), math.prod(out), "contracted")
+    if target in CONVOLUTIONS:
+        return _convolution(instruction, shapes, out)
+    return f"no formula for the custom call {target or '(unnamed)'}"
 
 
 def _convolution(instruction: hlo.Instruction, shapes, out) -> Cost:
