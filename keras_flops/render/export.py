@@ -19,26 +19,7 @@ def as_dict(report) -> dict:
         + (_TRAINING + ("saved_bytes",) if report.training else ())
         + (_ACTIVE if report.experts else ())
     )
-    totals = {
-        "flops": report.flops,
-        "macs": report.macs,
-        "bytes": report.bytes,
-        "min_bytes": report.min_bytes,
-        "macs_by_dtype": report.macs_by_dtype,
-        "params": report.params,
-        "flops_per_sample": report.flops_per_sample,
-        "macs_per_sample": report.macs_per_sample,
-    }
-    if report.experts:
-        totals.update(active_flops=report.active_flops, active_macs=report.active_macs)
-    if report.training:
-        totals.update(
-            backward_flops=report.backward_flops,
-            backward_macs=report.backward_macs,
-            train_flops=report.train_flops,
-            train_macs=report.train_macs,
-            saved_bytes=report.saved_bytes,
-        )
+    totals = _totals(report)
     out = {
         "schema": "keras_flops.report",
         "schema_version": SCHEMA_VERSION,
@@ -78,19 +59,36 @@ def as_dict(report) -> dict:
     return out
 
 
+def _totals(report) -> dict:
+    """The report's totals, as plain numbers."""
+    totals = {
+        "flops": report.flops,
+        "macs": report.macs,
+        "bytes": report.bytes,
+        "min_bytes": report.min_bytes,
+        "macs_by_dtype": report.macs_by_dtype,
+        "params": report.params,
+        "flops_per_sample": report.flops_per_sample,
+        "macs_per_sample": report.macs_per_sample,
+    }
+    if report.experts:
+        totals.update(active_flops=report.active_flops, active_macs=report.active_macs)
+    if report.training:
+        totals.update(
+            backward_flops=report.backward_flops,
+            backward_macs=report.backward_macs,
+            train_flops=report.train_flops,
+            train_macs=report.train_macs,
+            saved_bytes=report.saved_bytes,
+        )
+    return totals
+
+
 def _per_device(device) -> dict:
     """One device's program: its totals, weight shards, collectives and XLA's memory."""
-    totals = {
-        "flops": device.flops,
-        "macs": device.macs,
-        "bytes": device.bytes,
-        "min_bytes": device.min_bytes,
-    }
-    if device.training:
-        totals.update(backward_flops=device.backward_flops, backward_macs=device.backward_macs)
     return {
         "batch_size": device.batch_size,
-        "totals": totals,
+        "totals": _totals(device),
         "weight_bytes": device.weight_bytes,
         "collective_bytes": device.collective_bytes,
         "device_memory": dict(device.device_memory or {}),

@@ -144,18 +144,14 @@ def test_per_device_weights_are_the_shards():
 
 
 def test_data_parallel_training_splits_the_work_and_reduces_each_gradient_once():
+    from jax_suite.test_remat_jax import mlp  # Dense 64 -> 256 -> 256 -> 10, compiled with SGD
+
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
-    model = keras.Sequential([
-        keras.Input((64,)),
-        keras.layers.Dense(256, name="d1"),
-        keras.layers.Dense(256, name="d2"),
-        keras.layers.Dense(10, name="d3"),
-    ])  # fmt: skip
-    model.compile(optimizer="sgd", loss="mse")
+    model = mlp(remat=False)
     report = keras_flops.profile(model, batch_size=16, training=True)
     # forward: 16 samples x (64x256 + 256x256 + 256x10) = 16 x 84,480 = 1,351,680 MACs;
     # backward: every kernel's gradient (the same 1,351,680) and the input
-    # gradients of d2 and d3 (16 x (256x256 + 256x10) = 1,089,536)
+    # gradients of the second and third layers (16 x (256x256 + 256x10) = 1,089,536)
     assert report.macs == 16 * 84_480 == 1_351_680
     assert report.backward_macs == 1_351_680 + 16 * (256 * 256 + 256 * 10) == 2_441_216
     device = report.per_device
