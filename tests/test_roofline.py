@@ -151,3 +151,20 @@ def test_bar_plot_labels_counts_in_units(tmp_path):
     assert isinstance(ax.xaxis.get_major_formatter(), EngFormatter)
     # 33,024 FLOPs on the axis: the ticks read "10 k", "20 k", "30 k"
     assert any(label.get_text().endswith(" k") for label in ax.get_xticklabels())
+
+
+def test_interconnects_and_tpus_from_their_sources():
+    from keras_flops.core import hardware
+
+    # NVIDIA's datasheets: NVLink 4 900 GB/s both ways, PCIe Gen4 x16 64 GB/s both ways
+    assert hardware.device("H100", "bfloat16").interconnect_gbs == 900 / 2
+    assert hardware.device("NVIDIA L4", "bfloat16").interconnect_gbs == 64 / 2
+    # Google's Cloud TPU docs: v5p 459 bf16 TFLOP/s, 2,765 GBps HBM, 95 GiB, ICI 1,200 GBps both ways
+    v5p = hardware.device("TPU v5p", "bfloat16")
+    assert (v5p.peak_tflops, v5p.bandwidth_gbps, v5p.memory_gb, v5p.interconnect_gbs) == (459.0, 2765.0, 95.0, 600.0)
+    v5e = hardware.device("TPU v5 lite", "bfloat16")  # JAX's device_kind for a v5e
+    assert (v5e.peak_tflops, v5e.interconnect_gbs) == (197.0, 400 / 2)
+    # no published link bandwidth for v4: a collective's time then needs a Device with one
+    assert hardware.device("TPU v4", "bfloat16").interconnect_gbs is None
+    with pytest.raises(ValueError, match="no peak for 'TPU v5p' at float32"):
+        hardware.device("TPU v5p", "float32")

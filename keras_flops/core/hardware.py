@@ -3,8 +3,9 @@
 Tables and arithmetic only: the backend says which GPUs it sees and whether
 it runs float32 matmuls as TF32.
 
-Dense (no structured sparsity) peaks from NVIDIA's datasheets, in TFLOP/s
-(TOPS for int8) per GPU, by the dtype the math runs in; the datasheets'
+Dense (no structured sparsity) peaks from NVIDIA's datasheets (and Google's
+Cloud TPU docs for TPU v4, v5e and v5p), in TFLOP/s (TOPS for int8) per GPU
+or chip, by the dtype the math runs in; the datasheets'
 int8 and float8 figures "with sparsity" are halved. "float32" is plain FP32; when TensorFlow
 runs float32 matmuls and convolutions as TF32 (its default on Ampere and
 later), "tensorfloat32" applies.
@@ -29,6 +30,10 @@ PEAK_TFLOPS: Tuple[Tuple[str, Dict[str, float]], ...] = (
     (r"\bL4\b", {"float32": 30.3, "tensorfloat32": 60.0, "float16": 121.0, "bfloat16": 121.0,
                  "float8": 242.5, "int8": 242.5}),
     (r"\bT4\b", {"float32": 8.1, "float16": 65.0, "int8": 130.0}),
+    # Google's Cloud TPU docs, per chip (no float32 matmul peak is published)
+    (r"TPU v5p", {"bfloat16": 459.0, "float8": 459.0}),
+    (r"TPU v5 ?lite|TPU v5e", {"bfloat16": 197.0, "int8": 393.0}),
+    (r"TPU v4", {"bfloat16": 275.0, "int8": 275.0}),
 )
 # fmt: on
 
@@ -45,6 +50,9 @@ BANDWIDTH_GBPS: Tuple[Tuple[str, float], ...] = (
     (r"V100", 900.0),
     (r"\bL4\b", 300.0),
     (r"\bT4\b", 320.0),
+    (r"TPU v5p", 2765.0),  # Cloud TPU v5p docs: 2,765 GBps
+    (r"TPU v5 ?lite|TPU v5e", 819.0),  # Cloud TPU v5e docs: 819 GBps
+    (r"TPU v4", 1200.0),  # Cloud TPU v4 docs: 1,200 GBps
 )
 
 
@@ -63,6 +71,9 @@ MEMORY_GB: Tuple[Tuple[str, float], ...] = (
     (r"V100", 32.0),  # NVIDIA V100 datasheet: 32 GB HBM2
     (r"\bL4\b", 24.0),  # NVIDIA L4 datasheet: 24 GB GDDR6
     (r"\bT4\b", 16.0),  # NVIDIA T4 datasheet: 16 GB GDDR6
+    (r"TPU v5p", 95.0),  # Cloud TPU v5p docs: 95 GiB HBM2e
+    (r"TPU v5 ?lite|TPU v5e", 16.0),  # Cloud TPU v5e docs: 16 GB HBM2
+    (r"TPU v4", 32.0),  # Cloud TPU v4 docs: 32 GiB HBM2
 )
 # fmt: on
 GIB = 2**30
@@ -79,6 +90,8 @@ INTERCONNECT_GBPS: Tuple[Tuple[str, float], ...] = (
     (r"V100", 150.0),  # NVIDIA V100 datasheet: NVLink 2 300 GB/s, 150 GB/s each way
     (r"\bL4\b", 32.0),  # NVIDIA L4 datasheet: PCIe Gen4 x16 64 GB/s, 32 GB/s each way; no NVLink
     (r"\bT4\b", 16.0),  # NVIDIA T4 datasheet: PCIe Gen3 x16 32 GB/s, 16 GB/s each way; no NVLink
+    (r"TPU v5p", 600.0),  # Cloud TPU v5p docs: bidirectional ICI 1,200 GBps per chip, 600 each way
+    (r"TPU v5 ?lite|TPU v5e", 200.0),  # Cloud TPU v5e docs: bidirectional ICI 400 GBps per chip, 200 each way
 )
 # fmt: on
 
@@ -137,7 +150,7 @@ def device(spec: Union[str, Device], dtype: str = "float32", tensor_float_32: bo
     peak = peak_tflops(spec, dtype, tensor_float_32)
     bandwidth = next((bw for pattern, bw in BANDWIDTH_GBPS if re.search(pattern, spec)), None)
     if peak is None or bandwidth is None:
-        known = "H100, H100 PCIe, H200, A100, V100, L4, T4"
+        known = "H100, H100 PCIe, H200, A100, V100, L4, T4, TPU v4, TPU v5e, TPU v5p"
         raise ValueError(
             f"no peak for {spec!r} at {dtype}: known devices are {known} (at float32, "
             "float16, bfloat16, float8 or int8 where they have it); describe another with "

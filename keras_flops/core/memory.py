@@ -191,7 +191,7 @@ def capacity(device: Union[str, Device, int]) -> Tuple[int, str]:
         )
     found = hardware.memory_bytes(device)
     if found is None:
-        known = "H200, H100, A100 (40GB, 80GB), V100 (16GB, 32GB), L4, T4"
+        known = "H200, H100, A100 (40GB, 80GB), V100 (16GB, 32GB), L4, T4, TPU v4, TPU v5e, TPU v5p"
         raise ValueError(
             f"no memory size known for {device!r}: known devices are {known}; give "
             "keras_flops.Device(..., memory_gb=...) or the bytes."
