@@ -179,9 +179,9 @@ def _has_devices(n: int) -> bool:
         return True
     if os.environ.get("KERAS_BACKEND") != "jax":
         return False
-    import jax
+    import keras
 
-    return len(jax.devices()) >= n
+    return len(keras.distribution.list_devices()) >= n
 
 
 def _in_a_process_with_devices(argv: List[str], n: int) -> int:
