@@ -8,6 +8,7 @@ nothing (the input needs no gradient) and is pruned.
 
 import json
 import pathlib
+import re
 
 import jsonschema
 import keras
@@ -222,6 +223,7 @@ def test_a_rematerialized_model_gets_an_error_that_names_the_remat_scope():
     with pytest.raises(keras_flops.ProfileError) as err:
         keras_flops.profile(model, batch_size=2, training=True)
     message = str(err.value)
-    assert "built in a keras.RematScope (input_layer, a)" in message
+    # its layers, by path (the input layer's name counts the inputs made before it)
+    assert re.search(r"built in a keras\.RematScope \(input_layer(_\d+)?, a\)", message), message
     assert "could not be traced on TensorFlow" in message
     assert "Build the model outside the RematScope" in message and "KERAS_BACKEND=jax" in message
