@@ -6,7 +6,6 @@ out by hand."""
 import collections
 import math
 import re
-import time
 
 import jax
 import keras
@@ -199,16 +198,14 @@ def test_a_weightless_70b_on_eight_devices_holds_a_shard_each():
         vocabulary_size=32000, num_layers=80, num_query_heads=64, num_key_value_heads=8, hidden_dim=8192,
         intermediate_dim=28672, dtype="bfloat16",
     )  # fmt: skip
-    start = time.perf_counter()
+    # how long it takes is benchmarks/sharded_plan.py's: about 10 s on 2 cores
     model, distribution = llama_on((1, 8), config=config)
     report = keras_flops.profile(model, batch_size=1, input_shape={"token_ids": (128,), "padding_mask": (128,)})
-    seconds = time.perf_counter() - start
     mesh = {"batch": 1, "model": 8}
     expected = sum(shard_bytes(v, distribution, mesh) for v in model.weights)
     assert report.per_device.weight_bytes == expected
     assert 17.6e9 < expected < 17.8e9  # 137.95 GB of weights, about an eighth each
     assert not any(_compat.is_allocated(v) for v in model.variables)
-    assert seconds < 60, seconds
 
 
 def test_fit_under_model_parallel_logs_the_devices_figures():
