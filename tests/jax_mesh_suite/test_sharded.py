@@ -29,7 +29,7 @@ def test_eight_devices():
 
 
 def llama_on(mesh_shape, config=SMALL_LLAMA, layout=None):
-    mesh = keras.distribution.DeviceMesh(mesh_shape, ["batch", "model"], jax.devices())
+    mesh = keras.distribution.DeviceMesh(mesh_shape, ["batch", "model"], jax.devices()[: math.prod(mesh_shape)])
     layout = layout(mesh) if layout else keras_hub.models.LlamaBackbone.get_layout_map(mesh)
     distribution = keras.distribution.ModelParallel(layout_map=layout, batch_dim_name="batch")
     keras.distribution.set_distribution(distribution)
@@ -399,3 +399,29 @@ ENTRY %main (p0: f32[32,64], p1: f32[64,16]) -> f32[32,16] {
     # 32 x 16 outputs, each summing 64 products
     assert sum(op.macs for op in ops) == 32 * 16 * 64
     assert [u.reason for u in uncounted] == ["no formula for the custom call SomethingElse"]
+
+
+def test_a_llama_blocks_collectives_against_megatron():
+    """The README's comparison with Megatron-LM (Shoeybi et al. 2019: two
+    all-reduces of b*s*h per block in the forward pass), on a (1, 4) mesh
+    with keras_hub's layout map: batch 1, 16 tokens, hidden 128."""
+    config = dict(SMALL_LLAMA, num_layers=1, num_query_heads=8, num_key_value_heads=8, hidden_dim=128,
+                  intermediate_dim=256)  # fmt: skip
+    model, _ = llama_on((1, 4), config=config)
+    report = keras_flops.profile(model, batch_size=1, input_shape=SEQUENCE)
+    table = report.per_device.collectives
+    block = table[table["layer"].str.startswith("transformer_layer_0")]
+    found = {(layer.removeprefix("transformer_layer_0/"), kind): n for layer, kind, n in
+             zip(block["layer"], block["kind"], block["result_bytes"])}  # fmt: skip
+    bsh = 1 * 16 * 128 * 4  # b x s x h float32s
+    assert found == {
+        # Megatron's two: after the attention's output projection and the MLP's
+        ("self_attention/attention_output", "all-reduce"): bsh,
+        ("feedforward_output_dense", "all-reduce"): bsh,
+        # keras_hub splits q, k and v over their input (hidden) dim: one all-reduce of three partial sums
+        ("self_attention/key", "all-reduce"): 3 * bsh,
+        # the split residual stream: gathered before the MLP, its norms' sums reduced (b x s floats)
+        ("feedforward_intermediate_dense", "all-gather"): bsh,
+        ("self_attention_layernorm", "all-reduce"): 16 * 4,
+        ("feedforward_layernorm", "all-reduce"): 16 * 4,
+    }
