@@ -87,6 +87,9 @@ class TorchProgram:
     def interface(self, node, body):
         return None
 
+    def recomputes(self, node) -> bool:
+        return node.recompute
+
     def name(self, node) -> str:
         return f"{node.type}_{node.index}"
 

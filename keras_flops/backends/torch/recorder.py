@@ -47,13 +47,16 @@ class Value:
 class Op:
     """One aten op the trace ran."""
 
-    __slots__ = ("index", "func", "type", "ins", "outs", "owner", "args", "kwargs", "shapes")
+    __slots__ = ("index", "func", "type", "ins", "outs", "owner", "args", "kwargs", "shapes", "recompute")
 
-    def __init__(self, index, func, type_, ins, outs, owner, args, kwargs, shapes):
+    def __init__(self, index, func, type_, ins, outs, owner, args, kwargs, shapes, recompute=False):
         self.index, self.func, self.type = index, func, type_
         self.ins, self.outs, self.owner = ins, outs, owner
         self.args, self.kwargs = args, kwargs
         self.shapes = shapes  # of its results (of the tensor it writes, in place)
+        # a forward op the backward pass runs again (torch.utils.checkpoint, as Keras's remat is):
+        # autograd runs a backward with grad mode off, a checkpoint's replay with it on
+        self.recompute = recompute
 
 
 class _Schema(NamedTuple):
@@ -268,6 +271,8 @@ class OpRecorder(_compat.torch_dispatch_mode()):
 
     def owner(self) -> Tuple[str, str]:
         node = self._node()
+        if (node is not None or self.backward) and torch.is_grad_enabled() and self._owner() != OUTSIDE:
+            return self._owner(), BACKWARD  # a checkpoint replaying a layer's forward: that layer's
         if node is not None or self.backward:
             owner = node.metadata.get(_TAG) if node is not None else None
             return (owner[0] if owner else LOSS if node is None else OUTSIDE), BACKWARD
@@ -333,7 +338,8 @@ class OpRecorder(_compat.torch_dispatch_mode()):
             outs.append((self.value(t, group).key, _nbytes(t)))
             if self._training and owner[1] != BACKWARD:
                 self._pending.append((t, owner))
-        self.ops.append(Op(len(self.ops), func, schema.type, ins, outs, owner, args, kwargs, shapes))
+        recompute = owner[1] == BACKWARD and torch.is_grad_enabled()
+        self.ops.append(Op(len(self.ops), func, schema.type, ins, outs, owner, args, kwargs, shapes, recompute))
         if real is not None and isinstance(out, torch.Tensor) and isinstance(real, torch.Tensor):
             self._real[id(out)] = real
         return out
@@ -369,6 +375,7 @@ class OpRecorder(_compat.torch_dispatch_mode()):
                 (equation, *operands),
                 {},
                 (tuple(out.shape),),
+                owner[1] == BACKWARD and torch.is_grad_enabled(),
             )
         )
         return out
