@@ -339,7 +339,9 @@ class OpRecorder(_compat.torch_dispatch_mode()):
             if self._training and owner[1] != BACKWARD:
                 self._pending.append((t, owner))
         recompute = owner[1] == BACKWARD and torch.is_grad_enabled()
-        self.ops.append(Op(len(self.ops), func, schema.type, ins, outs, owner, args, kwargs, shapes, recompute))
+        self.ops.append(
+            Op(len(self.ops), func, schema.type, ins, outs, owner, args, kwargs, shapes, recompute)
+        )
         if real is not None and isinstance(out, torch.Tensor) and isinstance(real, torch.Tensor):
             self._real[id(out)] = real
         return out
