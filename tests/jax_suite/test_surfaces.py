@@ -33,26 +33,34 @@ def fit_under(distribution):
     return callback, history
 
 
-def test_data_parallel_counts_the_per_device_batch():
+def test_data_parallel_counts_the_step_xla_partitions():
     callback, history = fit_under(keras.distribution.DataParallel(devices=jax.devices()))
-    # a global batch of 8 on 2 devices: 4 per device
-    assert callback.report.batch_size == 4
+    # the global batch of 8 is counted as XLA partitions it: 4 per device
+    report = callback.train_report
+    assert callback.report.batch_size == report.batch_size == 8
+    assert report.per_device.batch_size == 4
     assert (callback._replicas, callback._devices) == (2, 2)
-    # the FLOP/s are global: each step is 2 devices' steps
-    assert callback._step_flops == 2 * callback.train_report.train_flops
-    assert "tflops_per_sec" in history.history
+    # the FLOP/s are global; each device runs half the MACs
+    assert callback._step_flops == report.train_flops
+    assert 2 * report.per_device.macs == report.macs
+    assert 2 * report.per_device.backward_macs == report.backward_macs
+    assert {"tflops_per_sec", "device_gflops", "collective_gb", "mfu", "hfu"} <= set(history.history)
 
 
-def test_model_parallel_counts_the_whole_batch_on_two_devices():
+def test_model_parallel_divides_a_devices_flops_by_its_peak():
     mesh = keras.distribution.DeviceMesh((1, 2), ["batch", "model"], jax.devices())
     layout = keras.distribution.LayoutMap(mesh)
     layout["h/kernel"] = (None, "model")
     callback, history = fit_under(keras.distribution.ModelParallel(layout_map=layout, batch_dim_name="batch"))
-    # one model replica over 2 devices: the whole batch, MFU against 2 peaks
+    # one model replica over 2 devices: the whole batch; MFU is the most loaded
+    # device's FLOP/s over one device's peak (1 TFLOP/s here)
+    report = callback.train_report
     assert callback.report.batch_size == 8
     assert (callback._replicas, callback._devices) == (1, 2)
-    rate = history.history["tflops_per_sec"][0]
-    assert history.history["mfu"][0] == pytest.approx(rate / 2.0)
+    rate = history.history["tflops_per_sec"][0]  # the global step's FLOPs over the same time
+    device = report.per_device
+    assert history.history["mfu"][0] == pytest.approx(rate * device.model_flops / report.train_flops)
+    assert history.history["peak_tflops"][0] == 1.0
 
 
 def test_jax_needs_no_tensorflow(tmp_path):
