@@ -27,13 +27,15 @@ def memory(
 
     Args:
       model: a built Keras model, with or without weights.
-      batch_size, input_shape, targets: as in ``keras_flops.profile``.
+      batch_size: as in ``keras_flops.profile``.
+      input_shape: as in ``keras_flops.profile``.
       training: a training step (weights, gradients, optimizer state, saved
         activations, the largest transient) or an inference call (weights
         and the largest set of activations live at once).
       optimizer: the optimizer whose state to count: a Keras optimizer or a
         name ("adam", "sgd"); by default the model's compiled one. Its
         config is read; it is never built.
+      targets: as in ``keras_flops.profile``.
     """
     profiled = profile_and_trace(
         model, batch_size, input_shape, training=training, targets=targets, memory=True

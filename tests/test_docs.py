@@ -43,3 +43,11 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["False", "False"], out.stderr
     assert set(keras_flops.__all__) <= set(dir(keras_flops))
+
+
+def test_the_api_reference_documents_every_public_name():
+    """docs/api.md (the site's API reference, built by mkdocstrings) has an
+    entry for every name of keras_flops.__all__, at the module that defines it."""
+    api = (pathlib.Path(__file__).parents[1] / "docs" / "api.md").read_text()
+    documented = {line.split()[1].rsplit(".", 1)[1] for line in api.splitlines() if line.startswith("::: ")}
+    assert documented == set(keras_flops.__all__)
