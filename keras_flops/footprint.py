@@ -61,20 +61,7 @@ def from_report(model, report, batch_bytes: int, optimizer=None) -> MemoryReport
     name = ""
     if report.training:
         gradients = sum(core.variable_bytes(v) for v in trainable)
-        chosen = optimizer if optimizer is not None else getattr(model, "optimizer", None)
-        if chosen is None:
-            notes.append(
-                "No optimizer: the model is not compiled with one and none was given "
-                "(optimizer=), so its state is not counted."
-            )
-        else:
-            found = core.optimizer_state(chosen, trainable)
-            name, state = found.name, found.total
-            notes.append(
-                f"{found.name} keeps {found.slots} slot(s) per trainable weight "
-                f"({found.slot_bytes:,} B) and {found.scalar_bytes} B of scalars "
-                "(its iteration counter and learning rate)."
-            )
+        name, state = _optimizer(model, optimizer, trainable, core.variable_bytes, notes)
     notes += [note for note in report.notes if note == inputs_lib.NO_LOSS_NOTE]
     acts = report.activations
     return MemoryReport(
@@ -105,11 +92,12 @@ def _optimizer(model, optimizer, trainable, size, notes: List[str]) -> Tuple[str
         )
         return "", 0
     found = core.optimizer_state(chosen, trainable)
+    slot_bytes = found.slots * sum(size(v) for v in trainable)
     notes.append(
-        f"{found.name} keeps {found.slots} slot(s) per trainable weight and {found.scalar_bytes} B of "
-        "scalars (its iteration counter and learning rate)."
+        f"{found.name} keeps {found.slots} slot(s) per trainable weight ({slot_bytes:,} B) and "
+        f"{found.scalar_bytes} B of scalars (its iteration counter and learning rate)."
     )
-    return found.name, found.slots * sum(size(v) for v in trainable) + found.scalar_bytes
+    return found.name, slot_bytes + found.scalar_bytes
 
 
 def _one_device(model, report, batch_bytes: int, optimizer=None) -> MemoryReport:

@@ -66,6 +66,15 @@ class Collective:
     result_bytes: int
     repeat: int = 1
 
+    def row(self) -> dict:
+        """Its row of ``report.collectives`` and of the JSON report: bytes and
+        ``count`` with ``repeat`` in them."""
+        return {
+            "layer": self.layer, "phase": self.phase, "kind": self.kind, "group_size": self.group_size,
+            "operand_bytes": self.operand_bytes * self.repeat, "result_bytes": self.result_bytes * self.repeat,
+            "count": self.repeat, "bus_bytes": self.bus_bytes,
+        }  # fmt: skip
+
     @property
     def bus_bytes(self) -> float:
         """The bytes a device's link carries, by the ring formulas of

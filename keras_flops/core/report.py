@@ -399,12 +399,7 @@ class FlopsReport:
             "count",
             "bus_bytes",
         ]
-        rows = [
-            [c.layer, c.phase, c.kind, c.group_size, c.operand_bytes * c.repeat, c.result_bytes * c.repeat,
-             c.repeat, c.bus_bytes]
-            for c in self.collective_ops
-        ]  # fmt: skip
-        return pd.DataFrame(rows, columns=columns)
+        return pd.DataFrame([c.row() for c in self.collective_ops], columns=columns)
 
     @property
     def collective_bytes(self) -> float:

@@ -92,19 +92,7 @@ def _per_device(device) -> dict:
         "weight_bytes": device.weight_bytes,
         "collective_bytes": device.collective_bytes,
         "device_memory": dict(device.device_memory or {}),
-        "collectives": [
-            {
-                "layer": c.layer,
-                "phase": c.phase,
-                "kind": c.kind,
-                "group_size": c.group_size,
-                "operand_bytes": c.operand_bytes * c.repeat,
-                "result_bytes": c.result_bytes * c.repeat,
-                "count": c.repeat,
-                "bus_bytes": c.bus_bytes,
-            }
-            for c in device.collective_ops
-        ],  # fmt: skip
+        "collectives": [c.row() for c in device.collective_ops],
     }
 
 

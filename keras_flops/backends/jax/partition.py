@@ -155,7 +155,8 @@ def partition(model, trace, distribution) -> Partitioned:
             )
     avals = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype, sharding=s) for v, s in zip(invars, shardings)]
     compiled = jax.jit(jax.extend.core.jaxpr_as_fun(closed)).lower(*avals).compile()
-    devices = math.prod(mesh_of(distribution).values())
+    mesh = mesh_of(distribution)
+    devices = math.prod(mesh.values())
     module = hlo.parse(compiled.as_text())
     ops, uncounted, collectives, notes = _Reader(module, trace, devices).read()
     stats = compiled.memory_analysis()
@@ -167,7 +168,7 @@ def partition(model, trace, distribution) -> Partitioned:
     }
     held = {id(w) for w in model.weights}  # its weights, not its metrics' state
     weights = tuple((v.path, _shard_bytes(v, s)) for v, s in zip(variables, shardings) if id(v) in held)
-    return Partitioned(mesh_of(distribution), tuple(ops), tuple(uncounted), tuple(collectives), memory,
+    return Partitioned(mesh, tuple(ops), tuple(uncounted), tuple(collectives), memory,
                        weights, tuple(notes))  # fmt: skip
 
 
