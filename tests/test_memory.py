@@ -107,6 +107,24 @@ def test_memory_of_a_training_step_by_hand():
     assert 0 < m.transient < m.peak
 
 
+def test_the_memory_plot_stacks_the_parts_against_the_device(tmp_path):
+    pytest.importorskip("matplotlib")
+    m = keras_flops.memory(mlp(), batch_size=2)
+    fig = m.plot(device="H100", path=tmp_path / "memory.png")
+    assert (tmp_path / "memory.png").stat().st_size > 0
+    ax = fig.axes[0]
+    # one segment per part, in the order of parts(), each starting where the last ended
+    segments = [(p.get_x(), p.get_width()) for p in ax.patches]
+    assert [w for _, w in segments] == [WEIGHTS, WEIGHTS, m.optimizer_state, BATCH, m.saved_bytes, m.transient]
+    assert [x for x, _ in segments] == [0, WEIGHTS, 2 * WEIGHTS, 2 * WEIGHTS + m.optimizer_state,
+                                        2 * WEIGHTS + m.optimizer_state + BATCH,
+                                        2 * WEIGHTS + m.optimizer_state + BATCH + m.saved_bytes]
+    # the H100's 80 GiB: 80 x 2^30 bytes
+    assert ax.lines[0].get_xdata()[0] == 80 * GIB
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "H100: 85.9 GB" and labels[1] == "weights: 268.0 B"  # 80 x 2^30 = 85.9e9
+
+
 def test_memory_of_an_inference_call_by_hand():
     m = keras_flops.memory(mlp(), batch_size=2, training=False)
     assert (m.gradients, m.optimizer_state, m.saved, m.transient) == (0, 0, (), 0)

@@ -286,6 +286,15 @@ class MemoryReport:
         size, name = capacity(device)
         return Fit(self.peak <= size, self.peak, size, size - self.peak, name)
 
+    def plot(self, device=None, path=None, ax=None):
+        """The peak by part as one stacked bar, each part labelled with its
+        bytes; with ``device`` (a GPU name, a ``keras_flops.Device`` or
+        bytes), a line at its capacity. Shown, or written to ``path``; returns
+        the matplotlib Figure (``pip install 'keras-flops[plot]'``)."""
+        from keras_flops.render import plot
+
+        return plot.memory_parts(self, device=device, path=path, ax=ax)
+
     def to_dataframe(self) -> pd.DataFrame:
         """One row per layer: ``weight_bytes`` (the weights it holds itself)
         and ``saved_bytes`` (the activations it made that the backward pass reads)."""

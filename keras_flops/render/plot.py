@@ -180,6 +180,53 @@ def depth(report, path=None, ax=None):
     return _finish(fig, plt, path)
 
 
+PART_COLORS = {
+    "weights": "tab:blue",
+    "gradients": "tab:orange",
+    "optimizer_state": "tab:green",
+    "inputs": "tab:gray",
+    "saved_activations": "tab:red",
+    "activations": "tab:red",
+    "kv_cache": "tab:purple",
+    "transient": "tab:olive",
+}
+
+
+def memory_parts(memory, device=None, path=None, ax=None):
+    """A memory estimate by part: one horizontal bar, its segments the parts
+    of the peak in order (weights, gradients, optimizer state, the batch,
+    saved activations or the KV cache, the transient), each labelled with
+    its bytes; with ``device``, a line at its capacity. Returns the Figure."""
+    from matplotlib.ticker import EngFormatter
+
+    plt = _pyplot(headless=path is not None and ax is None)
+    size = EngFormatter(unit="B", places=1)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 2.3))
+    else:
+        fig = ax.figure
+    left = 0
+    for part, n in memory.parts().items():
+        ax.barh([0], [n], left=left, color=PART_COLORS[part], label=f"{part.replace('_', ' ')}: {size(n)}")
+        left += n
+    if device is not None:
+        fit = memory.fits(device)
+        ax.axvline(
+            fit.capacity,
+            color="black",
+            linestyle="--",
+            linewidth=1.5,
+            label=f"{fit.device}: {size(fit.capacity)}",
+        )
+    ax.set_yticks([])
+    ax.xaxis.set_major_formatter(EngFormatter(unit="B"))
+    what = "training step" if memory.training else ("generation" if memory.kv_cache else "inference")
+    ax.set_title(f"{memory.model_name}: {what}, batch of {memory.batch_size}, peak {size(memory.peak)}")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3, frameon=False)
+    fig.tight_layout()
+    return _finish(fig, plt, path)
+
+
 def _finish(fig, plt, path):
     if path is not None:
         fig.savefig(path, dpi=120)
