@@ -16,8 +16,12 @@ import keras_hub
 import keras_flops
 
 LLAMA2_7B = dict(
-    vocabulary_size=32000, num_layers=32, num_query_heads=32, num_key_value_heads=32,
-    hidden_dim=4096, intermediate_dim=11008,
+    vocabulary_size=32000,
+    num_layers=32,
+    num_query_heads=32,
+    num_key_value_heads=32,
+    hidden_dim=4096,
+    intermediate_dim=11008,
 )
 
 
