@@ -156,12 +156,19 @@ def profile_and_trace(
     partitioner = backend.partitioner(model)  # the layouts checked before any trace
     resolved = inputs.resolve(model, batch_size, input_shape, backend)
     memory = training if memory is None else memory
-    whole = why_whole(training, counting, memory, partitioner is not None) if reuse else None
+    whole = why_whole(training, counting, memory) if reuse else None
     if reuse and whole is None:
         by_layer = count_by_layer(model, resolved.specs, backend, counting, formulas)
         if not isinstance(by_layer, str):
             traced, counted = by_layer
-            return _profiled(model, traced, counted, backend, resolved, (), counting, training)
+            notes = partitioner.notes if partitioner is not None else ()
+            profiled = _profiled(model, traced, counted, backend, resolved, notes, counting, training)
+            if partitioner is None:
+                return profiled
+            partitioned = partitioner.partition_by_layer(resolved.specs, traced.chains)
+            return profiled._replace(
+                report=with_per_device(profiled.report, partitioned, partitioner.replicas)
+            )
         whole = by_layer
     try:
         traced = backend.trace(

@@ -44,6 +44,19 @@ def blocks(n=3, d=16):
     return keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
 
 
+def test_chains_are_runs_of_like_calls_each_reading_the_last():
+    # "first" (8 -> 16) is not like the blocks (16 -> 16); the head (16 -> 2) neither
+    assert profile_and_trace(blocks(3), batch_size=4).trace.chains == (("block0", "block1", "block2"),)
+    # a block that reads the input of the one before it, not its output, ends a run
+    x = inputs = keras.Input((16,))
+    x = keras.layers.Dense(16, activation="relu", name="pre")(x)
+    a = keras.layers.Dense(16, name="a")(x)
+    b = keras.layers.Dense(16, name="b")(a)
+    c = keras.layers.Dense(16, name="c")(a)
+    model = keras.Model(inputs, keras.layers.Add(name="add")([b, c]))
+    assert profile_and_trace(model, batch_size=4).trace.chains == (("a", "b"),)
+
+
 def test_repeated_dense_blocks_are_traced_once_and_counted_each():
     B, d = 4, 16
     model = blocks(3, d)

@@ -74,6 +74,11 @@ class Partitioner(Protocol):
     def partition(self, trace: "Trace") -> Any:
         """The trace's per-device program, a :class:`~keras_flops.core.records.Partitioned`."""
 
+    def partition_by_layer(self, specs, chains: Tuple[Tuple[str, ...], ...]) -> Any:
+        """The per-device program of the model's inference call on ``specs``,
+        each chain of identical calls (reuse by layer's ``LayerTraces.chains``)
+        partitioned once for its middle calls: a ``Partitioned``."""
+
 
 class WithoutTensorFlow:
     """What the backends that never import TensorFlow (JAX, PyTorch) share:

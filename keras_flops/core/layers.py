@@ -95,13 +95,16 @@ class LayerRecorder:
     Use as a context manager around the trace. On exit every layer is put
     back exactly as it was: the instance attribute ``call`` is removed again
     (or restored, if the layer had one of its own). ``flatten`` is the
-    backend's, for the layers' output shapes.
+    backend's, for the layers' output shapes. A call of a layer whose path is
+    in ``passthrough`` returns its first argument and runs nothing (a
+    partitioned program's middle calls of a chain, :meth:`LayerTraces.chains`).
     """
 
     _MISSING = object()
 
-    def __init__(self, model, flatten: Callable):
+    def __init__(self, model, flatten: Callable, passthrough: frozenset = frozenset()):
         self._flatten = flatten
+        self._passthrough = passthrough
         self._entries = layer_tree(model)
         self._saved: List[Tuple[Any, Any]] = []
         self._called: Dict[str, _Called] = {}
@@ -130,6 +133,8 @@ class LayerRecorder:
 
         @functools.wraps(bound)
         def call(*args, **kwargs):
+            if path in self._passthrough:
+                return args[0]
             with self.mark(path):
                 outputs = bound(*args, **kwargs)
             if info.calls == 0:

@@ -78,17 +78,16 @@ class LayerTraces:
     outputs: Any = None
     traced: int = 0  # distinct calls traced
     calls: int = 0  # calls of the graphs' nodes, nested graphs' nodes included
+    chains: Tuple[Tuple[str, ...], ...] = ()  # see _ByLayer.chains
 
 
 class Fallback(Exception):
     """Reuse cannot be exact here: the message says why."""
 
 
-def why_whole(training: bool, counting: str, memory: bool, distributed: bool = False) -> Optional[str]:
+def why_whole(training: bool, counting: str, memory: bool) -> Optional[str]:
     """Why a count traces the whole model rather than each distinct layer
     call once; None where reuse by layer can count it."""
-    if distributed:
-        return "a keras.distribution is set, and XLA partitions the whole program for each device"
     if training:
         return (
             "a training step's backward pass is traced with the whole model (reuse by layer covers inference)"
@@ -246,9 +245,48 @@ class _ByLayer:
             self.notes.append(f"Traced each call on its own, not shared with calls like it ({why}): {names}.")
         layers = tuple(LayerRow(path, *fields) for path, fields in self.rows.items())
         out_specs = [self._values[g] for g in results]
-        traces = LayerTraces(layers, outputs=out_specs, traced=len(self.cache), calls=self.calls)
+        traces = LayerTraces(
+            layers, outputs=out_specs, traced=len(self.cache), calls=self.calls, chains=self.chains()
+        )
         return traces, Counted(
             tuple(self.ops), tuple(self.uncounted), tuple(dict.fromkeys(self.notes)), Activations()
+        )
+
+    def chains(self) -> Tuple[Tuple[str, ...], ...]:
+        """Runs of two or more calls, one after the other in the graph, that
+        share one trace (the same key: layer, config, weights' shapes,
+        inputs' specs), each taking the one output of the call before it as
+        its first positional argument, of the same spec: a transformer's
+        decoder blocks. Their model paths, in call order. What XLA makes of
+        one middle call of such a run, it makes of every middle call."""
+        runs: List[List[_Call]] = []
+        last = None
+        for entry in self.entries:
+            if not isinstance(entry, _Call) or entry.traced is None or not entry.live:
+                last = None
+                continue
+            if last is not None and entry.traced is last.traced and self._follows(entry, last):
+                runs[-1].append(entry)
+            else:
+                runs.append([entry])
+            last = entry
+        return tuple(tuple(self.paths[id(e.op)] for e in run) for run in runs if len(run) > 1)
+
+    def _follows(self, entry: "_Call", before: "_Call") -> bool:
+        """Whether ``entry``'s first positional argument is the one output
+        of ``before``, with the spec of ``entry``'s own one output."""
+        if len(entry.outs) != 1 or len(before.outs) != 1 or id(entry.op) not in self.paths:
+            return False
+        args, _ = _compat.symbolic_arguments(entry.arguments)
+        if not args or not entry.unique or args[0] is not entry.unique[0]:
+            return False
+        given, made = self._values.get(entry.unique_ins[0]), self._values.get(entry.outs[0])
+        return (
+            entry.unique_ins[0] == before.outs[0]
+            and given is not None
+            and made is not None
+            and tuple(given.shape) == tuple(made.shape)
+            and _dtype(given) == _dtype(made)
         )
 
     def _forward(self, results: List[int]) -> None:

@@ -10,6 +10,7 @@ import re
 import jax
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 import keras_flops
@@ -116,6 +117,71 @@ def test_per_device_macs_and_collectives_are_xlas():
     # (XLA replicates some of it)
     assert report.macs / 8 < device.macs < report.macs
     assert device.batch_size == 1  # 2 sequences over a batch axis of 2
+
+
+def test_a_long_chain_of_blocks_is_partitioned_with_two_middle_calls_exactly():
+    """Seven decoder blocks: XLA partitions programs of five and four of them
+    (the first three and the last; the first two and the last), and the two
+    middle blocks left out are each the difference. Per layer, per collective
+    and in memory, that equals XLA's partition of all seven (reuse=False),
+    and XLA's program of Keras's own forward pass read here."""
+    model, distribution = llama_on((2, 4), config=dict(SMALL_LLAMA, num_layers=7))
+    report = keras_flops.profile(model, batch_size=2, input_shape=SEQUENCE)
+    whole = keras_flops.profile(model, batch_size=2, input_shape=SEQUENCE, reuse=False)
+    device, every = report.per_device, whole.per_device
+    columns = ["flops", "macs", "bytes", "min_bytes"]
+    pd.testing.assert_frame_equal(device.to_dataframe()[columns], every.to_dataframe()[columns])
+    key = ["layer", "kind", "group_size", "operand_bytes", "result_bytes"]
+    mine = device.collectives.groupby(key)["count"].sum()
+    pd.testing.assert_series_equal(mine, every.collectives.groupby(key)["count"].sum())
+    assert device.device_memory == every.device_memory
+    macs, count, result = read_hlo(compiled_forward(model, distribution, 2, 16).as_text())
+    assert device.macs == macs
+    assert device.collectives.groupby("kind")["count"].sum().to_dict() == dict(count)
+    # blocks 3, 4 and 5 are not in the partitioned programs; each has its own rows
+    table = device.collectives
+
+    def of_block(i):
+        return table[table["layer"].str.startswith(f"transformer_layer_{i}/")].groupby("kind")["count"].sum().to_dict()
+
+    assert of_block(4) == of_block(1) and sum(of_block(4).values()) > 0
+    assert any("XLA partitioned 3 fewer calls" in n and "'transformer_layer_0' ... 'transformer_layer_6'" in n
+               for n in device.notes)  # fmt: skip
+    assert not any("fewer calls" in n for n in every.notes)
+
+
+def keras_hubs_own_layout(backbone):
+    def distribution(mesh):
+        return keras.distribution.ModelParallel(layout_map=backbone.get_layout_map(mesh), batch_dim_name="batch")
+    return distribution
+
+
+@pytest.mark.parametrize("name, make, distribute", [
+    ("Gemma", lambda: keras_hub.models.GemmaBackbone(
+        vocabulary_size=256, num_layers=6, num_query_heads=4, num_key_value_heads=4, hidden_dim=64,
+        intermediate_dim=128, head_dim=16), keras_hubs_own_layout(keras_hub.models.GemmaBackbone)),
+    ("Qwen", lambda: keras_hub.models.QwenBackbone(
+        vocabulary_size=256, num_layers=6, num_query_heads=4, num_key_value_heads=4, hidden_dim=64,
+        intermediate_dim=128), keras_hubs_own_layout(keras_hub.models.QwenBackbone)),
+    ("GPT-2, data parallel", lambda: keras_hub.models.GPT2Backbone(
+        vocabulary_size=256, num_layers=6, num_heads=4, hidden_dim=64, intermediate_dim=128,
+        max_sequence_length=16), lambda mesh: keras.distribution.DataParallel(devices=jax.devices())),
+])  # fmt: skip
+def test_chains_of_other_backbones_partition_as_every_call(name, make, distribute):
+    keras.distribution.set_distribution(
+        distribute(keras.distribution.DeviceMesh((2, 4), ["batch", "model"], jax.devices()))
+    )
+    with keras_flops.without_weights():
+        model = make()
+    report = keras_flops.profile(model, batch_size=8, input_shape=SEQUENCE)
+    whole = keras_flops.profile(model, batch_size=8, input_shape=SEQUENCE, reuse=False)
+    columns = ["flops", "macs", "bytes", "min_bytes"]
+    pd.testing.assert_frame_equal(report.per_device.to_dataframe()[columns], whole.per_device.to_dataframe()[columns])
+    key = ["layer", "kind", "group_size", "operand_bytes", "result_bytes"]
+    assert (report.per_device.collectives.groupby(key)["count"].sum().to_dict()
+            == whole.per_device.collectives.groupby(key)["count"].sum().to_dict())  # fmt: skip
+    assert report.per_device.device_memory == whole.per_device.device_memory
+    assert any("XLA partitioned 2 fewer calls" in n for n in report.per_device.notes)
 
 
 def shard_bytes(variable, distribution, mesh):

@@ -38,8 +38,8 @@ class ScopeRecorder(LayerRecorder):
     """Runs each layer call (and each region) in a ``jax.named_scope`` whose
     token names it; ``tokens`` maps each token to its row's path."""
 
-    def __init__(self, model):
-        super().__init__(model, keras.tree.flatten)
+    def __init__(self, model, passthrough: frozenset = frozenset()):
+        super().__init__(model, keras.tree.flatten, passthrough)
         self.prefix = f"kflops{next(_SESSIONS)}n"
         self.tokens: Dict[str, str] = {}
         self._count = itertools.count()
@@ -76,9 +76,10 @@ def abstract_spec(shape, dtype, name=None) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(tuple(None if d is None else int(d) for d in shape), dtype_name(dtype))
 
 
-def trace_call(model, call, specs: Sequence) -> JaxTrace:
+def trace_call(model, call, specs: Sequence, passthrough: frozenset = frozenset()) -> JaxTrace:
     """Trace ``call(*args, region)`` on ``specs`` (abstract values): a function
-    that runs ``model`` or parts of it, as the TensorFlow backend's ``trace_call``."""
+    that runs ``model`` or parts of it, as the TensorFlow backend's ``trace_call``;
+    the layers at the paths in ``passthrough`` return their first argument."""
     variables = weightless.all_variables(model)
     structure = []
 
@@ -90,7 +91,7 @@ def trace_call(model, call, specs: Sequence) -> JaxTrace:
             )
             return outputs, weightless.updates(scope, variables, values)
 
-    with ScopeRecorder(model) as recorder:
+    with ScopeRecorder(model, passthrough) as recorder:
         closed = jax.make_jaxpr(fn)(weightless.value_specs(variables, abstract_spec), *specs)
     jaxpr = closed.jaxpr
     returned = jaxpr.outvars[: len(keras.tree.flatten(structure[0]))]
@@ -105,12 +106,15 @@ def trace_call(model, call, specs: Sequence) -> JaxTrace:
     )
 
 
-def trace(model, specs, training: bool = False, targets=None) -> JaxTrace:
+def trace(
+    model, specs, training: bool = False, targets=None, passthrough: frozenset = frozenset()
+) -> JaxTrace:
     """Trace ``model`` on ``specs``: one inference call, or with ``training``
     one training step without the optimizer (forward with ``training=True``,
-    the compiled loss, the gradients with respect to the trainable weights)."""
+    the compiled loss, the gradients with respect to the trainable weights).
+    At inference, the layers at the paths in ``passthrough`` return their first argument."""
     if not training:
-        return trace_call(model, lambda inputs, region: model(inputs, training=False), [specs])
+        return trace_call(model, lambda inputs, region: model(inputs, training=False), [specs], passthrough)
     variables = weightless.all_variables(model)
     index = {id(v): i for i, v in enumerate(variables)}
     trainable = [index[id(v)] for v in model.trainable_variables]
