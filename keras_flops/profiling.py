@@ -11,7 +11,7 @@ from keras_flops.core import inputs, weightless
 from keras_flops.core.assemble import build_report, with_per_device
 from keras_flops.core.layers import layer_tree
 from keras_flops.core.report import FlopsReport
-from keras_flops.core.reuse import count_by_layer, why_whole
+from keras_flops.core.reuse import count_by_layer, find_chains, why_whole
 from keras_flops.core.walk import MODES
 from keras_flops.errors import ProfileError, UncountedOpsWarning, reason
 
@@ -190,7 +190,14 @@ def profile_and_trace(
     profiled = _profiled(
         model, traced, counted, backend, resolved, notes + partitioner.notes, counting, training
     )
-    report = with_per_device(profiled.report, partitioner.partition(traced), partitioner.replicas)
+    # an inference call's chains of like calls partition by layer (exactly; a
+    # training step's do not: XLA combines its gradients' all-reduces by their number)
+    chains = find_chains(model, resolved.specs, backend) if reuse and not training else ()
+    if any(len(chain) > 4 for chain in chains):
+        partitioned = partitioner.partition_by_layer(resolved.specs, chains)
+    else:
+        partitioned = partitioner.partition(traced)
+    report = with_per_device(profiled.report, partitioned, partitioner.replicas)
     return profiled._replace(report=report)
 
 

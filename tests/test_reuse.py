@@ -57,6 +57,24 @@ def test_chains_are_runs_of_like_calls_each_reading_the_last():
     assert profile_and_trace(model, batch_size=4).trace.chains == (("a", "b"),)
 
 
+def test_chains_are_found_beside_a_shared_layer_which_is_in_none():
+    from keras_flops import backends
+    from keras_flops.core import inputs
+    from keras_flops.core.reuse import find_chains
+
+    shared = keras.layers.Dense(16, name="shared")
+    x = inputs_ = keras.Input((16,))
+    x = shared(x)
+    for i in range(3):
+        x = keras.layers.Dense(16, name=f"b{i}")(x)
+    model = keras.Model(inputs_, shared(x))
+    backend = backends.of(model)
+    specs = inputs.resolve(model, 4, None, backend).specs
+    # reuse by layer falls back (a shared layer), and the chain is still found
+    assert fallback(keras_flops.profile(model, batch_size=4)) != []
+    assert find_chains(model, specs, backend) == (("b0", "b1", "b2"),)
+
+
 def test_repeated_dense_blocks_are_traced_once_and_counted_each():
     B, d = 4, 16
     model = blocks(3, d)

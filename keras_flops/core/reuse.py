@@ -119,6 +119,21 @@ def count_by_layer(
         return f"counting by layer failed ({type(err).__name__}: {first_line(err)})"
 
 
+def find_chains(model, specs, backend) -> Tuple[Tuple[str, ...], ...]:
+    """:meth:`LayerTraces.chains` of ``model``'s inference call on ``specs``,
+    also where reuse by layer cannot count it for a shared layer (a
+    CausalLM's tied embedding), which is then in no chain; () where the
+    layers cannot be traced one by one."""
+    graph = _compat.layer_graph(model)
+    if graph is None:
+        return ()
+    try:
+        traces, _ = _ByLayer(model, graph, backend, "full", None, chains_only=True).run(specs)
+    except Exception:  # a Fallback, or a layer that cannot be traced alone: no chains
+        return ()
+    return traces.chains
+
+
 class _Traced:
     """One distinct call, traced and counted: its sublayers' rows (relative),
     its output shapes, its used outputs' specs, and its counted records."""
@@ -159,7 +174,7 @@ def _returned(used):
 
 
 class _ByLayer:
-    def __init__(self, model, graph, backend, counting, formulas):
+    def __init__(self, model, graph, backend, counting, formulas, chains_only: bool = False):
         self.graph, self.backend = graph, backend
         self.counting, self.formulas = counting, formulas
         self.paths = {id(layer): path for path, layer in layer_tree(model)}
@@ -175,6 +190,8 @@ class _ByLayer:
         self.tokens: Dict[int, int] = {}  # tensor -> the tensor it is one value with (a view, a pass-through)
         self.caps: Dict[int, int] = {}  # tensor -> the bytes its readers count at most (a broadcast)
         self.unshared: Dict[str, List[str]] = {}  # why -> the layers traced each on its own
+        self.chains_only = chains_only  # a shared layer is then no fallback, and in no chain
+        self.shared: set = set()  # ids of the calls' layers reached by more than one call
         self._check_graph(graph, set(), set())
 
     # ------------------------------------------------------------- checks
@@ -199,7 +216,9 @@ class _ByLayer:
                 self._check_graph(inner, seen, graphs)
                 continue
             for layer in [op] + [sub for _, sub in self._tree(op)]:
-                if id(layer) in seen:
+                if id(layer) in seen and self.chains_only:
+                    self.shared.update((id(op), id(layer)))
+                elif id(layer) in seen:
                     raise Fallback(
                         f"layer {self.paths.get(id(layer), layer.name)!r} is called more than once "
                         "(a shared layer); one program reads its weights once across its calls"
@@ -263,6 +282,9 @@ class _ByLayer:
         last = None
         for entry in self.entries:
             if not isinstance(entry, _Call) or entry.traced is None or not entry.live:
+                last = None
+                continue
+            if id(entry.op) in self.shared:
                 last = None
                 continue
             if last is not None and entry.traced is last.traced and self._follows(entry, last):

@@ -150,6 +150,24 @@ def test_a_long_chain_of_blocks_is_partitioned_with_two_middle_calls_exactly():
     assert not any("fewer calls" in n for n in every.notes)
 
 
+def test_a_causal_lms_blocks_partition_by_layer_where_its_tied_embedding_is_traced_whole():
+    """A CausalLM calls its token embedding twice (in and out), so its global
+    count traces the whole model; its per-device program still partitions
+    the seven blocks with two and one middle blocks, as every call would."""
+    model, _ = llama_on((2, 4), config=dict(SMALL_LLAMA, num_layers=7))
+    lm = keras_hub.models.LlamaCausalLM(backbone=model, preprocessor=None)
+    report = keras_flops.profile(lm, batch_size=2, input_shape=SEQUENCE)
+    whole = keras_flops.profile(lm, batch_size=2, input_shape=SEQUENCE, reuse=False)
+    assert any(n.startswith("Traced as one program") and "called more than once" in n for n in report.notes)
+    columns = ["flops", "macs", "bytes", "min_bytes"]
+    pd.testing.assert_frame_equal(report.per_device.to_dataframe()[columns], whole.per_device.to_dataframe()[columns])
+    assert report.per_device.device_memory == whole.per_device.device_memory
+    assert any("XLA partitioned 3 fewer calls" in n for n in report.per_device.notes)
+    # a training step's program is partitioned whole: XLA combines its gradients' all-reduces by their number
+    step = keras_flops.profile(lm, batch_size=2, input_shape=SEQUENCE, training=True)
+    assert not any("fewer calls" in n for n in step.per_device.notes)
+
+
 def keras_hubs_own_layout(backbone):
     def distribution(mesh):
         return keras.distribution.ModelParallel(layout_map=backbone.get_layout_map(mesh), batch_dim_name="batch")
