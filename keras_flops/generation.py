@@ -21,12 +21,14 @@ from typing import Optional
 import pandas as pd
 
 from keras_flops import _compat, backends
+from keras_flops.core import chains as chain_programs
 from keras_flops.core import inputs, moe
+from keras_flops.core.reuse import find_chains
 from keras_flops.core.memory import MemoryReport, capacity, layer_weights, spec_bytes, weights_by_dtype
 from keras_flops.core.records import LayerRow
 from keras_flops.core.report import FlopsReport
 from keras_flops.core.assemble import build_report
-from keras_flops.errors import ProfileError, UncountedOpsWarning, reason
+from keras_flops.errors import ProfileError, UncountedOpsWarning, first_line, reason
 from keras_flops.render.text import format_count
 
 SAMPLER = "(sampler)"  # the row of the sampler's ops in a decode step
@@ -284,7 +286,13 @@ def causal_lm_for(model):
 
 
 def profile_generation(
-    causal_lm, prompt_length: int, max_length: int, batch_size: int = 1, *, warn: bool = True
+    causal_lm,
+    prompt_length: int,
+    max_length: int,
+    batch_size: int = 1,
+    *,
+    warn: bool = True,
+    reuse: bool = True,
 ) -> GenerationReport:
     """Count what ``causal_lm.generate()`` runs for prompts of ``prompt_length``
     tokens generated up to ``max_length``, for a batch of ``batch_size``.
@@ -292,17 +300,26 @@ def profile_generation(
     Works on any keras_hub ``CausalLM`` whose prefill takes the token ids
     (GPT-2, Llama, Gemma, Mistral, Qwen, ...), and on any model that follows
     the same ``call_with_cache`` protocol; also on models built without
-    weights (``keras_flops.without_weights()``).
+    weights (``keras_flops.without_weights()``). A model's decoder blocks,
+    five or more alike, are traced four and three at a time and the rest
+    counted from them, exactly (:mod:`keras_flops.core.chains`); ``reuse=False``
+    traces every block.
     """
     batch_size = _check_lengths(batch_size, prompt_length, max_length)
     prefill_fn = prefill_function(causal_lm)
     backend = backends.of(causal_lm)
     tokens = backend.spec((batch_size, max_length), "int32", name="token_ids")
-    prefill = _traced(backend, causal_lm, lambda ids, region: prefill_fn(ids), [tokens], "prefill")
-    _, cache_spec = prefill.outputs
+    found = _chains(causal_lm, batch_size, max_length, backend) if reuse else []
+    prefill = _counted(backend, causal_lm, lambda ids, region: prefill_fn(ids), [tokens], "prefill", found)
+    _, cache_spec = prefill[0].outputs
     index = backend.spec((), "int32", name="cache_update_index")
-    decode = _traced(
-        backend, causal_lm, decode_step(causal_lm, batch_size), [tokens, cache_spec, index], "decode step"
+    decode = _counted(
+        backend,
+        causal_lm,
+        decode_step(causal_lm, batch_size),
+        [tokens, cache_spec, index],
+        "decode step",
+        found,
     )
     notes = (
         f"keras_hub pads the prompt to max_length: the prefill runs the model over all "
@@ -398,6 +415,45 @@ def prefill_function(causal_lm):
     return prefill
 
 
+def _chains(causal_lm, batch_size: int, max_length: int, backend) -> list:
+    """The long chains of like calls of the model's forward pass on
+    ``max_length`` tokens (its decoder blocks), which ``call_with_cache``
+    calls in the same order; none where they cannot be found."""
+    try:
+        shape = inputs.filled_shapes(causal_lm, max_length, None, backend)
+        specs = inputs.resolve(causal_lm, batch_size, shape, backend).specs
+    except Exception:  # a model whose forward pass takes other inputs: every call is traced
+        return []
+    return chain_programs.long_chains(find_chains(causal_lm, specs, backend))
+
+
+def _counted(backend, model, call, specs, what: str, found):
+    """``(trace, counted)`` of ``call``: from programs with fewer calls of
+    the ``found`` chains where that is exact (:mod:`keras_flops.core.chains`),
+    else of the whole program, with a note saying why."""
+    why = None
+    if found:
+        try:
+            by_chains = chain_programs.count_by_chains(
+                model,
+                found,
+                lambda passthrough: backend.trace_call(model, call, specs, passthrough=passthrough),
+                lambda traced: backend.count(traced, memory=True),
+            )
+        except Exception as err:  # a call that cannot stand in for another
+            by_chains = f"{type(err).__name__}: {first_line(err)}"
+        if isinstance(by_chains, tuple):
+            return by_chains
+        why = by_chains
+    traced = _traced(backend, model, call, specs, what)
+    counted = backend.count(traced, memory=True)  # its transient: gen.memory
+    if why is not None:
+        counted = dataclasses.replace(
+            counted, notes=counted.notes + (f"Traced every call of a chain of like calls: {why}.",)
+        )
+    return traced, counted
+
+
 def _traced(backend, model, call, specs, what: str):
     try:
         return backend.trace_call(model, call, specs)
@@ -407,8 +463,8 @@ def _traced(backend, model, call, specs, what: str):
         ) from err
 
 
-def _report(backend, model, traced, batch_size: int, tokens, experts) -> FlopsReport:
-    counted = backend.count(traced, memory=True)  # its transient: gen.memory
+def _report(backend, model, counted_trace, batch_size: int, tokens, experts) -> FlopsReport:
+    traced, counted = counted_trace
     sampler = ()
     if any(op.layer == SAMPLER for op in counted.ops):
         sampler = (LayerRow(SAMPLER, type(getattr(model, "sampler", None)).__name__, None, 0, 1),)

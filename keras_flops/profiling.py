@@ -11,9 +11,10 @@ from keras_flops.core import inputs, weightless
 from keras_flops.core.assemble import build_report, with_per_device
 from keras_flops.core.layers import layer_tree
 from keras_flops.core.report import FlopsReport
+from keras_flops.core import chains
 from keras_flops.core.reuse import count_by_layer, find_chains, why_whole
 from keras_flops.core.walk import MODES
-from keras_flops.errors import ProfileError, UncountedOpsWarning, reason
+from keras_flops.errors import ProfileError, UncountedOpsWarning, first_line, reason
 
 
 def profile(
@@ -170,21 +171,27 @@ def profile_and_trace(
                 report=with_per_device(profiled.report, partitioned, partitioner.replicas)
             )
         whole = by_layer
-    try:
-        traced = backend.trace(
-            model,
-            resolved.specs,
-            training=training,
-            targets=inputs.fix_batch(targets, resolved.batch_size, backend),
+    fixed_targets = inputs.fix_batch(targets, resolved.batch_size, backend)
+    by_chains = None
+    if reuse and partitioner is None and counting == "full":
+        by_chains = _count_by_chains(
+            model, resolved.specs, backend, training, fixed_targets, formulas, memory
         )
-    except Exception as err:
-        shapes = ", ".join(str(shape) for _, shape in resolved.shapes)
-        raise ProfileError(
-            f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
-            f"failed: {reason(err)} {_advice(model, err, backend)}"
-        ) from err
-    counted = backend.count(traced, counting, formulas, memory=memory)
+    if isinstance(by_chains, tuple):
+        traced, counted = by_chains
+    else:
+        try:
+            traced = backend.trace(model, resolved.specs, training=training, targets=fixed_targets)
+        except Exception as err:
+            shapes = ", ".join(str(shape) for _, shape in resolved.shapes)
+            raise ProfileError(
+                f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
+                f"failed: {reason(err)} {_advice(model, err, backend)}"
+            ) from err
+        counted = backend.count(traced, counting, formulas, memory=memory)
     notes = (f"Traced as one program, not layer by layer: {whole}.",) if whole is not None else ()
+    if isinstance(by_chains, str):
+        notes += (f"Traced every call of a chain of like calls: {by_chains}.",)
     if partitioner is None:
         return _profiled(model, traced, counted, backend, resolved, notes, counting, training)
     profiled = _profiled(
@@ -192,13 +199,32 @@ def profile_and_trace(
     )
     # an inference call's chains of like calls partition by layer (exactly; a
     # training step's do not: XLA combines its gradients' all-reduces by their number)
-    chains = find_chains(model, resolved.specs, backend) if reuse and not training else ()
-    if any(len(chain) > 4 for chain in chains):
-        partitioned = partitioner.partition_by_layer(resolved.specs, chains)
+    found = chains.long_chains(find_chains(model, resolved.specs, backend)) if reuse and not training else ()
+    if found:
+        partitioned = partitioner.partition_by_layer(resolved.specs, found)
     else:
         partitioned = partitioner.partition(traced)
     report = with_per_device(profiled.report, partitioned, partitioner.replicas)
     return profiled._replace(report=report)
+
+
+def _count_by_chains(model, specs, backend, training, targets, formulas, memory):
+    """``(trace, counted)`` of the whole program from programs with fewer
+    calls of its long chains of like calls (:mod:`keras_flops.core.chains`);
+    None without such a chain; the reason (a string) where that is not exact."""
+    found = chains.long_chains(find_chains(model, specs, backend))
+    if not found:
+        return None
+
+    def trace(passthrough):
+        return backend.trace(model, specs, training=training, targets=targets, passthrough=passthrough)
+
+    try:
+        return chains.count_by_chains(
+            model, found, trace, lambda t: backend.count(t, "full", formulas, memory=memory)
+        )
+    except Exception as err:  # a call that cannot stand in for another: every call is traced, and said
+        return f"{type(err).__name__}: {first_line(err)}"
 
 
 def _profiled(model, traced, counted, backend, resolved, notes, counting, training) -> Profiled:

@@ -151,20 +151,23 @@ class Backend(Protocol):
     # rather than on each replica's (TensorFlow)
 
     # ---------------------------------------------------------------- tracing
-    def trace(self, model, specs, training: bool = False, targets=None) -> Trace:
+    def trace(self, model, specs, training: bool = False, targets=None, passthrough=None) -> Trace:
         """``model`` traced on ``specs`` (this backend's :meth:`spec` structure):
         one inference call, or with ``training`` one training step without the
         optimizer (forward with ``training=True``, the compiled loss, the
         gradients with respect to the trainable weights); ``targets`` are the
         labels' specs (labels shaped for the loss are made otherwise). Every op
         gets its owner, (layer path, phase). A model whose weights were never
-        allocated is traced on stand-ins, and none is allocated."""
+        allocated is traced on stand-ins, and none is allocated. ``passthrough``
+        maps the layers whose calls run nothing to a like layer called before
+        (``keras_flops.core.layers.LayerRecorder``; :mod:`keras_flops.core.chains`)."""
 
-    def trace_call(self, model, call: Callable, specs: Sequence) -> Trace:
+    def trace_call(self, model, call: Callable, specs: Sequence, passthrough=None) -> Trace:
         """``call(*args, region)`` traced on ``specs``: a function that runs
         ``model`` or parts of it (a language model's ``call_with_cache``), with
         every op's owner among ``model``'s layers; ``region(name)`` gives the
-        ops made inside it, and in no layer, a row of their own."""
+        ops made inside it, and in no layer, a row of their own. ``passthrough``
+        as :meth:`trace`'s."""
 
     def trace_layer(self, layer, call: Callable, specs: Sequence) -> Trace:
         """One call of a Keras 3 layer graph's node, as reuse by layer

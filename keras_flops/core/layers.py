@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from keras_flops import _compat
 from keras_flops.core.records import LayerRow
@@ -77,6 +77,46 @@ def _shapes_of(outputs, flatten: Callable):
 # Recording layer calls
 
 
+class NoStandIn(Exception):
+    """A passed-through call has no arguments to return in place of its outputs."""
+
+
+def _updated(value):
+    """``value`` updated in place (its first element written again), as a
+    layer returns a cache slice it writes into; a scalar as it is."""
+    import keras
+
+    rank = len(value.shape)
+    if not rank:
+        return value
+    corner = keras.ops.slice(value, [0] * rank, [1] * rank)
+    return keras.ops.slice_update(value, [0] * rank, corner)
+
+
+def _matching(outputs: list, arguments: list) -> List[Optional[int]]:
+    """For each output, the position of the first argument not taken yet of its
+    shape and dtype (None where there is none)."""
+
+    def spec(t):
+        shape = getattr(t, "shape", None)
+        return None if shape is None else (tuple(shape), str(getattr(t, "dtype", None)))
+
+    taken: set = set()
+    positions: List[Optional[int]] = []
+    for out in outputs:
+        found = next(
+            (
+                i
+                for i, a in enumerate(arguments)
+                if i not in taken and spec(a) is not None and spec(a) == spec(out)
+            ),
+            None,
+        )
+        positions.append(found)
+        taken.add(found)
+    return positions
+
+
 @dataclasses.dataclass
 class _Called:
     path: str
@@ -95,16 +135,23 @@ class LayerRecorder:
     Use as a context manager around the trace. On exit every layer is put
     back exactly as it was: the instance attribute ``call`` is removed again
     (or restored, if the layer had one of its own). ``flatten`` is the
-    backend's, for the layers' output shapes. A call of a layer whose path is
-    in ``passthrough`` returns its first argument and runs nothing (a
-    partitioned program's middle calls of a chain, :meth:`LayerTraces.chains`).
+    backend's, for the layers' output shapes.
+
+    ``passthrough`` maps the paths of layers whose calls run nothing to the
+    path of a like layer called before them (the middle calls of a chain of
+    like calls, :meth:`LayerTraces.chains`, and the chain's second call): such
+    a call returns, for each output of that layer's call, the argument of the
+    same shape and dtype (a decoder block's hidden states, and its cache
+    slice under ``call_with_cache``), or raises :class:`NoStandIn`.
     """
 
     _MISSING = object()
 
-    def __init__(self, model, flatten: Callable, passthrough: frozenset = frozenset()):
+    def __init__(self, model, flatten: Callable, passthrough: Optional[Mapping[str, str]] = None):
         self._flatten = flatten
-        self._passthrough = passthrough
+        self._passthrough = dict(passthrough or {})
+        self._standing = set(self._passthrough.values())
+        self._stand_ins: Dict[str, Tuple[Any, List[Optional[int]]]] = {}
         self._entries = layer_tree(model)
         self._saved: List[Tuple[Any, Any]] = []
         self._called: Dict[str, _Called] = {}
@@ -134,9 +181,14 @@ class LayerRecorder:
         @functools.wraps(bound)
         def call(*args, **kwargs):
             if path in self._passthrough:
-                return args[0]
+                return self._stand_in(path, args, kwargs)
             with self.mark(path):
                 outputs = bound(*args, **kwargs)
+            if path in self._standing and path not in self._stand_ins:
+                self._stand_ins[path] = (
+                    outputs,
+                    _matching(self._flatten(outputs), self._flatten((args, kwargs))),
+                )
             if info.calls == 0:
                 info.output_shape = _shapes_of(outputs, self._flatten)
                 info.order = self._order
@@ -147,6 +199,22 @@ class LayerRecorder:
         self._saved.append((layer, name, original))
         object.__setattr__(layer, name, call)
         self._called[path] = info
+
+    def _stand_in(self, path: str, args, kwargs):
+        """What a passed-through call returns: the arguments of its outputs' specs."""
+        import keras  # the package imports light: Keras only once a model is traced
+
+        like = self._passthrough[path]
+        if like not in self._stand_ins:
+            raise NoStandIn(f"{path!r} is called before {like!r}, the like layer it stands in for")
+        structure, positions = self._stand_ins[like]
+        if None in positions:
+            raise NoStandIn(f"{like!r} returns a value of a shape and dtype none of its arguments has")
+        given = self._flatten((args, kwargs))
+        first = len(self._flatten(args[:1])) if args else 0
+        with self.mark(path):  # what it makes is its own: counted as the like call's, in its place
+            leaves = [given[i] if i < first else _updated(given[i]) for i in positions]
+        return keras.tree.pack_sequence_as(structure, leaves)
 
     def _restore(self):
         while self._saved:

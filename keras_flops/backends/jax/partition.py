@@ -29,7 +29,7 @@ from keras_flops.backends.jax import trace as tracing
 from keras_flops.backends.jax import formulas as primitives
 from keras_flops.backends.jax.program import REMATTED
 from keras_flops import _compat as keras_compat
-from keras_flops.core import weightless
+from keras_flops.core import chains as chain_programs, weightless
 from keras_flops.core.layers import layer_tree
 from keras_flops.core.memory import dtype_bytes, variable_bytes
 from keras_flops.core.records import (
@@ -195,8 +195,8 @@ def partition_by_layer(model, specs, chains, distribution) -> Partitioned:
     instructions, the memory) n - 4 times over. tests/jax_mesh_suite checks
     this against partitioning every call. Where a difference is negative,
     every call is partitioned, and a note says why."""
-    long = [chain for chain in chains if len(chain) > 4]
-    left_out = frozenset(path for chain in long for path in chain[3:-1])
+    long = chain_programs.long_chains(chains)
+    left_out = chain_programs.left_out(long)
     p4 = partition(model, tracing.trace(model, specs, passthrough=left_out), distribution)
     if not long:
         return p4
@@ -204,25 +204,31 @@ def partition_by_layer(model, specs, chains, distribution) -> Partitioned:
     ops, collectives, uncounted = list(p4.ops), list(p4.collectives), list(p4.uncounted)
     memory = dict(p4.memory)
     for chain in long:
-        p3 = partition(model, tracing.trace(model, specs, passthrough=left_out | {chain[2]}), distribution)
+        p3 = partition(
+            model, tracing.trace(model, specs, passthrough={**left_out, chain[2]: chain[1]}), distribution
+        )
         more = len(chain) - 4  # the middle calls in neither program
-        third = _renaming(layers[chain[2]], chain[2], layers[chain[2]], chain[2])
-        rest_ops = _difference(p4.ops, p3.ops, third, _op_key, ("flops", "macs", "bytes", "min_bytes"))
-        rest_collectives = _difference(p4.collectives, p3.collectives, third, _collective_key, ())
+        third = chain_programs.renaming(layers[chain[2]], chain[2], layers[chain[2]], chain[2])
+        rest_ops = chain_programs.difference(
+            p4.ops, p3.ops, third, chain_programs.op_key, chain_programs.OP_FIELDS
+        )
+        rest_collectives = chain_programs.difference(
+            p4.collectives, p3.collectives, third, _collective_key, ()
+        )
         if rest_ops is None or rest_collectives is None:
             whole = partition(model, tracing.trace(model, specs), distribution)
             why = (f"partitioned every call: a program with fewer calls of the chain {chain[0]!r} ... "
                    f"{chain[-1]!r} had more of some instructions than one with more calls")  # fmt: skip
             return dataclasses.replace(whole, notes=whole.notes + (why,))
         for path in chain[3:-1]:
-            renamed = _renaming(layers[chain[2]], chain[2], layers[path], path)
+            renamed = chain_programs.renaming(layers[chain[2]], chain[2], layers[path], path)
             ops += [dataclasses.replace(op, layer=renamed[op.layer]) for op in p4.ops if op.layer in renamed]
             collectives += [dataclasses.replace(c, layer=renamed[c.layer]) for c in p4.collectives
                             if c.layer in renamed]  # fmt: skip
             uncounted += [
                 dataclasses.replace(u, layer=renamed[u.layer]) for u in p4.uncounted if u.layer in renamed
             ]
-        ops += [_times(op, more, chain) for op in rest_ops]
+        ops += [chain_programs.times(op, more, chain) for op in rest_ops]
         collectives += [dataclasses.replace(c, repeat=c.repeat * more) for c in rest_collectives]
         memory = {name: n + more * (p4.memory[name] - p3.memory[name]) for name, n in memory.items()}
     note = (
@@ -237,52 +243,8 @@ def partition_by_layer(model, specs, chains, distribution) -> Partitioned:
     )  # fmt: skip
 
 
-def _op_key(op):
-    return (op.layer, op.op_type, op.phase, op.source, op.mac_dtype, op.recompute)
-
-
 def _collective_key(c):
     return (c.layer, c.kind, c.phase, c.group_size, c.operand_bytes, c.result_bytes)
-
-
-def _difference(more, fewer, third, key, fields):
-    """What ``more`` (records of a program with one more middle call) has
-    beyond ``fewer``, outside the extra call's own paths (``third``): one
-    record per ``key`` with the differences of ``fields`` (of ``repeat``
-    where there are none: a collective's count); None where one is negative."""
-    totals: Dict[tuple, list] = {}
-    for sign, records in ((1, more), (-1, fewer)):
-        for record in records:
-            if record.layer in third:
-                continue
-            found = totals.setdefault(key(record), [record, [0] * max(len(fields), 1)])
-            values = [getattr(record, f) for f in fields] if fields else [record.repeat]
-            found[1] = [t + sign * v for t, v in zip(found[1], values)]
-    out = []
-    for record, values in totals.values():
-        if any(v < 0 for v in values):
-            return None
-        if any(values):
-            out.append(dataclasses.replace(record, **dict(zip(fields or ("repeat",), values))))
-    return out
-
-
-def _times(op, n: int, chain) -> OpCount:
-    """``op`` (a difference per middle call) for ``n`` more middle calls."""
-    return dataclasses.replace(
-        op, node=f"({n} more calls of {chain[0]!r} ... {chain[-1]!r})", flops=op.flops * n, macs=op.macs * n,
-        bytes=op.bytes * n, min_bytes=op.min_bytes * n, repeat=n,
-        formula=f"{n} x what one more call adds here",
-    )  # fmt: skip
-
-
-def _renaming(layer, path: str, other, other_path: str) -> Dict[str, str]:
-    """Each path of ``layer``'s tree (``layer`` at ``path`` and its sublayers)
-    to the path of the sublayer at the same place in ``other``'s tree."""
-    mine, theirs = layer_tree(layer), layer_tree(other)
-    renamed = {path: other_path}
-    renamed.update((f"{path}/{a}", f"{other_path}/{b}") for (a, _), (b, _) in zip(mine, theirs))
-    return renamed
 
 
 def _shard_bytes(variable, sharding) -> int:

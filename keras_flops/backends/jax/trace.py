@@ -24,7 +24,7 @@ import keras
 from keras_flops.backends.jax._compat import is_literal
 from keras_flops.core import inputs, weightless
 from keras_flops.core.dtypes import dtype_name
-from keras_flops.core.layers import LayerRecorder
+from keras_flops.core.layers import LayerRecorder, layer_tree
 from keras_flops.core.records import LOSS, LayerRow
 
 _SESSIONS = itertools.count()
@@ -38,7 +38,7 @@ class ScopeRecorder(LayerRecorder):
     """Runs each layer call (and each region) in a ``jax.named_scope`` whose
     token names it; ``tokens`` maps each token to its row's path."""
 
-    def __init__(self, model, passthrough: frozenset = frozenset()):
+    def __init__(self, model, passthrough=None):
         super().__init__(model, keras.tree.flatten, passthrough)
         self.prefix = f"kflops{next(_SESSIONS)}n"
         self.tokens: Dict[str, str] = {}
@@ -76,10 +76,10 @@ def abstract_spec(shape, dtype, name=None) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(tuple(None if d is None else int(d) for d in shape), dtype_name(dtype))
 
 
-def trace_call(model, call, specs: Sequence, passthrough: frozenset = frozenset()) -> JaxTrace:
+def trace_call(model, call, specs: Sequence, passthrough=None) -> JaxTrace:
     """Trace ``call(*args, region)`` on ``specs`` (abstract values): a function
     that runs ``model`` or parts of it, as the TensorFlow backend's ``trace_call``;
-    the layers at the paths in ``passthrough`` return their first argument."""
+    ``passthrough``: the layers whose calls run nothing (see ``LayerRecorder``)."""
     variables = weightless.all_variables(model)
     structure = []
 
@@ -106,18 +106,20 @@ def trace_call(model, call, specs: Sequence, passthrough: frozenset = frozenset(
     )
 
 
-def trace(
-    model, specs, training: bool = False, targets=None, passthrough: frozenset = frozenset()
-) -> JaxTrace:
+def trace(model, specs, training: bool = False, targets=None, passthrough=None) -> JaxTrace:
     """Trace ``model`` on ``specs``: one inference call, or with ``training``
     one training step without the optimizer (forward with ``training=True``,
     the compiled loss, the gradients with respect to the trainable weights).
-    At inference, the layers at the paths in ``passthrough`` return their first argument."""
+    ``passthrough``: the layers whose calls run nothing (see ``LayerRecorder``);
+    their weights get no gradient (not one of zeros)."""
     if not training:
         return trace_call(model, lambda inputs, region: model(inputs, training=False), [specs], passthrough)
     variables = weightless.all_variables(model)
     index = {id(v): i for i, v in enumerate(variables)}
-    trainable = [index[id(v)] for v in model.trainable_variables]
+    skipped = {
+        id(v) for path, layer in layer_tree(model) if path in (passthrough or {}) for v in layer.weights
+    }
+    trainable = [index[id(v)] for v in model.trainable_variables if id(v) not in skipped]
     notes: List[str] = []
 
     def step(values, x, labels=None):
@@ -137,7 +139,7 @@ def trace(
     args = [weightless.value_specs(variables, abstract_spec), specs] + (
         [targets] if targets is not None else []
     )
-    with ScopeRecorder(model) as recorder:
+    with ScopeRecorder(model, passthrough) as recorder:
         closed = jax.make_jaxpr(step)(*args)
     return JaxTrace(
         closed, dict(recorder.tokens), recorder.prefix, recorder.layers(), tuple(dict.fromkeys(notes))

@@ -75,8 +75,8 @@ class GraphRecorder(LayerRecorder):
     uniquifying suffixes ("dense" lands in scope "dense_1"), so scope names
     cannot be parsed back into layers; recording op ranges during the call can."""
 
-    def __init__(self, model):
-        super().__init__(model, tf.nest.flatten)
+    def __init__(self, model, passthrough=None):
+        super().__init__(model, tf.nest.flatten, passthrough)
         self._calls: List[Tuple[str, Any, int, int]] = []  # path, graph, start, end
 
     @contextlib.contextmanager
@@ -118,7 +118,7 @@ def trace_layer(layer, call: Callable, specs: List) -> Trace:
     return trace_call(layer, call, specs, autograph=False)
 
 
-def trace(model, specs, training: bool = False, targets=None) -> Trace:
+def trace(model, specs, training: bool = False, targets=None, passthrough=None) -> Trace:
     """Trace ``model`` on ``specs`` into a concrete function, with every op's owner.
 
     With ``training=True`` the function is one training step without the
@@ -126,15 +126,18 @@ def trace(model, specs, training: bool = False, targets=None) -> Trace:
     and the gradients with respect to the trainable weights (see
     :mod:`.training_step`). ``targets`` are the labels' specs.
     A model whose weights were never allocated is traced on placeholders for
-    its variables (see :mod:`keras_flops.core.weightless`).
+    its variables (see :mod:`keras_flops.core.weightless`). ``passthrough``:
+    the layers whose calls run nothing (see ``LayerRecorder``).
     """
     if not training:
-        return trace_call(model, lambda inputs, region: model(inputs, training=False), [specs])
+        return trace_call(
+            model, lambda inputs, region: model(inputs, training=False), [specs], passthrough=passthrough
+        )
     variables = weightless.deferred_variables(model)
     values = [weightless.value_specs(variables, tensor_spec)] if variables is not None else []
     step = training_step.TrainingStep(model, has_targets=targets is not None, variables=variables)
     args = (specs,) + ((targets,) if targets is not None else ()) + tuple(values)
-    with GraphRecorder(model) as recorder:
+    with GraphRecorder(model, passthrough) as recorder:
         concrete = step.function.get_concrete_function(*args)
     return check_run_time_shapes(
         Trace(
@@ -146,7 +149,7 @@ def trace(model, specs, training: bool = False, targets=None) -> Trace:
     )
 
 
-def trace_call(model, call: Callable, specs: List, autograph: bool = True) -> Trace:
+def trace_call(model, call: Callable, specs: List, autograph: bool = True, passthrough=None) -> Trace:
     """Trace ``call(*args, region)`` on ``specs``: a function that runs
     ``model`` or parts of it (a language model's ``call_with_cache``, say),
     with every op's owner among ``model``'s layers. ``region(name)`` is a
@@ -164,7 +167,7 @@ def trace_call(model, call: Callable, specs: List, autograph: bool = True) -> Tr
             outputs = call(*args, recorder.region)
             return outputs, weightless.updates(scope, variables, placeholders)
 
-    with GraphRecorder(model) as recorder:
+    with GraphRecorder(model, passthrough) as recorder:
         concrete = tf.function(fn, autograph=autograph).get_concrete_function(*specs, *values)
     graph = concrete.graph
     returned = len(tf.nest.flatten(concrete.structured_outputs[0]))

@@ -81,8 +81,8 @@ def _spec_of(t) -> Any:
 class StackRecorder(LayerRecorder):
     """The layers running, innermost last: a forward op's owner is the innermost."""
 
-    def __init__(self, model):
-        super().__init__(model, keras.tree.flatten)
+    def __init__(self, model, passthrough=None):
+        super().__init__(model, keras.tree.flatten, passthrough)
         self.stack: List[str] = []
         self.ops: Optional[OpRecorder] = None
 
@@ -136,21 +136,25 @@ def _stand_ins(variables, trainable_ids=()):
     return values
 
 
-def _run(model, fn, specs: Sequence, values: list, training: bool):
+def _run(model, fn, specs: Sequence, values: list, training: bool, passthrough=None):
     """``fn(layers, ops, args, values)`` run on meta stand-ins of ``specs``
     and of the variables (``values``) under the op recorder; ``(the layer
     recorder, the op recorder, the keys of the results)``."""
     collecting = gc.isenabled()
     gc.disable()  # the trace keeps every tensor it sees: full collections over them cost more than it
     try:
-        return _traced(model, fn, specs, values, training)
+        return _traced(model, fn, specs, values, training, passthrough)
     finally:
         if collecting:
             gc.enable()
 
 
-def _traced(model, fn, specs: Sequence, values: list, training: bool):
-    with StackRecorder(model) as layers, _compat.torch_device(META), _compat.no_torch_generators():
+def _traced(model, fn, specs: Sequence, values: list, training: bool, passthrough=None):
+    with (
+        StackRecorder(model, passthrough) as layers,
+        _compat.torch_device(META),
+        _compat.no_torch_generators(),
+    ):
         ops = OpRecorder(layers.current, training)
         layers.ops = ops
         args = keras.tree.map_structure(lambda s: None if s is None else _input(ops, s), list(specs))
@@ -171,9 +175,10 @@ def _input(ops: OpRecorder, s: TorchSpec) -> torch.Tensor:
     return t
 
 
-def trace_call(model, call, specs: Sequence) -> TorchTrace:
+def trace_call(model, call, specs: Sequence, passthrough=None) -> TorchTrace:
     """Trace ``call(*args, region)`` on ``specs``: a function that runs
-    ``model`` or parts of it, as the TensorFlow backend's ``trace_call``."""
+    ``model`` or parts of it, as the TensorFlow backend's ``trace_call``.
+    ``passthrough``: the layers whose calls run nothing (see ``LayerRecorder``)."""
     variables = weightless.all_variables(model)
     structure = []
 
@@ -186,7 +191,7 @@ def trace_call(model, call, specs: Sequence) -> TorchTrace:
             ends.append((args, outputs))
             return [outputs, weightless.updates(scope, variables, values)]
 
-    layers, ops, keys = _run(model, fn, specs, _stand_ins(variables), training=False)
+    layers, ops, keys = _run(model, fn, specs, _stand_ins(variables), training=False, passthrough=passthrough)
 
     def keys_of(structure):
         return tuple(
@@ -204,12 +209,13 @@ def trace_call(model, call, specs: Sequence) -> TorchTrace:
     )
 
 
-def trace(model, specs, training: bool = False, targets=None) -> TorchTrace:
+def trace(model, specs, training: bool = False, targets=None, passthrough=None) -> TorchTrace:
     """Trace ``model`` on ``specs``: one inference call, or with ``training``
     one training step without the optimizer (forward with ``training=True``,
-    the compiled loss, the gradients with respect to the trainable weights)."""
+    the compiled loss, the gradients with respect to the trainable weights).
+    ``passthrough``: the layers whose calls run nothing (see ``LayerRecorder``)."""
     if not training:
-        return trace_call(model, lambda x, region: model(x, training=False), [specs])
+        return trace_call(model, lambda x, region: model(x, training=False), [specs], passthrough)
     variables = weightless.all_variables(model)
     trainable_ids = {id(v) for v in model.trainable_variables}
     notes: List[str] = []
@@ -230,5 +236,7 @@ def trace(model, specs, training: bool = False, targets=None) -> TorchTrace:
         return [loss, [g for g in grads if g is not None], updates]
 
     specs_ = [specs] + ([targets] if targets is not None else [])
-    layers, ops, keys = _run(model, step, specs_, _stand_ins(variables, trainable_ids), training=True)
+    layers, ops, keys = _run(
+        model, step, specs_, _stand_ins(variables, trainable_ids), training=True, passthrough=passthrough
+    )
     return TorchTrace(tuple(ops.ops), tuple(keys), layers.layers(), tuple(dict.fromkeys(notes)))

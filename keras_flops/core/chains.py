@@ -1,0 +1,159 @@
+"""Programs with fewer calls of a chain, and the program of all of them.
+
+A chain is a run of like calls, each reading the one before's output (a
+transformer's decoder blocks; :meth:`keras_flops.core.reuse.LayerTraces.chains`).
+Where the whole program must be traced (a training step, a generation), it
+is traced twice instead, the chain's later middle calls passed through
+(``LayerRecorder``'s ``passthrough``: they run nothing and return their
+arguments): with its first three calls and its last (P4), and with its
+first two and its last (P3). A program is affine in the number of a
+chain's middle calls, so the program of all n calls is P4 plus n - 4 times
+the difference P4 - P3: the third call's records under each left-out call's
+own path (its sublayers matched by position in the layer tree), the rest of
+the difference (what a program makes outside the calls for each of them)
+n - 4 times over. The same serves XLA's partitioned programs
+(:mod:`keras_flops.backends.jax.partition`) and keras_flops' own counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Dict, List, Sequence, Tuple
+
+from keras_flops.core.activations import Activations
+from keras_flops.core.layers import layer_tree
+
+LONG = 5  # the calls a chain needs for P4 to leave one out
+
+
+def long_chains(chains: Sequence[Tuple[str, ...]]) -> List[Tuple[str, ...]]:
+    return [chain for chain in chains if len(chain) >= LONG]
+
+
+def left_out(chains: Sequence[Tuple[str, ...]]) -> Dict[str, str]:
+    """P4's passed-through calls, each to the like call it returns as (the chain's second)."""
+    return {path: chain[1] for chain in long_chains(chains) for path in chain[3:-1]}
+
+
+def renaming(layer, path: str, other, other_path: str) -> Dict[str, str]:
+    """Each path of ``layer``'s tree (``layer`` at ``path`` and its sublayers)
+    to the path of the sublayer at the same place in ``other``'s tree."""
+    mine, theirs = layer_tree(layer), layer_tree(other)
+    renamed = {path: other_path}
+    renamed.update((f"{path}/{a}", f"{other_path}/{b}") for (a, _), (b, _) in zip(mine, theirs))
+    return renamed
+
+
+def difference(more, fewer, inside: set, key: Callable, fields: Tuple[str, ...]):
+    """What ``more`` (records of a program with one more middle call) has
+    beyond ``fewer``, outside that call's own paths (``inside``): one record
+    per ``key`` with the differences of ``fields`` (of ``repeat`` where there
+    are none: a collective's count); None where one is negative."""
+    totals: Dict[tuple, list] = {}
+    for sign, records in ((1, more), (-1, fewer)):
+        for record in records:
+            if record.layer in inside:
+                continue
+            found = totals.setdefault(key(record), [record, [0] * max(len(fields), 1)])
+            values = [getattr(record, f) for f in fields] if fields else [record.repeat]
+            found[1] = [t + sign * v for t, v in zip(found[1], values)]
+    out = []
+    for record, values in totals.values():
+        if any(v < 0 for v in values):
+            return None
+        if any(values):
+            out.append(dataclasses.replace(record, **dict(zip(fields or ("repeat",), values))))
+    return out
+
+
+def times(op, n: int, chain):
+    """``op`` (what one more middle call adds) for ``n`` more middle calls."""
+    return dataclasses.replace(
+        op,
+        node=f"({n} more calls of {chain[0]!r} ... {chain[-1]!r})",
+        flops=op.flops * n,
+        macs=op.macs * n,
+        bytes=op.bytes * n,
+        min_bytes=op.min_bytes * n,
+        repeat=n,
+        formula=f"{n} x what one more call adds here",
+    )
+
+
+def op_key(op):
+    return (op.layer, op.op_type, op.phase, op.source, op.mac_dtype, op.recompute)
+
+
+OP_FIELDS = ("flops", "macs", "bytes", "min_bytes")
+
+
+def count_by_chains(model, chains, trace: Callable, count: Callable):
+    """``(trace, counted)`` of the whole program from programs with fewer
+    calls of each long chain; ``trace(passthrough)`` traces one, ``count(t)``
+    counts it. A string (why) where that cannot be exact: a chain's calls
+    cannot stand in for each other, or a difference is negative."""
+    long = long_chains(chains)
+    left = left_out(long)
+    layers = dict(layer_tree(model))
+    t4 = trace(left)
+    c4 = _without(count(t4), left, layers)
+    ops, uncounted, rows = list(c4.ops), list(c4.uncounted), list(t4.layers)
+    saved = list(c4.activations.saved)  # (layer, bytes) in the order the program makes them
+    acts = c4.activations
+    peak, transient, results = acts.peak, acts.transient, acts.results
+    for chain in long:
+        c3 = _without(count(trace({**left, chain[2]: chain[1]})), {**left, chain[2]: chain[1]}, layers)
+        n = len(chain) - 4
+        third = set(renaming(layers[chain[2]], chain[2], layers[chain[2]], chain[2]))
+        rest = difference(c4.ops, c3.ops, third, op_key, OP_FIELDS)
+        if rest is None:
+            return (
+                f"a program with fewer calls of the chain {chain[0]!r} ... {chain[-1]!r} counted more "
+                "of something than one with more"
+            )
+        at = max((i for i, row in enumerate(rows) if row.path in third), default=len(rows) - 1)
+        kept = max((i for i, (layer, _) in enumerate(saved) if layer in third), default=len(saved) - 1)
+        for path in chain[3:-1]:
+            renamed = renaming(layers[chain[2]], chain[2], layers[path], path)
+            copies = [
+                dataclasses.replace(row, path=renamed[row.path]) for row in t4.layers if row.path in third
+            ]
+            rows[at + 1 : at + 1] = copies
+            at += len(copies)
+            ops += [dataclasses.replace(op, layer=renamed[op.layer]) for op in c4.ops if op.layer in renamed]
+            uncounted += [
+                dataclasses.replace(u, layer=renamed[u.layer]) for u in c4.uncounted if u.layer in renamed
+            ]
+            mine = [(renamed[layer], size) for layer, size in c4.activations.saved if layer in renamed]
+            saved[kept + 1 : kept + 1] = mine
+            kept += len(mine)
+        ops += [times(op, n, chain) for op in rest]
+        dp, dt, dr = _memory(c4.activations, c3.activations)
+        peak, transient, results = peak + n * dp, transient + n * dt, results + n * dr
+    note = (
+        "Traced with fewer calls of "
+        + ", ".join(f"{c[0]!r} ... {c[-1]!r}" for c in long)
+        + ": each call left out is counted as the program's one more call of the chain "
+        "(its own records under its own path; profile(reuse=False) traces every call)."
+    )
+    counted = dataclasses.replace(
+        c4,
+        ops=tuple(ops),
+        uncounted=tuple(uncounted),
+        activations=Activations(tuple(saved), peak, transient, results),
+        notes=tuple(c4.notes) + (note,),
+    )
+    return dataclasses.replace(t4, layers=tuple(rows)), counted
+
+
+def _memory(more: Activations, fewer: Activations) -> Tuple[int, int, int]:
+    return more.peak - fewer.peak, more.transient - fewer.transient, more.results - fewer.results
+
+
+def _without(counted, passed: Dict[str, str], layers: dict):
+    """``counted`` less the records of the passed-through calls' stand-ins
+    (what they make in place of their outputs, under their own paths)."""
+    paths = {p for path in passed for p in renaming(layers[path], path, layers[path], path)}
+    if not any(op.layer in paths for op in counted.ops):
+        return counted
+    return dataclasses.replace(counted, ops=tuple(op for op in counted.ops if op.layer not in paths))

@@ -1,0 +1,99 @@
+"""Training steps and generation with fewer calls of a chain of like calls
+(keras_flops/core/chains.py): the programs with four and three of a model's
+decoder blocks give, per layer, exactly what the whole program gives.
+
+Backend-neutral: collected here on TensorFlow, and by the JAX and PyTorch
+suites (tests/jax_suite/test_chains_jax.py, tests/torch_suite/test_chains_torch.py).
+Each task model of the zoo (tests/hub_zoo.py) is built with 5 blocks (its
+backbones' test configs have 2), the fewest a chain is shortened at.
+"""
+
+import copy
+
+import keras
+import pytest
+
+import keras_flops
+
+keras_hub = pytest.importorskip("keras_hub", reason="pip install --no-deps keras-hub (see the README)")
+
+import hub_zoo  # noqa: E402
+
+BLOCKS = 5
+B = 2
+COLUMNS = ["flops", "macs", "bytes", "min_bytes"]
+TRAINING = COLUMNS + ["backward_flops", "backward_macs", "saved_bytes"]
+CAUSAL_LMS = [name for name in hub_zoo.TASKS if name.endswith("CausalLM")]
+
+
+def deep_task(name):
+    """The zoo's task model ``name`` around its backbone with ``BLOCKS`` blocks."""
+    task, backbone, kwargs = hub_zoo.TASKS[name]
+    config = copy.deepcopy(hub_zoo.ZOO[backbone]["config"])
+    if "num_layers" in config["config"]:
+        config["config"]["num_layers"] = BLOCKS
+    weights = keras.config.backend() == "torch"  # as hub_zoo.build_task: an int variable on torch
+    if weights:
+        built = keras.saving.deserialize_keras_object(config)
+    else:
+        with keras_flops.without_weights():
+            built = keras.saving.deserialize_keras_object(config)
+    model = getattr(keras_hub.models, task)(backbone=built, preprocessor=None, **kwargs)
+    return model, hub_zoo.input_shape(backbone)
+
+
+def rows(report):
+    return [(r.path, r.class_name, r.output_shape, r.params, r.calls) for r in report.layers]
+
+
+def assert_same(shortened, whole, columns):
+    assert shortened.to_dataframe()[columns].equals(whole.to_dataframe()[columns])
+    assert rows(shortened) == rows(whole)
+    assert shortened.activations == whole.activations
+    assert sorted(map(str, shortened.uncounted)) == sorted(map(str, whole.uncounted))
+
+
+def shortened(report) -> bool:
+    return any(n.startswith("Traced with fewer calls of") for n in report.notes)
+
+
+@pytest.mark.parametrize("name", list(hub_zoo.TASKS))
+def test_a_training_step_with_fewer_blocks_is_the_whole_step(name):
+    model, shape = deep_task(name)
+    step = keras_flops.profile(model, batch_size=B, input_shape=shape, training=True, warn=False)
+    whole = keras_flops.profile(model, batch_size=B, input_shape=shape, training=True, warn=False, reuse=False)
+    assert_same(step, whole, TRAINING)
+    assert (step.macs, step.backward_macs) == (whole.macs, whole.backward_macs)
+    if name.endswith("CausalLM"):  # the decoder blocks: programs of four and three of the five
+        assert shortened(step), step.notes
+    assert not shortened(whole)
+
+
+@pytest.mark.parametrize("name", CAUSAL_LMS)
+def test_a_generation_with_fewer_blocks_is_the_whole_generation(name):
+    causal_lm, _ = deep_task(name)
+    gen = keras_flops.profile_generation(causal_lm, 2, 5, batch_size=B, warn=False)
+    whole = keras_flops.profile_generation(causal_lm, 2, 5, batch_size=B, warn=False, reuse=False)
+    for part, every in ((gen.prefill, whole.prefill), (gen.decode, whole.decode)):
+        assert_same(part, every, COLUMNS)
+        assert shortened(part), part.notes
+    assert (gen.memory.peak, gen.kv_cache_bytes) == (whole.memory.peak, whole.kv_cache_bytes)
+
+
+def test_the_left_out_blocks_count_as_the_worked_formula():
+    """A 5-block GPT-2's training step: 3x its forward MACs ("6N"), as the
+    whole step; its forward, by hand, L (4 T d^2 + 2 T^2 d + 2 T d F) + T d V
+    per sequence (tests/test_six_n.py's formula)."""
+    V, L, d, H, F, T = 10, 5, 8, 2, 16, 6
+    backbone = keras_hub.models.GPT2Backbone(vocabulary_size=V, num_layers=L, num_heads=H, hidden_dim=d,
+                                             intermediate_dim=F, max_sequence_length=T)  # fmt: skip
+    lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    step = keras_flops.profile(lm, batch_size=B, input_shape={"token_ids": (T,), "padding_mask": (T,)},
+                               training=True, warn=False)  # fmt: skip
+    forward = B * (L * (4 * T * d * d + 2 * T * T * d + 2 * T * d * F) + T * d * V)
+    assert forward == 2 * (5 * (1536 + 576 + 1536) + 480) == 37440
+    assert (step.macs, step.backward_macs) == (forward, 2 * forward)
+    assert shortened(step)
+    per_block = step.to_dataframe(depth=2)["macs"]
+    blocks = [per_block[f"gpt2_backbone/transformer_layer_{i}"] for i in range(L)]
+    assert blocks == [B * (4 * T * d * d + 2 * T * T * d + 2 * T * d * F)] * L  # 7,296 each, the left-out too
