@@ -39,6 +39,16 @@ CONFIGS = {
 }
 T = 128
 
+# The start of a keras_flops side's script in a fresh process (benchmarks/reuse_speed.py,
+# benchmarks/step_speed.py): keras_hub's import of TensorFlow blocked but on TensorFlow.
+KERAS_HEADER = """
+import json, os, resource, sys, time
+if os.environ["KERAS_BACKEND"] != "tensorflow":
+    sys.modules["tensorflow"] = None  # keras_hub imports TensorFlow when it is installed
+sys.path.insert(0, {here!r})
+from llm_configs import CONFIGS, T
+import keras, keras_hub, keras_flops"""
+
 
 def analytic_macs(c) -> int:
     """Llama: q and o d x d, k and v d x kv heads x head dim, attention 2 H T^2 hd,

@@ -30,16 +30,10 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from llm_configs import CONFIGS, T, analytic_macs  # noqa: E402
+from llm_configs import CONFIGS, KERAS_HEADER, T, analytic_macs  # noqa: E402
 from torch_speed import PEER_SIDE, peer_path, run  # noqa: E402
 
-KERAS_SIDE = """
-import json, os, resource, sys, time
-if os.environ["KERAS_BACKEND"] != "tensorflow":
-    sys.modules["tensorflow"] = None  # keras_hub imports TensorFlow when it is installed
-sys.path.insert(0, {here!r})
-from llm_configs import CONFIGS, T
-import keras, keras_hub, keras_flops
+KERAS_SIDE = KERAS_HEADER + """
 from keras_flops import profile, sweep  # imported before the clock, as the peer's FlopCounterMode is
 with keras_flops.without_weights():
     model = keras_hub.models.LlamaBackbone(**CONFIGS[{name!r}])

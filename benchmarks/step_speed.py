@@ -33,18 +33,12 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from llm_configs import CONFIGS  # noqa: E402
-from torch_speed import peer_path, run  # noqa: E402
+from llm_configs import CONFIGS, KERAS_HEADER  # noqa: E402
+from torch_speed import PEER_MODEL, peer_path, run  # noqa: E402
 
 T, PROMPT, MAX_LENGTH = 128, 512, 1024
 
-KERAS_SIDE = """
-import json, os, resource, sys, time
-if os.environ["KERAS_BACKEND"] != "tensorflow":
-    sys.modules["tensorflow"] = None  # keras_hub imports TensorFlow when it is installed
-sys.path.insert(0, {here!r})
-from llm_configs import CONFIGS
-import keras, keras_hub, keras_flops
+KERAS_SIDE = KERAS_HEADER + """
 from keras_flops import profile, profile_generation  # imported before the clock, as the peer's are
 with keras_flops.without_weights():
     backbone = keras_hub.models.LlamaBackbone(**CONFIGS[{name!r}])
@@ -62,17 +56,7 @@ print(json.dumps({{"seconds": seconds, "macs": macs,
                   "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}}))
 """
 
-PEER_SIDE = """
-import json, resource, time
-import torch
-from torch.utils.flop_counter import FlopCounterMode
-from transformers import LlamaConfig, LlamaForCausalLM
-c = {config!r}
-config = LlamaConfig(vocab_size=c["vocabulary_size"], hidden_size=c["hidden_dim"],
-                     intermediate_size=c["intermediate_dim"], num_hidden_layers=c["num_layers"],
-                     num_attention_heads=c["num_query_heads"], num_key_value_heads=c["num_key_value_heads"])
-with torch.device("meta"):
-    model = LlamaForCausalLM(config)
+PEER_SIDE = PEER_MODEL.replace("MODEL_CLASS", "LlamaForCausalLM") + """
 start = time.perf_counter()
 if {kind!r} == "train":
     ids = torch.zeros((1, {T}), dtype=torch.long, device="meta")

@@ -51,18 +51,22 @@ print(json.dumps({{"seconds": seconds, "macs": report.macs, "uncounted": len(rep
                   "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}}))
 """
 
-PEER_SIDE = """
+# transformers' Llama of a config of llm_configs.CONFIGS on the meta device, as ``model``
+# (MODEL_CLASS: LlamaModel, or LlamaForCausalLM for benchmarks/step_speed.py)
+PEER_MODEL = """
 import json, resource, time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-from transformers import LlamaConfig, LlamaModel
+from transformers import LlamaConfig, MODEL_CLASS
 c = {config!r}
 config = LlamaConfig(vocab_size=c["vocabulary_size"], hidden_size=c["hidden_dim"],
                      intermediate_size=c["intermediate_dim"], num_hidden_layers=c["num_layers"],
                      num_attention_heads=c["num_query_heads"], num_key_value_heads=c["num_key_value_heads"])
 with torch.device("meta"):
-    model = LlamaModel(config)
-ids = torch.zeros((1, {T}), dtype=torch.long, device="meta")
+    model = MODEL_CLASS(config)
+"""
+
+PEER_SIDE = PEER_MODEL.replace("MODEL_CLASS", "LlamaModel") + """ids = torch.zeros((1, {T}), dtype=torch.long, device="meta")
 start = time.perf_counter()
 with torch.no_grad(), FlopCounterMode(display=False) as counter:
     model(input_ids=ids)
