@@ -301,7 +301,7 @@ def profile_generation(
     (GPT-2, Llama, Gemma, Mistral, Qwen, ...), and on any model that follows
     the same ``call_with_cache`` protocol; also on models built without
     weights (``keras_flops.without_weights()``). A model's decoder blocks,
-    five or more alike, are traced four and three at a time and the rest
+    four or more alike, are traced three and two at a time and the rest
     counted from them, exactly (:mod:`keras_flops.core.chains`); ``reuse=False``
     traces every block.
     """
@@ -424,7 +424,7 @@ def _chains(causal_lm, batch_size: int, max_length: int, backend) -> list:
         specs = inputs.resolve(causal_lm, batch_size, shape, backend).specs
     except Exception:  # a model whose forward pass takes other inputs: every call is traced
         return []
-    return chain_programs.long_chains(find_chains(causal_lm, specs, backend))
+    return chain_programs.to_shorten(find_chains(causal_lm, specs, backend))
 
 
 def _counted(backend, model, call, specs, what: str, found):

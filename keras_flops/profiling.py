@@ -212,7 +212,7 @@ def _count_by_chains(model, specs, backend, training, targets, formulas, memory)
     """``(trace, counted)`` of the whole program from programs with fewer
     calls of its long chains of like calls (:mod:`keras_flops.core.chains`);
     None without such a chain; the reason (a string) where that is not exact."""
-    found = chains.long_chains(find_chains(model, specs, backend))
+    found = chains.to_shorten(find_chains(model, specs, backend))
     if not found:
         return None
 

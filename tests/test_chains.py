@@ -1,11 +1,11 @@
 """Training steps and generation with fewer calls of a chain of like calls
-(keras_flops/core/chains.py): the programs with four and three of a model's
+(keras_flops/core/chains.py): the programs with three and two of a model's
 decoder blocks give, per layer, exactly what the whole program gives.
 
 Backend-neutral: collected here on TensorFlow, and by the JAX and PyTorch
 suites (tests/jax_suite/test_chains_jax.py, tests/torch_suite/test_chains_torch.py).
 Each task model of the zoo (tests/hub_zoo.py) is built with 5 blocks (its
-backbones' test configs have 2), the fewest a chain is shortened at.
+backbones' test configs have 2): three left out of the programs with more.
 """
 
 import copy
@@ -64,7 +64,7 @@ def test_a_training_step_with_fewer_blocks_is_the_whole_step(name):
     whole = keras_flops.profile(model, batch_size=B, input_shape=shape, training=True, warn=False, reuse=False)
     assert_same(step, whole, TRAINING)
     assert (step.macs, step.backward_macs) == (whole.macs, whole.backward_macs)
-    if name.endswith("CausalLM"):  # the decoder blocks: programs of four and three of the five
+    if name.endswith("CausalLM"):  # the decoder blocks: programs of three and two of the five
         assert shortened(step), step.notes
     assert not shortened(whole)
 

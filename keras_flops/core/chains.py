@@ -27,7 +27,13 @@ LONG = 5  # the calls a chain needs for P4 to leave one out
 
 
 def long_chains(chains: Sequence[Tuple[str, ...]]) -> List[Tuple[str, ...]]:
+    """The chains XLA partitions with fewer calls (:func:`left_out`)."""
     return [chain for chain in chains if len(chain) >= LONG]
+
+
+def to_shorten(chains: Sequence[Tuple[str, ...]]) -> List[Tuple[str, ...]]:
+    """The chains :func:`count_by_chains` traces with fewer calls: four or more."""
+    return [chain for chain in chains if len(chain) >= 4]
 
 
 def left_out(chains: Sequence[Tuple[str, ...]]) -> Dict[str, str]:
@@ -89,61 +95,71 @@ OP_FIELDS = ("flops", "macs", "bytes", "min_bytes")
 
 def count_by_chains(model, chains, trace: Callable, count: Callable):
     """``(trace, counted)`` of the whole program from programs with fewer
-    calls of each long chain; ``trace(passthrough)`` traces one, ``count(t)``
-    counts it. A string (why) where that cannot be exact: a chain's calls
-    cannot stand in for each other, or a difference is negative."""
-    long = long_chains(chains)
-    left = left_out(long)
+    calls of each chain of four or more calls: with its first two and its last
+    (the others passed through), and with its first and its last; each call
+    left out is the second's records under its own path, and the rest of the
+    difference is counted once per call left out. (A call's records do not
+    depend on its neighbours here, as XLA's hoisting makes a partitioned
+    program's: :func:`left_out` keeps three calls for that.) ``trace(passthrough)``
+    traces one program, ``count(t)`` counts it. A string (why) where that
+    cannot be exact: a difference of the ops is negative."""
+    long = to_shorten(chains)
+    left = {path: chain[1] for chain in long for path in chain[2:-1]}
     layers = dict(layer_tree(model))
-    t4 = trace(left)
-    c4 = _without(count(t4), left, layers)
-    ops, uncounted, rows = list(c4.ops), list(c4.uncounted), list(t4.layers)
-    saved = list(c4.activations.saved)  # (layer, bytes) in the order the program makes them
-    acts = c4.activations
+    more = trace(left)
+    counted = _without(count(more), left, layers)
+    ops, uncounted, rows = list(counted.ops), list(counted.uncounted), list(more.layers)
+    saved = list(counted.activations.saved)  # (layer, bytes) in the order the program makes them
+    acts = counted.activations
     peak, transient, results = acts.peak, acts.transient, acts.results
     for chain in long:
-        c3 = _without(count(trace({**left, chain[2]: chain[1]})), {**left, chain[2]: chain[1]}, layers)
-        n = len(chain) - 4
-        third = set(renaming(layers[chain[2]], chain[2], layers[chain[2]], chain[2]))
-        rest = difference(c4.ops, c3.ops, third, op_key, OP_FIELDS)
+        fewer_left = {**left, **{path: chain[0] for path in chain[1:-1]}}
+        fewer = _without(count(trace(fewer_left)), fewer_left, layers)
+        n = len(chain) - 3  # the calls left out of the program with more
+        second = set(renaming(layers[chain[1]], chain[1], layers[chain[1]], chain[1]))
+        rest = difference(counted.ops, fewer.ops, second, op_key, OP_FIELDS)
         if rest is None:
             return (
                 f"a program with fewer calls of the chain {chain[0]!r} ... {chain[-1]!r} counted more "
                 "of something than one with more"
             )
-        at = max((i for i, row in enumerate(rows) if row.path in third), default=len(rows) - 1)
-        kept = max((i for i, (layer, _) in enumerate(saved) if layer in third), default=len(saved) - 1)
-        for path in chain[3:-1]:
-            renamed = renaming(layers[chain[2]], chain[2], layers[path], path)
+        at = max((i for i, row in enumerate(rows) if row.path in second), default=len(rows) - 1)
+        kept = max((i for i, (layer, _) in enumerate(saved) if layer in second), default=len(saved) - 1)
+        for path in chain[2:-1]:
+            renamed = renaming(layers[chain[1]], chain[1], layers[path], path)
             copies = [
-                dataclasses.replace(row, path=renamed[row.path]) for row in t4.layers if row.path in third
+                dataclasses.replace(row, path=renamed[row.path]) for row in more.layers if row.path in second
             ]
             rows[at + 1 : at + 1] = copies
             at += len(copies)
-            ops += [dataclasses.replace(op, layer=renamed[op.layer]) for op in c4.ops if op.layer in renamed]
-            uncounted += [
-                dataclasses.replace(u, layer=renamed[u.layer]) for u in c4.uncounted if u.layer in renamed
+            ops += [
+                dataclasses.replace(op, layer=renamed[op.layer]) for op in counted.ops if op.layer in renamed
             ]
-            mine = [(renamed[layer], size) for layer, size in c4.activations.saved if layer in renamed]
+            uncounted += [
+                dataclasses.replace(u, layer=renamed[u.layer])
+                for u in counted.uncounted
+                if u.layer in renamed
+            ]
+            mine = [(renamed[layer], size) for layer, size in counted.activations.saved if layer in renamed]
             saved[kept + 1 : kept + 1] = mine
             kept += len(mine)
         ops += [times(op, n, chain) for op in rest]
-        dp, dt, dr = _memory(c4.activations, c3.activations)
+        dp, dt, dr = _memory(counted.activations, fewer.activations)
         peak, transient, results = peak + n * dp, transient + n * dt, results + n * dr
     note = (
         "Traced with fewer calls of "
         + ", ".join(f"{c[0]!r} ... {c[-1]!r}" for c in long)
         + ": each call left out is counted as the program's one more call of the chain "
-        "(its own records under its own path; profile(reuse=False) traces every call)."
+        "(its own records under its own path; reuse=False traces every call)."
     )
     counted = dataclasses.replace(
-        c4,
+        counted,
         ops=tuple(ops),
         uncounted=tuple(uncounted),
         activations=Activations(tuple(saved), peak, transient, results),
-        notes=tuple(c4.notes) + (note,),
+        notes=tuple(counted.notes) + (note,),
     )
-    return dataclasses.replace(t4, layers=tuple(rows)), counted
+    return dataclasses.replace(more, layers=tuple(rows)), counted
 
 
 def _memory(more: Activations, fewer: Activations) -> Tuple[int, int, int]:
