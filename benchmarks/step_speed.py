@@ -34,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from llm_configs import CONFIGS, KERAS_HEADER  # noqa: E402
+from reuse_speed import best, times  # noqa: E402
 from torch_speed import PEER_MODEL, peer_path, run  # noqa: E402
 
 T, PROMPT, MAX_LENGTH = 128, 512, 1024
@@ -75,10 +76,6 @@ print(json.dumps({{"seconds": seconds, "macs": [counter.get_total_flops() // 2],
 CASES = {"train-7b": ("train", "7b"), "train-70b": ("train", "70b"), "generate-7b": ("generate", "7b")}
 
 
-def best(runs):
-    return min(r["seconds"] for r in runs)
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
@@ -100,7 +97,7 @@ def main():
                 sides[backend].append(run(code, KERAS_BACKEND=backend))
         peer_s = best(sides["FlopCounterMode"])
         for side, runs in sides.items():
-            seconds = " / ".join(f"{r['seconds']:.2f}" for r in runs)
+            seconds = times(runs)
             macs = " + ".join(f"{m:,}" for m in runs[0]["macs"])
             row = (f"| {case} | {side} | {seconds} | {best(runs) / peer_s:.2f}x | "
                    f"{max(r['peak_rss_gb'] for r in runs):.2f} | {macs} |")  # fmt: skip

@@ -3,16 +3,22 @@
 A chain is a run of like calls, each reading the one before's output (a
 transformer's decoder blocks; :meth:`keras_flops.core.reuse.LayerTraces.chains`).
 Where the whole program must be traced (a training step, a generation), it
-is traced twice instead, the chain's later middle calls passed through
+is traced twice instead, the chain's later calls passed through
 (``LayerRecorder``'s ``passthrough``: they run nothing and return their
-arguments): with its first three calls and its last (P4), and with its
-first two and its last (P3). A program is affine in the number of a
-chain's middle calls, so the program of all n calls is P4 plus n - 4 times
-the difference P4 - P3: the third call's records under each left-out call's
-own path (its sublayers matched by position in the layer tree), the rest of
-the difference (what a program makes outside the calls for each of them)
-n - 4 times over. The same serves XLA's partitioned programs
-(:mod:`keras_flops.backends.jax.partition`) and keras_flops' own counts.
+arguments), once with one more of the chain's calls than the other. A
+program is affine in the number of a chain's middle calls, so the program of
+all of them is the larger program plus the difference once per call left
+out of it: the added call's records under each left-out call's own path
+(its sublayers matched by position in the layer tree), and the rest of the
+difference (what a program makes outside the calls for each of them).
+
+- keras_flops' own counts (:func:`count_by_chains`): the chain's first two
+  calls and its last, and its first and its last; a call's records do not
+  depend on its neighbours there.
+- XLA's partitioned programs (:func:`left_out`, used by
+  :mod:`keras_flops.backends.jax.partition`): the first three and the last
+  (P4), and the first two and the last (P3), since XLA hoists work of every
+  block into the first's name.
 """
 
 from __future__ import annotations
