@@ -22,13 +22,13 @@ import pandas as pd
 
 from keras_flops import _compat, backends
 from keras_flops.core import chains as chain_programs
-from keras_flops.core import inputs, moe
-from keras_flops.core.reuse import find_chains
+from keras_flops.core import collector, inputs, moe
+from keras_flops.core.reuse import chains_in_graph
 from keras_flops.core.memory import MemoryReport, capacity, layer_weights, spec_bytes, weights_by_dtype
 from keras_flops.core.records import LayerRow
 from keras_flops.core.report import FlopsReport
 from keras_flops.core.assemble import build_report
-from keras_flops.errors import ProfileError, UncountedOpsWarning, first_line, reason
+from keras_flops.errors import ProfileError, UncountedOpsWarning, reason
 from keras_flops.render.text import format_count
 
 SAMPLER = "(sampler)"  # the row of the sampler's ops in a decode step
@@ -285,6 +285,7 @@ def causal_lm_for(model):
     return model
 
 
+@collector.pausing
 def profile_generation(
     causal_lm,
     prompt_length: int,
@@ -309,7 +310,7 @@ def profile_generation(
     prefill_fn = prefill_function(causal_lm)
     backend = backends.of(causal_lm)
     tokens = backend.spec((batch_size, max_length), "int32", name="token_ids")
-    found = _chains(causal_lm, batch_size, max_length, backend) if reuse else []
+    found = _chains(causal_lm, backend) if reuse else []
     prefill = _counted(backend, causal_lm, lambda ids, region: prefill_fn(ids), [tokens], "prefill", found)
     _, cache_spec = prefill[0].outputs
     index = backend.spec((), "int32", name="cache_update_index")
@@ -415,16 +416,11 @@ def prefill_function(causal_lm):
     return prefill
 
 
-def _chains(causal_lm, batch_size: int, max_length: int, backend) -> list:
-    """The long chains of like calls of the model's forward pass on
-    ``max_length`` tokens (its decoder blocks), which ``call_with_cache``
-    calls in the same order; none where they cannot be found."""
-    try:
-        shape = inputs.filled_shapes(causal_lm, max_length, None, backend)
-        specs = inputs.resolve(causal_lm, batch_size, shape, backend).specs
-    except Exception:  # a model whose forward pass takes other inputs: every call is traced
-        return []
-    return chain_programs.to_shorten(find_chains(causal_lm, specs, backend))
+def _chains(causal_lm, backend) -> list:
+    """The long chains of like calls of the model's layer graph (its decoder
+    blocks), which ``call_with_cache`` calls in the same order; none where
+    they cannot be found."""
+    return chain_programs.to_shorten(chains_in_graph(causal_lm, backend))
 
 
 def _counted(backend, model, call, specs, what: str, found):
@@ -441,7 +437,7 @@ def _counted(backend, model, call, specs, what: str, found):
                 lambda traced: backend.count(traced, memory=True),
             )
         except Exception as err:  # a call that cannot stand in for another
-            by_chains = f"{type(err).__name__}: {first_line(err)}"
+            by_chains = reason(err).rstrip(".")
         if isinstance(by_chains, tuple):
             return by_chains
         why = by_chains

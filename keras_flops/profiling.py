@@ -3,18 +3,20 @@ its inputs, trace, count, report; on the backend the model runs on."""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any, Mapping, NamedTuple, Optional
 
 from keras_flops import _compat, backends
-from keras_flops.core import inputs, weightless
+from keras_flops.core import collector, inputs, weightless
+from keras_flops.core.activations import Activations
 from keras_flops.core.assemble import build_report, with_per_device
 from keras_flops.core.layers import layer_tree
 from keras_flops.core.report import FlopsReport
 from keras_flops.core import chains
-from keras_flops.core.reuse import count_by_layer, find_chains, why_whole
+from keras_flops.core.reuse import chains_in_graph, count_by_layer, find_chains, why_whole
 from keras_flops.core.walk import MODES
-from keras_flops.errors import ProfileError, UncountedOpsWarning, first_line, reason
+from keras_flops.errors import ProfileError, UncountedOpsWarning, reason
 
 
 def profile(
@@ -130,6 +132,7 @@ class Profiled(NamedTuple):
     inputs: inputs.Inputs
 
 
+@collector.pausing
 def profile_and_trace(
     model,
     batch_size=1,
@@ -143,9 +146,11 @@ def profile_and_trace(
     reuse=True,
 ) -> Profiled:
     """``profile``'s report, with the trace it counted (``measure`` runs it:
-    give ``reuse=False`` for one trace of the whole model). ``memory``: read
-    the activations the program keeps and holds at once (by default for a
-    training step only: its ``saved_bytes``)."""
+    give ``reuse=False`` for one trace of the whole model). ``memory``: True
+    reads the activations the program keeps and those it holds at once (its
+    peak: :func:`keras_flops.memory`); ``"saved"`` those it keeps alone (a
+    training step's ``saved_bytes``), the default for a training step; False
+    neither, the default for an inference call."""
     backend = _check_model(model)
     if counting not in MODES:
         raise ValueError(f"counting must be one of {MODES}, got {counting!r}.")
@@ -156,7 +161,7 @@ def profile_and_trace(
         )
     partitioner = backend.partitioner(model)  # the layouts checked before any trace
     resolved = inputs.resolve(model, batch_size, input_shape, backend)
-    memory = training if memory is None else memory
+    memory = ("saved" if training else False) if memory is None else memory
     whole = why_whole(training, counting, memory) if reuse else None
     if reuse and whole is None:
         by_layer = count_by_layer(model, resolved.specs, backend, counting, formulas)
@@ -188,7 +193,9 @@ def profile_and_trace(
                 f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
                 f"failed: {reason(err)} {_advice(model, err, backend)}"
             ) from err
-        counted = backend.count(traced, counting, formulas, memory=memory)
+        counted = backend.count(traced, counting, formulas, memory=bool(memory))
+    if memory == "saved":  # what the program holds at once is not read: none, rather than part of it
+        counted = dataclasses.replace(counted, activations=Activations(counted.activations.saved))
     notes = (f"Traced as one program, not layer by layer: {whole}.",) if whole is not None else ()
     if isinstance(by_chains, str):
         notes += (f"Traced every call of a chain of like calls: {by_chains}.",)
@@ -212,7 +219,7 @@ def _count_by_chains(model, specs, backend, training, targets, formulas, memory)
     """``(trace, counted)`` of the whole program from programs with fewer
     calls of its long chains of like calls (:mod:`keras_flops.core.chains`);
     None without such a chain; the reason (a string) where that is not exact."""
-    found = chains.to_shorten(find_chains(model, specs, backend))
+    found = chains.to_shorten(chains_in_graph(model, backend))
     if not found:
         return None
 
@@ -221,10 +228,14 @@ def _count_by_chains(model, specs, backend, training, targets, formulas, memory)
 
     try:
         return chains.count_by_chains(
-            model, found, trace, lambda t: backend.count(t, "full", formulas, memory=memory)
+            model,
+            found,
+            trace,
+            lambda t: backend.count(t, "full", formulas, memory=bool(memory)),
+            one_program=memory is not True and (not training or backend.backward_in_layers),
         )
     except Exception as err:  # a call that cannot stand in for another: every call is traced, and said
-        return f"{type(err).__name__}: {first_line(err)}"
+        return reason(err).rstrip(".")
 
 
 def _profiled(model, traced, counted, backend, resolved, notes, counting, training) -> Profiled:

@@ -61,7 +61,9 @@ def shortened(report) -> bool:
 def test_a_training_step_with_fewer_blocks_is_the_whole_step(name):
     model, shape = deep_task(name)
     step = keras_flops.profile(model, batch_size=B, input_shape=shape, training=True, warn=False)
-    whole = keras_flops.profile(model, batch_size=B, input_shape=shape, training=True, warn=False, reuse=False)
+    whole = keras_flops.profile(
+        model, batch_size=B, input_shape=shape, training=True, warn=False, reuse=False
+    )
     assert_same(step, whole, TRAINING)
     assert (step.macs, step.backward_macs) == (whole.macs, whole.backward_macs)
     if name.endswith("CausalLM"):  # the decoder blocks: programs of three and two of the five
@@ -97,3 +99,140 @@ def test_the_left_out_blocks_count_as_the_worked_formula():
     per_block = step.to_dataframe(depth=2)["macs"]
     blocks = [per_block[f"gpt2_backbone/transformer_layer_{i}"] for i in range(L)]
     assert blocks == [B * (4 * T * d * d + 2 * T * T * d + 2 * T * d * F)] * L  # 7,296 each, the left-out too
+
+
+def one_program(report) -> bool:
+    return any("One program sufficed for" in n for n in report.notes)
+
+
+@pytest.mark.parametrize("name", ["GPT2CausalLM", "LlamaCausalLM"])
+def test_a_closed_chain_is_counted_from_one_program_where_nothing_else_is_read(name):
+    """A decoder block reads no floating value but the block before's output
+    (its padding mask is integer): its inference call (traced whole for its
+    tied embedding) comes from the program with three of the five blocks
+    alone, and so does a training step's report (its saved activations) on
+    JAX, whose backward ops all go to the layers they differentiate.
+    TensorFlow and PyTorch put some outside (a custom gradient's), and what
+    a step holds at once (memory=True, as keras_flops.memory reads it) needs
+    the program with two blocks as well; each is the whole program's."""
+    from keras_flops.profiling import profile_and_trace
+
+    model, shape = deep_task(name)
+    call = keras_flops.profile(model, batch_size=B, input_shape=shape, warn=False)
+    every = keras_flops.profile(model, batch_size=B, input_shape=shape, warn=False, reuse=False)
+    assert shortened(call) and one_program(call), call.notes
+    assert_same(call, every, COLUMNS)
+    step = keras_flops.profile(model, batch_size=B, input_shape=shape, training=True, warn=False)
+    assert shortened(step) and one_program(step) == (keras.config.backend() == "jax"), step.notes
+    assert step.activations.peak == step.activations.transient == 0  # not read by profile
+    full, every = (
+        profile_and_trace(model, B, shape, training=True, memory=True, reuse=reuse).report
+        for reuse in (True, False)
+    )
+    assert shortened(full) and not one_program(full), full.notes
+    assert_same(full, every, TRAINING)
+    assert full.activations.peak > full.activations.saved_bytes > 0
+
+
+T, D = 8, 4
+
+
+class Mix(keras.layers.Layer):
+    """A block that adds a floating side input to its dense projection."""
+
+    def build(self, h_shape, side_shape):
+        self.dense = keras.layers.Dense(D)
+        self.dense.build(h_shape)
+
+    def call(self, h, side):
+        return self.dense(h) + side
+
+
+class Trim(keras.layers.Layer):
+    """A block that drops its first position: (None, None, D) in the graph
+    either side, one position fewer each call when traced."""
+
+    def build(self, shape):
+        self.dense = keras.layers.Dense(D)
+        self.dense.build(shape)
+
+    def call(self, h):
+        return self.dense(h)[:, 1:]
+
+
+def mse_model(outputs_of):
+    x = keras.Input((None, D))
+    model = keras.Model(x, outputs_of(x))
+    model.compile(loss="mse")
+    return model
+
+
+def test_a_chain_reading_another_floating_value_is_counted_from_two_programs():
+    """Five blocks each read the side value s = Dense(x): in the backward
+    pass the five cotangents of s are summed outside the blocks, once per
+    block, so the chain is not closed and both programs are traced; the
+    count is the whole step's. Forward by hand: the side Dense T*D*D, five
+    blocks T*D*D each (the adds are not MACs), per sequence."""
+
+    def blocks(x):
+        side, h = keras.layers.Dense(D)(x), x
+        for _ in range(BLOCKS):
+            h = Mix()(h, side)
+        return h
+
+    model = mse_model(blocks)
+    step = keras_flops.profile(model, batch_size=B, input_shape=(T, D), training=True, warn=False)
+    whole = keras_flops.profile(
+        model, batch_size=B, input_shape=(T, D), training=True, warn=False, reuse=False
+    )
+    assert shortened(step) and not one_program(step), step.notes
+    assert_same(step, whole, TRAINING)
+    assert step.macs == B * (1 + BLOCKS) * T * D * D == 2 * 6 * 8 * 16 == 1536
+
+
+def test_a_chain_whose_calls_take_other_specs_is_traced_whole():
+    """Five Mix blocks look alike in the graph, but the second adds the
+    mean of x over positions, (B, 1, D), and the third x itself, (B, T, D):
+    the third, passed through, is called on other shapes than the second it
+    stands in for, so every block is traced, and the note says why. MACs by
+    hand: five projections of T positions, 5 T D D per sequence (the mean
+    and the adds are not MACs)."""
+
+    def blocks(x):
+        mean, h = keras.ops.mean(x, axis=1, keepdims=True), x
+        for i in range(BLOCKS):
+            h = Mix()(h, mean if i % 2 else x)
+        return h
+
+    model = mse_model(blocks)
+    step = keras_flops.profile(model, batch_size=B, input_shape=(T, D), training=True, warn=False)
+    whole = keras_flops.profile(
+        model, batch_size=B, input_shape=(T, D), training=True, warn=False, reuse=False
+    )
+    assert not shortened(step)
+    assert any("is called on other arguments (shapes, dtypes, values)" in n for n in step.notes), step.notes
+    assert_same(step, whole, TRAINING)
+    assert step.macs == B * BLOCKS * T * D * D == 2 * 5 * 8 * 16 == 1280
+
+
+def test_a_chain_whose_block_changes_its_shape_is_traced_whole():
+    """Five Trim blocks: (None, None, D) either side in the graph, one
+    position fewer each call when traced; the second returns a value of a
+    shape none of its arguments has, so none stands in for it. MACs by
+    hand: block i (0-based) projects T - i positions."""
+
+    def blocks(x):
+        h = x
+        for _ in range(BLOCKS):
+            h = Trim()(h)
+        return h
+
+    model = mse_model(blocks)
+    step = keras_flops.profile(model, batch_size=B, input_shape=(T, D), training=True, warn=False)
+    whole = keras_flops.profile(
+        model, batch_size=B, input_shape=(T, D), training=True, warn=False, reuse=False
+    )
+    assert not shortened(step)
+    assert any("returns a value of a shape and dtype none of its arguments has" in n for n in step.notes)
+    assert_same(step, whole, TRAINING)
+    assert step.macs == B * (8 + 7 + 6 + 5 + 4) * D * D == 2 * 30 * 16 == 960

@@ -206,7 +206,7 @@ class FlopsCallback(backends.callbacks().Callback):
         if self.training_flops:
             targets = _batch.usable_targets(y_spec, backend)
             profiled = profile_and_trace(
-                self.model, batch_size=batch, input_shape=shape, training=True, targets=targets
+                self.model, batch_size=batch, input_shape=shape, training=True, targets=targets, memory=True
             )
             self.train_report = profiled.report
             self._step_flops = self.train_report.train_flops * replicas

@@ -99,7 +99,7 @@ def op_key(op):
 OP_FIELDS = ("flops", "macs", "bytes", "min_bytes")
 
 
-def count_by_chains(model, chains, trace: Callable, count: Callable):
+def count_by_chains(model, chains, trace: Callable, count: Callable, one_program: bool = False):
     """``(trace, counted)`` of the whole program from programs with fewer
     calls of each chain of four or more calls: with its first two and its last
     (the others passed through), and with its first and its last; each call
@@ -108,7 +108,14 @@ def count_by_chains(model, chains, trace: Callable, count: Callable):
     depend on its neighbours here, as XLA's hoisting makes a partitioned
     program's: :func:`left_out` keeps three calls for that.) ``trace(passthrough)``
     traces one program, ``count(t)`` counts it. A string (why) where that
-    cannot be exact: a difference of the ops is negative."""
+    cannot be exact: a difference of the ops is negative.
+
+    With ``one_program`` (the caller reads no activations held at once,
+    and every op the program makes for a call goes to the call's layers: a
+    forward pass, or a training step on JAX), a closed chain
+    (:class:`~keras_flops.core.reuse.Chain`) needs the first program alone:
+    nothing outside its calls is made for each of them (no cotangents meet
+    there), so the rest of the difference is none."""
     long = to_shorten(chains)
     left = {path: chain[1] for chain in long for path in chain[2:-1]}
     layers = dict(layer_tree(model))
@@ -118,12 +125,17 @@ def count_by_chains(model, chains, trace: Callable, count: Callable):
     saved = list(counted.activations.saved)  # (layer, bytes) in the order the program makes them
     acts = counted.activations
     peak, transient, results = acts.peak, acts.transient, acts.results
+    alone = []  # the chains counted from the first program alone
     for chain in long:
-        fewer_left = {**left, **{path: chain[0] for path in chain[1:-1]}}
-        fewer = _without(count(trace(fewer_left)), fewer_left, layers)
         n = len(chain) - 3  # the calls left out of the program with more
         second = set(renaming(layers[chain[1]], chain[1], layers[chain[1]], chain[1]))
-        rest = difference(counted.ops, fewer.ops, second, op_key, OP_FIELDS)
+        if not (one_program and getattr(chain, "closed", False)):
+            fewer_left = {**left, **{path: chain[0] for path in chain[1:-1]}}
+            fewer = _without(count(trace(fewer_left)), fewer_left, layers)
+            rest = difference(counted.ops, fewer.ops, second, op_key, OP_FIELDS)
+        else:
+            fewer, rest = counted, []
+            alone.append(chain)
         if rest is None:
             return (
                 f"a program with fewer calls of the chain {chain[0]!r} ... {chain[-1]!r} counted more "
@@ -158,6 +170,12 @@ def count_by_chains(model, chains, trace: Callable, count: Callable):
         + ": each call left out is counted as the program's one more call of the chain "
         "(its own records under its own path; reuse=False traces every call)."
     )
+    if alone:
+        note += (
+            " One program sufficed for "
+            + ", ".join(f"{c[0]!r} ... {c[-1]!r}" for c in alone)
+            + ": its calls read no other floating value and pass their output to the next alone."
+        )
     counted = dataclasses.replace(
         counted,
         ops=tuple(ops),

@@ -93,6 +93,21 @@ def _updated(value):
     return keras.ops.slice_update(value, [0] * rank, corner)
 
 
+def _specs(leaves: list) -> list:
+    """A call's flat arguments as the stand-in check compares them: a tensor
+    by its shape and dtype, a plain value as it is, any other by its type."""
+    out = []
+    for leaf in leaves:
+        shape = getattr(leaf, "shape", None)
+        if shape is not None and hasattr(leaf, "dtype"):
+            out.append((tuple(shape), str(leaf.dtype)))
+        elif leaf is None or isinstance(leaf, (bool, int, float, str)):
+            out.append(leaf)
+        else:
+            out.append(type(leaf).__qualname__)
+    return out
+
+
 def _matching(outputs: list, arguments: list) -> List[Optional[int]]:
     """For each output, the position of the first argument not taken yet of its
     shape and dtype (None where there is none)."""
@@ -185,10 +200,8 @@ class LayerRecorder:
             with self.mark(path):
                 outputs = bound(*args, **kwargs)
             if path in self._standing and path not in self._stand_ins:
-                self._stand_ins[path] = (
-                    outputs,
-                    _matching(self._flatten(outputs), self._flatten((args, kwargs))),
-                )
+                given = self._flatten((args, kwargs))
+                self._stand_ins[path] = (outputs, _matching(self._flatten(outputs), given), _specs(given))
             if info.calls == 0:
                 info.output_shape = _shapes_of(outputs, self._flatten)
                 info.order = self._order
@@ -207,10 +220,12 @@ class LayerRecorder:
         like = self._passthrough[path]
         if like not in self._stand_ins:
             raise NoStandIn(f"{path!r} is called before {like!r}, the like layer it stands in for")
-        structure, positions = self._stand_ins[like]
+        structure, positions, specs = self._stand_ins[like]
         if None in positions:
             raise NoStandIn(f"{like!r} returns a value of a shape and dtype none of its arguments has")
         given = self._flatten((args, kwargs))
+        if _specs(given) != specs:
+            raise NoStandIn(f"{path!r} is called on other arguments (shapes, dtypes, values) than {like!r}")
         first = len(self._flatten(args[:1])) if args else 0
         with self.mark(path):  # what it makes is its own: counted as the like call's, in its place
             leaves = [given[i] if i < first else _updated(given[i]) for i in positions]

@@ -81,6 +81,22 @@ class LayerTraces:
     chains: Tuple[Tuple[str, ...], ...] = ()  # see _ByLayer.chains
 
 
+class Chain(tuple):
+    """A chain of like calls (:meth:`_ByLayer.chains`): their model paths, in
+    call order. ``closed``: each call reads no floating value but its first
+    argument (its others are integer masks, or absent), and each call's
+    output but the last's is read by the next call alone. A training step's
+    backward pass then adds nothing outside such a chain's calls for each of
+    them: no cotangents meet from several readers."""
+
+    closed: bool
+
+    def __new__(cls, paths, closed: bool = False):
+        chain = super().__new__(cls, paths)
+        chain.closed = closed
+        return chain
+
+
 class Fallback(Exception):
     """Reuse cannot be exact here: the message says why."""
 
@@ -132,6 +148,25 @@ def find_chains(model, specs, backend) -> Tuple[Tuple[str, ...], ...]:
     except Exception:  # a Fallback, or a layer that cannot be traced alone: no chains
         return ()
     return traces.chains
+
+
+def chains_in_graph(model, backend) -> Tuple[Chain, ...]:
+    """The chains of like calls of ``model``'s layer graph, read from the
+    graph alone, with nothing traced: runs of calls of one key without their
+    specs (layer, config, arguments, sublayers, weights), each taking the one
+    output of the call before it as its first positional argument, of that
+    argument's symbolic shape and dtype. A program traced with a chain's
+    middle calls passed through checks that each is called on the specs its
+    like call was (``LayerRecorder``'s stand-ins), so the specs of a call
+    that is not traced are known to be those of one that is. () where the
+    model is not such a graph."""
+    graph = _compat.layer_graph(model)
+    if graph is None:
+        return ()
+    try:
+        return _ByLayer(model, graph, backend, "full", None, chains_only=True).chains_in_graph()
+    except Exception:  # a Fallback (a mask that flows, a nested model called twice): no chains
+        return ()
 
 
 class _Traced:
@@ -192,6 +227,7 @@ class _ByLayer:
         self.unshared: Dict[str, List[str]] = {}  # why -> the layers traced each on its own
         self.chains_only = chains_only  # a shared layer is then no fallback, and in no chain
         self.shared: set = set()  # ids of the calls' layers reached by more than one call
+        self._symbolic: Optional[Dict[int, Any]] = None  # global id -> KerasTensor (chains_in_graph)
         self._check_graph(graph, set(), set())
 
     # ------------------------------------------------------------- checks
@@ -241,7 +277,7 @@ class _ByLayer:
     def run(self, specs) -> Tuple[LayerTraces, Counted]:
         inputs, outputs = _compat.graph_ends(self.graph)
         self.entries: List[Any] = []
-        results = self._plan(self.graph, [id(t) for t in inputs])
+        results = self._results = self._plan(self.graph, [id(t) for t in inputs])
         flat = self._check_inputs(self.graph, inputs, self.backend.flatten(specs))
         self._values = dict(zip([id(t) for t in inputs], flat))
         self.model_inputs = {id(t) for t in inputs}
@@ -292,7 +328,58 @@ class _ByLayer:
             else:
                 runs.append([entry])
             last = entry
-        return tuple(tuple(self.paths[id(e.op)] for e in run) for run in runs if len(run) > 1)
+        readers = self._readers()
+        return tuple(
+            Chain((self.paths[id(e.op)] for e in run), self._closed(run, readers))
+            for run in runs
+            if len(run) > 1
+        )
+
+    def _closed(self, run: List["_Call"], readers: Dict[int, int]) -> bool:
+        """:attr:`Chain.closed` of a run of calls."""
+        for entry in run:
+            if any(_floating(self._values.get(g)) for g in entry.unique_ins[1:]):
+                return False
+        return all(readers.get(entry.outs[0], 0) == 1 for entry in run[:-1])
+
+    def chains_in_graph(self) -> Tuple[Chain, ...]:
+        """:func:`chains_in_graph`."""
+        self.entries = []
+        self._symbolic = {}
+        inputs, _ = _compat.graph_ends(self.graph)
+        self._results = self._plan(self.graph, [id(t) for t in inputs])
+        self._values = self._symbolic  # the closed check reads the symbolic specs
+        keys: Dict[int, Any] = {}
+        runs: List[List[_Call]] = []
+        last = None
+        for entry in self.entries:
+            key = None
+            if isinstance(entry, _Call) and id(entry.op) not in self.shared:
+                key, _ = self._key(entry.op, entry.arguments, entry.unique, [], ())
+            if key is None:
+                last = None
+                continue
+            keys[id(entry)] = key
+            if last is not None and keys[id(last)] == key and self._follows(entry, last):
+                runs[-1].append(entry)
+            else:
+                runs.append([entry])
+            last = entry
+        readers = self._readers()
+        return tuple(
+            Chain((self.paths[id(e.op)] for e in run), self._closed(run, readers))
+            for run in runs
+            if len(run) > 1
+        )
+
+    def _readers(self) -> Dict[int, int]:
+        """How many calls read each tensor (the model's outputs once more)."""
+        readers: Dict[int, int] = {g: 1 for g in self._results}
+        for entry in self.entries:
+            if isinstance(entry, _Call):
+                for g in entry.unique_ins:
+                    readers[g] = readers.get(g, 0) + 1
+        return readers
 
     def _follows(self, entry: "_Call", before: "_Call") -> bool:
         """Whether ``entry``'s first positional argument is the one output
@@ -388,6 +475,8 @@ class _ByLayer:
                 ids.update((id(t), g) for t, g in zip(outs, found))
                 continue
             unique = list({id(t): t for t in ins}.values())
+            if self._symbolic is not None:
+                self._symbolic.update((ids.get(id(t), id(t)), t) for t in unique + list(outs))
             self.entries.append(
                 _Call(
                     op,
@@ -542,7 +631,19 @@ def _dtype(value) -> str:
     return dtype_name(getattr(value, "dtype", None))
 
 
+def _floating(value) -> bool:
+    """Whether a spec is of a floating (or complex) dtype: one a gradient flows through;
+    True for an unknown one."""
+    name = _dtype(value) if value is not None else ""
+    return not name.startswith(("int", "uint", "bool"))
+
+
 PLAIN = (int, float, str, bool, type(None))
+
+# Keras's record of a layer's use, which changes once it is built or called
+# (a chain's calls passed through by a trace are never called), not what it
+# computes: no part of a key.
+USE = frozenset({"_called", "built", "_build_shapes_dict", "_lock", "_inbound_nodes", "_outbound_nodes"})
 
 
 def _config(layer) -> dict:
@@ -558,7 +659,7 @@ def _config(layer) -> dict:
             raise
         held = {}
         for k, v in vars(layer).items():
-            if "name" in k or "path" in k or hasattr(v, "weights") or hasattr(v, "assign"):
+            if k in USE or "name" in k or "path" in k or hasattr(v, "weights") or hasattr(v, "assign"):
                 continue  # names, sublayers (below), variables (their shapes are in the key)
             if isinstance(v, PLAIN) or (
                 isinstance(v, (list, tuple)) and all(isinstance(e, PLAIN) for e in v)

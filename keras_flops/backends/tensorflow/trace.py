@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import tensorflow as tf
 
+from keras_flops import _compat
 from keras_flops.backends.tensorflow import graph as graphs
 from keras_flops.backends.tensorflow import training_step
 from keras_flops.backends.tensorflow.graph import GRADIENT_PREFIX
@@ -135,10 +136,14 @@ def trace(model, specs, training: bool = False, targets=None, passthrough=None) 
         )
     variables = weightless.deferred_variables(model)
     values = [weightless.value_specs(variables, tensor_spec)] if variables is not None else []
-    step = training_step.TrainingStep(model, has_targets=targets is not None, variables=variables)
     args = (specs,) + ((targets,) if targets is not None else ()) + tuple(values)
-    with GraphRecorder(model, passthrough) as recorder:
-        concrete = step.function.get_concrete_function(*args)
+
+    def traced(autograph: bool):
+        step = training_step.TrainingStep(model, targets is not None, variables, autograph)
+        with GraphRecorder(model, passthrough) as recorder:
+            return step, recorder, step.function.get_concrete_function(*args)
+
+    step, recorder, concrete = without_autograph_first(model, traced)
     return check_run_time_shapes(
         Trace(
             function=concrete,
@@ -149,7 +154,27 @@ def trace(model, specs, training: bool = False, targets=None, passthrough=None) 
     )
 
 
-def trace_call(model, call: Callable, specs: List, autograph: bool = True, passthrough=None) -> Trace:
+def without_autograph_first(model, traced: Callable):
+    """``traced(autograph)``: for a Keras 3 model first without autograph,
+    again with it where the model's Python branches or loops on a tensor.
+
+    A Keras 3 model's Python runs on every backend, so it seldom has control
+    flow on tensors to convert, and the conversion took a third of a 7B
+    training step's trace; a model written for TensorFlow alone may have
+    such flow, and TensorFlow says so at once without autograph
+    (``OperatorNotAllowedInGraphError``). A tf_keras model is traced with
+    autograph, as its ``fit`` runs it."""
+    if _compat.is_tf_keras(model):
+        return traced(True)
+    try:
+        return traced(False)
+    except tf.errors.OperatorNotAllowedInGraphError:
+        return traced(True)
+
+
+def trace_call(
+    model, call: Callable, specs: List, autograph: Optional[bool] = None, passthrough=None
+) -> Trace:
     """Trace ``call(*args, region)`` on ``specs``: a function that runs
     ``model`` or parts of it (a language model's ``call_with_cache``, say),
     with every op's owner among ``model``'s layers. ``region(name)`` is a
@@ -157,7 +182,8 @@ def trace_call(model, call: Callable, specs: List, autograph: bool = True, passt
     row of their own (the sampler of a generation step, say). Weightless
     models are traced on placeholders, as by :func:`trace`. ``autograph``:
     convert Python control flow on tensors into graph ops (TensorFlow's
-    autograph), as ``tf.function`` does by default."""
+    autograph); by default only where it is needed
+    (:func:`without_autograph_first`)."""
     variables = weightless.deferred_variables(model)
     values = [weightless.value_specs(variables, tensor_spec)] if variables is not None else []
 
@@ -167,8 +193,17 @@ def trace_call(model, call: Callable, specs: List, autograph: bool = True, passt
             outputs = call(*args, recorder.region)
             return outputs, weightless.updates(scope, variables, placeholders)
 
-    with GraphRecorder(model, passthrough) as recorder:
-        concrete = tf.function(fn, autograph=autograph).get_concrete_function(*specs, *values)
+    recorder = None
+
+    def traced(autograph: bool):
+        nonlocal recorder
+        with GraphRecorder(model, passthrough) as recorder:
+            return recorder, tf.function(fn, autograph=autograph).get_concrete_function(*specs, *values)
+
+    if autograph is None:
+        recorder, concrete = without_autograph_first(model, traced)
+    else:
+        recorder, concrete = traced(autograph)
     graph = concrete.graph
     returned = len(tf.nest.flatten(concrete.structured_outputs[0]))
     return check_run_time_shapes(

@@ -25,17 +25,19 @@ class TrainingStep:
     graph (zeros: their values do not change the count).
     """
 
-    def __init__(self, model, has_targets: bool, variables=None):
+    def __init__(self, model, has_targets: bool, variables=None, autograph: bool = True):
         self.model = model
         self.variables = variables  # placeholders stand for these (weightless models)
         self.phases: Dict[str, str] = {}
         self.notes: List[str] = []
         if has_targets:
             self.function = tf.function(
-                lambda inputs, targets, values=None: self._step(inputs, targets, values)
+                lambda inputs, targets, values=None: self._step(inputs, targets, values), autograph=autograph
             )
         else:
-            self.function = tf.function(lambda inputs, values=None: self._step(inputs, None, values))
+            self.function = tf.function(
+                lambda inputs, values=None: self._step(inputs, None, values), autograph=autograph
+            )
 
     def _step(self, inputs, targets=None, values=None):
         with weightless.values_for(self.variables, values) as scope:

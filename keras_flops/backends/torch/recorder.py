@@ -391,6 +391,13 @@ class OpRecorder(_compat.torch_dispatch_mode()):
             return None
         if not given and kwargs.get("device") != META:
             return None
+        if not given:  # a factory (zeros, arange): its size first, on the meta device, before any memory
+            try:
+                made = func(*args, **kwargs)
+            except Exception:
+                return None
+            if isinstance(made, torch.Tensor) and made.numel() > CONSTANT_ELEMENTS:
+                return None
         swap = lambda x: real[id(x)] if isinstance(x, torch.Tensor) else x  # noqa: E731
         try:
             values = [
