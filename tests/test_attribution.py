@@ -158,3 +158,22 @@ def test_profile_by_op():
     assert df.loc["MatMul", "flops"] == 30 + 12
     assert df.loc["MatMul", "macs"] == 21
     assert df.loc["BiasAdd", "flops"] == 3 + 2
+
+
+def test_a_custom_gradients_ops_go_to_the_layer_they_differentiate():
+    """TensorFlow's SiLU has a custom gradient, whose ops carry no forward
+    op's name: they go to the layer of the ops they read (the Dense whose
+    activation it is), not outside every layer. d1's backward, by hand, for a
+    batch of B = 2: the kernel's gradient 2 * B * 4 * 3 = 48 FLOPs (MACs
+    B * 4 * 3 = 24), the bias's (B - 1) * 3 = 3 adds, and the SiLU's on B * 3
+    = 6 values: a sigmoid (4 FLOPs each, 24) and six elementwise ops
+    (dy * s * (1 + x * (1 - s))), 36."""
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="silu", name="d1"), keras.layers.Dense(1, name="d2")]
+    )
+    model.compile(loss="mse")
+    report = keras_flops.profile(model, batch_size=2, training=True, warn=False)
+    table = report.to_dataframe()
+    assert "(model)" not in table.index
+    assert table.loc["d1", "backward_flops"] == 48 + 3 + 24 + 36 == 111
+    assert table.loc["d1", "backward_macs"] == 24

@@ -150,8 +150,9 @@ class Backend(Protocol):
     global_batch: bool  # whether Keras traces a distributed step on the global batch (JAX)
     # rather than on each replica's (TensorFlow)
     # whether each backward op goes to the layer of the forward op it differentiates (JAX's
-    # linearization), so that a closed chain's training step needs one program (core/chains.py);
-    # TensorFlow's and PyTorch's custom gradients (a SiLU's, a GELU's) are put outside the layer
+    # linearization; TensorFlow's gradient names, and for a custom gradient the layer of the ops
+    # it reads), so that a closed chain's training step needs one program (core/chains.py);
+    # PyTorch leaves some ops of a backward node without a forward op outside any layer
     backward_in_layers: bool
 
     # ---------------------------------------------------------------- tracing

@@ -278,7 +278,8 @@ def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None
     and so to its layer, or to the loss. A gradient op with no forward name
     to go by (the AddN summing a shared weight's gradients, a loss's gradient
     at the root scope) goes to the loss if the loss or the labels feed it,
-    else to its inputs' layer. Ops of a called function that no layer call
+    else to its inputs' layer; one whose inputs have no forward name either
+    (a custom gradient's, as a SiLU's) to the layer of the ops it reads. Ops of a called function that no layer call
     created belong to the op that calls them. The rest of the top graph is
     "(model)", or "(loss)" in the loss phase. ``phases`` gives top-graph ops'
     phases (default "forward"); a called function's ops take their caller's.
@@ -313,6 +314,8 @@ def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None
                 layer = _in_gradient_body(recorded_anywhere, name)
             if layer is None and phase == BACKWARD:
                 layer = _backward_owner(op, by_name, phases if caller is None else {})
+            if layer is None and phase == BACKWARD:  # a custom gradient's op (a SiLU's): its inputs' layer
+                layer = _made_by(op, owners, graph_id)
             if layer is None:
                 layer = LOSS if phase == LOSS_PHASE else (OUTSIDE if caller is None else caller[0])
             owners[(graph_id, name)] = (layer, phase)
@@ -374,6 +377,17 @@ def _in_gradient_body(recorded_anywhere: Mapping[str, str], name: str) -> Option
         return None
     parts = name[start + len("gradients/") :].split("/")
     return _longest_prefix(parts, lambda prefix: recorded_anywhere.get(prefix.removesuffix("_grad")))
+
+
+def _made_by(op, owners: Mapping[Key, Owner], graph_id: int) -> Optional[str]:
+    """The layer of the first of ``op``'s inputs that a layer's backward or
+    forward op made (ops come in the order they were made, so their inputs
+    have owners already); None where none did."""
+    for tensor in op.inputs:
+        owner = owners.get((graph_id, tensor.op.name))
+        if owner is not None and owner[0] not in (OUTSIDE, LOSS):
+            return owner[0]
+    return None
 
 
 def _backward_owner(op, by_name: Callable, phases: Mapping[str, str]) -> Optional[str]:
