@@ -45,7 +45,9 @@ def profile(
         the trainable weights (not the optimizer's update). ``report.flops``
         is then the forward pass and loss, ``report.backward_flops`` the
         gradients, ``report.train_flops`` both, and the per-layer table has
-        backward columns.
+        backward columns and ``saved_bytes`` (the activations the step keeps
+        for its backward pass; what it holds at once is
+        ``keras_flops.memory``'s).
       targets: specs of the labels for ``training=True``, anything with a
         ``shape`` and a ``dtype`` (``keras.KerasTensor``, ``tf.TensorSpec``);
         by default labels shaped for the compiled loss are made in the graph.
@@ -60,7 +62,9 @@ def profile(
         call like it (a 70B's 80 decoder blocks are traced once), for
         functional models and Sequentials in inference; where that cannot be
         exact, and with ``reuse=False``, the whole model is traced at once
-        (``report.notes`` says why). Both give the same counts.
+        (``report.notes`` says why). A training step, and a model traced
+        whole, is traced with fewer of its decoder blocks (a chain of like
+        calls) and the others counted from them. Both give the same counts.
 
     The model is traced on the backend Keras runs on (into a TensorFlow
     graph, a jaxpr, or PyTorch's aten ops on the meta device) and left
@@ -232,7 +236,7 @@ def _count_by_chains(model, specs, backend, training, targets, formulas, memory)
             found,
             trace,
             lambda t: backend.count(t, "full", formulas, memory=bool(memory)),
-            one_program=memory is not True and (not training or backend.backward_in_layers),
+            one_program=memory is not True,
         )
     except Exception as err:  # a call that cannot stand in for another: every call is traced, and said
         return reason(err).rstrip(".")

@@ -149,11 +149,6 @@ class Backend(Protocol):
     modes: Tuple[str, ...]  # the counting modes it offers ("full", and "tfprof" on TensorFlow)
     global_batch: bool  # whether Keras traces a distributed step on the global batch (JAX)
     # rather than on each replica's (TensorFlow)
-    # whether each backward op goes to the layer of the forward op it differentiates (JAX's
-    # linearization; TensorFlow's gradient names, and for a custom gradient the layer of the ops
-    # it reads), so that a closed chain's training step needs one program (core/chains.py);
-    # PyTorch leaves some ops of a backward node without a forward op outside any layer
-    backward_in_layers: bool
 
     # ---------------------------------------------------------------- tracing
     def trace(self, model, specs, training: bool = False, targets=None, passthrough=None) -> Trace:

@@ -110,12 +110,12 @@ def count_by_chains(model, chains, trace: Callable, count: Callable, one_program
     traces one program, ``count(t)`` counts it. A string (why) where that
     cannot be exact: a difference of the ops is negative.
 
-    With ``one_program`` (the caller reads no activations held at once,
-    and every op the program makes for a call goes to the call's layers: a
-    forward pass, or a training step on JAX), a closed chain
+    With ``one_program`` (the caller reads no activations held at once), a
+    closed chain
     (:class:`~keras_flops.core.reuse.Chain`) needs the first program alone:
     nothing outside its calls is made for each of them (no cotangents meet
-    there), so the rest of the difference is none."""
+    there, and every backend puts each backward op in the layer of the
+    forward ops it differentiates), so the rest of the difference is none."""
     long = to_shorten(chains)
     left = {path: chain[1] for chain in long for path in chain[2:-1]}
     layers = dict(layer_tree(model))

@@ -251,3 +251,17 @@ def test_gpt2_generation_and_sweep_on_torch():
     sweep = keras_flops.sweep(backbone, sequence_length=[4, 8])
     # per layer 4 S d^2 + 2 S^2 d + 2 S d F
     assert [r.macs for r in sweep.reports] == [L * (4 * s * d * d + 2 * s * s * d + 2 * s * d * F) for s in (4, 8)]
+
+
+def test_every_backward_op_of_a_gemma_step_is_in_a_layer():
+    """Gemma's blocks run an op in place on a view: PyTorch gives the view's
+    base a node of its own, and replays the view's, which no recorded op
+    made. Their backward ops (a multiply of 160 values, the slice copies)
+    go to the layer of the op that made their input, not outside every
+    layer: each block's step is its own, as on JAX and TensorFlow."""
+    from test_chains import B, deep_task
+
+    model, shape = deep_task("GemmaCausalLM")
+    step = keras_flops.profile(model, batch_size=B, input_shape=shape, training=True, warn=False, reuse=False)
+    outside = [op for op in step.ops if op.phase == "backward" and op.layer == "(model)"]
+    assert outside == []

@@ -25,7 +25,6 @@ class JaxBackend(WithoutTensorFlow):
     name = "jax"
     label = "JAX"
     modes = ("full",)
-    backward_in_layers = True
     global_batch = True  # Keras traces the whole batch and shards it over the mesh
 
     trace = staticmethod(tracing.trace)

@@ -28,7 +28,6 @@ class TensorFlowBackend:
     name = "tensorflow"
     label = "TensorFlow"
     modes = ("full", "tfprof")
-    backward_in_layers = True
     global_batch = False  # a strategy traces each replica's step on its share of the batch
 
     trace = staticmethod(tracing.trace)

@@ -25,7 +25,6 @@ class TorchBackend(WithoutTensorFlow):
     name = "torch"
     label = "PyTorch"
     modes = ("full",)
-    backward_in_layers = False
     global_batch = False  # Keras on PyTorch trains on one device's batch
 
     trace = staticmethod(tracing.trace)

@@ -262,11 +262,13 @@ class OpRecorder(_compat.torch_dispatch_mode()):
     def _resolve(self) -> None:
         """Tag the autograd nodes of the last forward op's results with its owner."""
         for t, owner in self._pending:
-            node = t.grad_fn
-            if node is not None:
-                metadata = node.metadata
-                if _TAG not in metadata:
-                    metadata[_TAG] = owner
+            # an op in place on a view gives the view's base a node of its own (CopySlices)
+            base = t._base if t._is_view() else None
+            for node in (t.grad_fn, base.grad_fn if base is not None else None):
+                if node is not None:
+                    metadata = node.metadata
+                    if _TAG not in metadata:
+                        metadata[_TAG] = owner
         self._pending.clear()
 
     def owner(self) -> Tuple[str, str]:
@@ -274,7 +276,7 @@ class OpRecorder(_compat.torch_dispatch_mode()):
         if (node is not None or self.backward) and torch.is_grad_enabled() and self._owner() != OUTSIDE:
             return self._owner(), BACKWARD  # a checkpoint replaying a layer's forward: that layer's
         if node is not None or self.backward:
-            owner = node.metadata.get(_TAG) if node is not None else None
+            owner = _tag(node) if node is not None else None
             return (owner[0] if owner else LOSS if node is None else OUTSIDE), BACKWARD
         layer = self._owner()
         return layer, (LOSS_PHASE if layer == LOSS else FORWARD)
@@ -413,6 +415,23 @@ class OpRecorder(_compat.torch_dispatch_mode()):
 
     def finish(self) -> None:
         self.settle()
+
+
+def _tag(node):
+    """The owner tagged on an autograd node; for a node no recorded op made
+    (a view's, replayed after an op in place on it), the owner of the first
+    node it leads to that has one: the op that made its input."""
+    seen, pending = set(), [node]
+    while pending:
+        node = pending.pop(0)
+        if node is None or id(node) in seen or len(seen) > 8:
+            continue
+        seen.add(id(node))
+        owner = node.metadata.get(_TAG)
+        if owner is not None:
+            return owner
+        pending.extend(next_node for next_node, _ in node.next_functions)
+    return None
 
 
 class _Einsum(torch.autograd.Function):
