@@ -80,6 +80,12 @@ def test_a_view_is_known():
     assert torch_compat.is_view(t[1:]) and not torch_compat.is_view(t)
 
 
+def test_a_views_base_is_known():
+    # Tensor._base: the tensor an op in place on a view gives a new autograd node
+    t = torch.empty((4, 4), device="meta")
+    assert torch_compat.view_base(t[1:]) is t and torch_compat.view_base(t) is None
+
+
 def test_a_deferred_variable_reads_as_meta_zeros():
     # keras.Variable._initializer, called by Variable.value while it has no value
     with keras.StatelessScope(initialize_variables=False):

@@ -1,6 +1,6 @@
 """Every access to a private PyTorch name, and to Keras's private names on
 its PyTorch backend, in one place: the dispatch mode, an aten op's schema, a
-tensor's view flag, the running autograd node, Keras's torch device and seed
+tensor's view flag and base, the running autograd node, Keras's torch device and seed
 generator, and a deferred variable's initializer.
 
 Each function reads one private thing, says what and from which versions,
@@ -77,6 +77,13 @@ def aten_schema(func):
 def is_view(tensor) -> bool:
     """Whether a tensor is a view of another's memory: ``Tensor._is_view``."""
     return bool(required_attr(tensor, "_is_view", "whether a tensor is a view")())
+
+
+def view_base(tensor):
+    """The tensor whose memory ``tensor`` views, None for one that is not a
+    view: ``Tensor._base``. An op in place on a view gives the base a new
+    autograd node."""
+    return required_attr(tensor, "_base", "the tensor a view views") if is_view(tensor) else None
 
 
 def current_autograd_node():

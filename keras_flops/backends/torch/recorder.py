@@ -263,7 +263,7 @@ class OpRecorder(_compat.torch_dispatch_mode()):
         """Tag the autograd nodes of the last forward op's results with its owner."""
         for t, owner in self._pending:
             # an op in place on a view gives the view's base a node of its own (CopySlices)
-            base = t._base if t._is_view() else None
+            base = _compat.view_base(t)
             for node in (t.grad_fn, base.grad_fn if base is not None else None):
                 if node is not None:
                     metadata = node.metadata
