@@ -159,11 +159,18 @@ class Trim(keras.layers.Layer):
         return self.dense(h)[:, 1:]
 
 
-def mse_model(outputs_of):
+def step_and_whole(outputs_of):
+    """The training step of the model ``outputs_of(x)`` (mean squared error)
+    on (B, T, D), counted with reuse and traced whole, the two checked equal."""
     x = keras.Input((None, D))
     model = keras.Model(x, outputs_of(x))
     model.compile(loss="mse")
-    return model
+    step, whole = (
+        keras_flops.profile(model, batch_size=B, input_shape=(T, D), training=True, warn=False, reuse=reuse)
+        for reuse in (True, False)
+    )
+    assert_same(step, whole, TRAINING)
+    return step
 
 
 def test_a_chain_reading_another_floating_value_is_counted_from_two_programs():
@@ -179,13 +186,8 @@ def test_a_chain_reading_another_floating_value_is_counted_from_two_programs():
             h = Mix()(h, side)
         return h
 
-    model = mse_model(blocks)
-    step = keras_flops.profile(model, batch_size=B, input_shape=(T, D), training=True, warn=False)
-    whole = keras_flops.profile(
-        model, batch_size=B, input_shape=(T, D), training=True, warn=False, reuse=False
-    )
+    step = step_and_whole(blocks)
     assert shortened(step) and not one_program(step), step.notes
-    assert_same(step, whole, TRAINING)
     assert step.macs == B * (1 + BLOCKS) * T * D * D == 2 * 6 * 8 * 16 == 1536
 
 
@@ -203,14 +205,9 @@ def test_a_chain_whose_calls_take_other_specs_is_traced_whole():
             h = Mix()(h, mean if i % 2 else x)
         return h
 
-    model = mse_model(blocks)
-    step = keras_flops.profile(model, batch_size=B, input_shape=(T, D), training=True, warn=False)
-    whole = keras_flops.profile(
-        model, batch_size=B, input_shape=(T, D), training=True, warn=False, reuse=False
-    )
+    step = step_and_whole(blocks)
     assert not shortened(step)
     assert any("is called on other arguments (shapes, dtypes, values)" in n for n in step.notes), step.notes
-    assert_same(step, whole, TRAINING)
     assert step.macs == B * BLOCKS * T * D * D == 2 * 5 * 8 * 16 == 1280
 
 
@@ -226,12 +223,7 @@ def test_a_chain_whose_block_changes_its_shape_is_traced_whole():
             h = Trim()(h)
         return h
 
-    model = mse_model(blocks)
-    step = keras_flops.profile(model, batch_size=B, input_shape=(T, D), training=True, warn=False)
-    whole = keras_flops.profile(
-        model, batch_size=B, input_shape=(T, D), training=True, warn=False, reuse=False
-    )
+    step = step_and_whole(blocks)
     assert not shortened(step)
     assert any("returns a value of a shape and dtype none of its arguments has" in n for n in step.notes)
-    assert_same(step, whole, TRAINING)
     assert step.macs == B * (8 + 7 + 6 + 5 + 4) * D * D == 2 * 30 * 16 == 960

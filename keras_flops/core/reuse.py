@@ -314,20 +314,29 @@ class _ByLayer:
         its first positional argument, of the same spec: a transformer's
         decoder blocks. Their model paths, in call order. What XLA makes of
         one middle call of such a run, it makes of every middle call."""
-        runs: List[List[_Call]] = []
-        last = None
-        for entry in self.entries:
+
+        def traced(entry):
             if not isinstance(entry, _Call) or entry.traced is None or not entry.live:
+                return None
+            return None if id(entry.op) in self.shared else entry.traced
+
+        return self._runs(traced)
+
+    def _runs(self, key_of) -> Tuple[Chain, ...]:
+        """Runs of two or more calls of one key (``key_of(entry)``; None for
+        an entry in no run), each following the one before (:meth:`_follows`)."""
+        runs: List[List[_Call]] = []
+        last = last_key = None
+        for entry in self.entries:
+            key = key_of(entry)
+            if key is None:
                 last = None
                 continue
-            if id(entry.op) in self.shared:
-                last = None
-                continue
-            if last is not None and entry.traced is last.traced and self._follows(entry, last):
+            if last is not None and key == last_key and self._follows(entry, last):
                 runs[-1].append(entry)
             else:
                 runs.append([entry])
-            last = entry
+            last, last_key = entry, key
         readers = self._readers()
         return tuple(
             Chain((self.paths[id(e.op)] for e in run), self._closed(run, readers))
@@ -349,28 +358,13 @@ class _ByLayer:
         inputs, _ = _compat.graph_ends(self.graph)
         self._results = self._plan(self.graph, [id(t) for t in inputs])
         self._values = self._symbolic  # the closed check reads the symbolic specs
-        keys: Dict[int, Any] = {}
-        runs: List[List[_Call]] = []
-        last = None
-        for entry in self.entries:
-            key = None
-            if isinstance(entry, _Call) and id(entry.op) not in self.shared:
-                key, _ = self._key(entry.op, entry.arguments, entry.unique, [], ())
-            if key is None:
-                last = None
-                continue
-            keys[id(entry)] = key
-            if last is not None and keys[id(last)] == key and self._follows(entry, last):
-                runs[-1].append(entry)
-            else:
-                runs.append([entry])
-            last = entry
-        readers = self._readers()
-        return tuple(
-            Chain((self.paths[id(e.op)] for e in run), self._closed(run, readers))
-            for run in runs
-            if len(run) > 1
-        )
+
+        def key(entry):
+            if not isinstance(entry, _Call) or id(entry.op) in self.shared:
+                return None
+            return self._key(entry.op, entry.arguments, entry.unique, [], ())[0]
+
+        return self._runs(key)
 
     def _readers(self) -> Dict[int, int]:
         """How many calls read each tensor (the model's outputs once more)."""
