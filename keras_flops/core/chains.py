@@ -143,22 +143,19 @@ def count_by_chains(model, chains, trace: Callable, count: Callable, one_program
             )
         at = max((i for i, row in enumerate(rows) if row.path in second), default=len(rows) - 1)
         kept = max((i for i, (layer, _) in enumerate(saved) if layer in second), default=len(saved) - 1)
+        # the second call's own records, each given to every call left out under that call's paths
+        own_rows = [row for row in more.layers if row.path in second]
+        own_ops = [op for op in counted.ops if op.layer in second]
+        own_uncounted = [u for u in counted.uncounted if u.layer in second]
+        own_saved = [(layer, size) for layer, size in counted.activations.saved if layer in second]
         for path in chain[2:-1]:
             renamed = renaming(layers[chain[1]], chain[1], layers[path], path)
-            copies = [
-                dataclasses.replace(row, path=renamed[row.path]) for row in more.layers if row.path in second
-            ]
+            copies = [dataclasses.replace(row, path=renamed[row.path]) for row in own_rows]
             rows[at + 1 : at + 1] = copies
             at += len(copies)
-            ops += [
-                dataclasses.replace(op, layer=renamed[op.layer]) for op in counted.ops if op.layer in renamed
-            ]
-            uncounted += [
-                dataclasses.replace(u, layer=renamed[u.layer])
-                for u in counted.uncounted
-                if u.layer in renamed
-            ]
-            mine = [(renamed[layer], size) for layer, size in counted.activations.saved if layer in renamed]
+            ops += [dataclasses.replace(op, layer=renamed[op.layer]) for op in own_ops]
+            uncounted += [dataclasses.replace(u, layer=renamed[u.layer]) for u in own_uncounted]
+            mine = [(renamed[layer], size) for layer, size in own_saved]
             saved[kept + 1 : kept + 1] = mine
             kept += len(mine)
         ops += [times(op, n, chain) for op in rest]

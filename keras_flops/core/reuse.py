@@ -228,6 +228,7 @@ class _ByLayer:
         self.chains_only = chains_only  # a shared layer is then no fallback, and in no chain
         self.shared: set = set()  # ids of the calls' layers reached by more than one call
         self._symbolic: Optional[Dict[int, Any]] = None  # global id -> KerasTensor (chains_in_graph)
+        self._configs: Dict[int, Any] = {}  # id(layer) -> its _config, read once per count
         self._check_graph(graph, set(), set())
 
     # ------------------------------------------------------------- checks
@@ -554,7 +555,9 @@ class _ByLayer:
             return None, None  # a Keras op between layers: counted from its own small trace
         try:
             with _compat.serializing_without_tensorflow():
-                config = json.dumps(_without_names(_config(op)), sort_keys=True, default=_plain)
+                config = json.dumps(
+                    _without_names(_config(op, self._configs)), sort_keys=True, default=_plain
+                )
         except Exception as err:
             return None, f"get_config() fails: {type(err).__name__}"
         positions = {id(t): i for i, t in enumerate(unique)}
@@ -640,12 +643,23 @@ PLAIN = (int, float, str, bool, type(None))
 USE = frozenset({"_called", "built", "_build_shapes_dict", "_lock", "_inbound_nodes", "_outbound_nodes"})
 
 
-def _config(layer) -> dict:
+def _config(layer, memo: Optional[Dict[int, Any]] = None) -> dict:
     """``layer.get_config()``; where that fails (a keras_hub decoder whose
     get_config reads an attribute it never set), what the layer holds: plain
     values and lists of them, functions by name (an activation), objects
     with a config (an initializer), each sublayer's config; names and paths
-    left out. A public value of any other kind fails it: not shared."""
+    left out. A public value of any other kind fails it: not shared.
+    ``memo``: the configs read so far in this count, by layer (a sublayer's
+    is read again by each layer above it)."""
+    if memo is not None and id(layer) in memo:
+        return memo[id(layer)]
+    config = _read_config(layer, memo)
+    if memo is not None:
+        memo[id(layer)] = config
+    return config
+
+
+def _read_config(layer, memo) -> dict:
     try:
         return layer.get_config()
     except Exception:
@@ -668,7 +682,7 @@ def _config(layer) -> dict:
             else:
                 raise  # a value of its own that may change what runs: not shared
         for i, (path, sub) in enumerate(layer_tree(layer)):
-            held[f"sublayer {i} at depth {path.count('/')}"] = _config(sub)
+            held[f"sublayer {i} at depth {path.count('/')}"] = _config(sub, memo)
         return held
 
 
