@@ -429,15 +429,12 @@ def _counted(backend, model, call, specs, what: str, found):
     else of the whole program, with a note saying why."""
     why = None
     if found:
-        try:
-            by_chains = chain_programs.count_by_chains(
-                model,
-                found,
-                lambda passthrough: backend.trace_call(model, call, specs, passthrough=passthrough),
-                lambda traced: backend.count(traced, memory=True),
-            )
-        except Exception as err:  # a call that cannot stand in for another
-            by_chains = reason(err).rstrip(".")
+        by_chains = chain_programs.count_by_chains(
+            model,
+            found,
+            lambda passthrough: backend.trace_call(model, call, specs, passthrough=passthrough),
+            lambda traced: backend.count(traced, memory=True),
+        )
         if isinstance(by_chains, tuple):
             return by_chains
         why = by_chains

@@ -8,12 +8,11 @@ import warnings
 from typing import Any, Mapping, NamedTuple, Optional
 
 from keras_flops import _compat, backends
-from keras_flops.core import collector, inputs, weightless
+from keras_flops.core import chains, collector, inputs, weightless
 from keras_flops.core.activations import Activations
 from keras_flops.core.assemble import build_report, with_per_device
 from keras_flops.core.layers import layer_tree
 from keras_flops.core.report import FlopsReport
-from keras_flops.core import chains
 from keras_flops.core.reuse import chains_in_graph, count_by_layer, find_chains, why_whole
 from keras_flops.core.walk import MODES
 from keras_flops.errors import ProfileError, UncountedOpsWarning, reason
@@ -230,16 +229,10 @@ def _count_by_chains(model, specs, backend, training, targets, formulas, memory)
     def trace(passthrough):
         return backend.trace(model, specs, training=training, targets=targets, passthrough=passthrough)
 
-    try:
-        return chains.count_by_chains(
-            model,
-            found,
-            trace,
-            lambda t: backend.count(t, "full", formulas, memory=bool(memory)),
-            one_program=memory is not True,
-        )
-    except Exception as err:  # a call that cannot stand in for another: every call is traced, and said
-        return reason(err).rstrip(".")
+    def count(traced):
+        return backend.count(traced, "full", formulas, memory=bool(memory))
+
+    return chains.count_by_chains(model, found, trace, count, one_program=memory is not True)
 
 
 def _profiled(model, traced, counted, backend, resolved, notes, counting, training) -> Profiled:

@@ -28,6 +28,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 from keras_flops.core.activations import Activations
 from keras_flops.core.layers import layer_tree
+from keras_flops.errors import reason
 
 LONG = 5  # the calls a chain needs for P4 to leave one out
 
@@ -108,15 +109,21 @@ def count_by_chains(model, chains, trace: Callable, count: Callable, one_program
     depend on its neighbours here, as XLA's hoisting makes a partitioned
     program's: :func:`left_out` keeps three calls for that.) ``trace(passthrough)``
     traces one program, ``count(t)`` counts it. A string (why) where that
-    cannot be exact: a difference of the ops is negative.
+    cannot be exact: a call cannot stand in for another (the trace fails:
+    ``NoStandIn``, or another error), or a difference of the ops is negative.
 
     With ``one_program`` (the caller reads no activations held at once), a
-    closed chain
-    (:class:`~keras_flops.core.reuse.Chain`) needs the first program alone:
+    closed chain (:class:`~keras_flops.core.reuse.Chain`) needs the first program alone:
     nothing outside its calls is made for each of them (no cotangents meet
     there, and every backend puts each backward op in the layer of the
     forward ops it differentiates), so the rest of the difference is none."""
-    long = to_shorten(chains)
+    try:
+        return _count_by_chains(model, to_shorten(chains), trace, count, one_program)
+    except Exception as err:  # a call that cannot stand in for another: the caller traces every call
+        return reason(err).rstrip(".")
+
+
+def _count_by_chains(model, long, trace: Callable, count: Callable, one_program: bool):
     left = {path: chain[1] for chain in long for path in chain[2:-1]}
     layers = dict(layer_tree(model))
     more = trace(left)

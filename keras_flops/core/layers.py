@@ -166,7 +166,7 @@ class LayerRecorder:
         self._flatten = flatten
         self._passthrough = dict(passthrough or {})
         self._standing = set(self._passthrough.values())
-        self._stand_ins: Dict[str, Tuple[Any, List[Optional[int]]]] = {}
+        self._stand_ins: Dict[str, Tuple[Any, List[Optional[int]], list]] = {}  # outputs, positions, specs
         self._entries = layer_tree(model)
         self._saved: List[Tuple[Any, Any]] = []
         self._called: Dict[str, _Called] = {}

@@ -227,7 +227,7 @@ class _ByLayer:
         self.unshared: Dict[str, List[str]] = {}  # why -> the layers traced each on its own
         self.chains_only = chains_only  # a shared layer is then no fallback, and in no chain
         self.shared: set = set()  # ids of the calls' layers reached by more than one call
-        self._symbolic: Optional[Dict[int, Any]] = None  # global id -> KerasTensor (chains_in_graph)
+        self._symbolic = False  # whether _plan keeps each tensor's KerasTensor as its spec (chains_in_graph)
         self._configs: Dict[int, Any] = {}  # id(layer) -> its _config, read once per count
         self._check_graph(graph, set(), set())
 
@@ -308,7 +308,7 @@ class _ByLayer:
             tuple(self.ops), tuple(self.uncounted), tuple(dict.fromkeys(self.notes)), Activations()
         )
 
-    def chains(self) -> Tuple[Tuple[str, ...], ...]:
+    def chains(self) -> Tuple[Chain, ...]:
         """Runs of two or more calls, one after the other in the graph, that
         share one trace (the same key: layer, config, weights' shapes,
         inputs' specs), each taking the one output of the call before it as
@@ -354,11 +354,9 @@ class _ByLayer:
 
     def chains_in_graph(self) -> Tuple[Chain, ...]:
         """:func:`chains_in_graph`."""
-        self.entries = []
-        self._symbolic = {}
+        self.entries, self._values, self._symbolic = [], {}, True
         inputs, _ = _compat.graph_ends(self.graph)
         self._results = self._plan(self.graph, [id(t) for t in inputs])
-        self._values = self._symbolic  # the closed check reads the symbolic specs
 
         def key(entry):
             if not isinstance(entry, _Call) or id(entry.op) in self.shared:
@@ -470,8 +468,8 @@ class _ByLayer:
                 ids.update((id(t), g) for t, g in zip(outs, found))
                 continue
             unique = list({id(t): t for t in ins}.values())
-            if self._symbolic is not None:
-                self._symbolic.update((ids.get(id(t), id(t)), t) for t in unique + list(outs))
+            if self._symbolic:
+                self._values.update((ids.get(id(t), id(t)), t) for t in unique + list(outs))
             self.entries.append(
                 _Call(
                     op,

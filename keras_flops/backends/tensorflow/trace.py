@@ -279,8 +279,9 @@ def attribute(top, recorded: Mapping[Key, str], phases: Mapping[str, str] = None
     to go by (the AddN summing a shared weight's gradients, a loss's gradient
     at the root scope) goes to the loss if the loss or the labels feed it,
     else to its inputs' layer; one whose inputs have no forward name either
-    (a custom gradient's, as a SiLU's) to the layer of the ops it reads. Ops of a called function that no layer call
-    created belong to the op that calls them. The rest of the top graph is
+    (a custom gradient's, as a SiLU's) to the layer of the ops it reads. Ops
+    of a called function that no layer call created belong to the op that
+    calls them. The rest of the top graph is
     "(model)", or "(loss)" in the loss phase. ``phases`` gives top-graph ops'
     phases (default "forward"); a called function's ops take their caller's.
     """

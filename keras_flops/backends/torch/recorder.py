@@ -420,7 +420,8 @@ class OpRecorder(_compat.torch_dispatch_mode()):
 def _tag(node):
     """The owner tagged on an autograd node; for a node no recorded op made
     (a view's, replayed after an op in place on it), the owner of the first
-    node it leads to that has one: the op that made its input."""
+    node it leads to that has one (the op that made its input), looking at
+    eight nodes at most; None past them."""
     seen, pending = set(), [node]
     while pending:
         node = pending.pop(0)

@@ -24,7 +24,6 @@ The op recorder itself, and the values it gives the walk, are
 from __future__ import annotations
 
 import dataclasses
-import gc
 from typing import Any, List, Optional, Sequence, Tuple
 
 import keras
@@ -32,7 +31,7 @@ import torch
 
 from keras_flops.backends.torch import _compat
 from keras_flops.backends.torch.recorder import META, Functions, Op, OpRecorder, tensors
-from keras_flops.core import inputs, weightless
+from keras_flops.core import collector, inputs, weightless
 from keras_flops.core.dtypes import dtype_name
 from keras_flops.core.layers import LayerRecorder
 from keras_flops.core.records import LOSS, OUTSIDE, LayerRow
@@ -140,13 +139,8 @@ def _run(model, fn, specs: Sequence, values: list, training: bool, passthrough=N
     """``fn(layers, ops, args, values)`` run on meta stand-ins of ``specs``
     and of the variables (``values``) under the op recorder; ``(the layer
     recorder, the op recorder, the keys of the results)``."""
-    collecting = gc.isenabled()
-    gc.disable()  # the trace keeps every tensor it sees: full collections over them cost more than it
-    try:
+    with collector.paused():  # the trace keeps every tensor it sees: full collections cost more than it
         return _traced(model, fn, specs, values, training, passthrough)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _traced(model, fn, specs: Sequence, values: list, training: bool, passthrough=None):
