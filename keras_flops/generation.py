@@ -23,6 +23,7 @@ import pandas as pd
 from keras_flops import _compat, backends
 from keras_flops.core import chains as chain_programs
 from keras_flops.core import collector, inputs, moe
+from keras_flops.core.layers import steadily
 from keras_flops.core.reuse import chains_in_graph
 from keras_flops.core.memory import MemoryReport, capacity, layer_weights, spec_bytes, weights_by_dtype
 from keras_flops.core.records import LayerRow
@@ -286,6 +287,7 @@ def causal_lm_for(model):
 
 
 @collector.pausing
+@steadily
 def profile_generation(
     causal_lm,
     prompt_length: int,
@@ -433,7 +435,7 @@ def _counted(backend, model, call, specs, what: str, found):
             model,
             found,
             lambda passthrough: backend.trace_call(model, call, specs, passthrough=passthrough),
-            lambda traced: backend.count(traced, memory=True),
+            lambda traced, standing: backend.count(traced, memory=standing or True),
         )
         if isinstance(by_chains, tuple):
             return by_chains

@@ -11,7 +11,7 @@ from keras_flops import _compat, backends
 from keras_flops.core import chains, collector, inputs, weightless
 from keras_flops.core.activations import Activations
 from keras_flops.core.assemble import build_report, with_per_device
-from keras_flops.core.layers import layer_tree
+from keras_flops.core.layers import layer_tree, steady
 from keras_flops.core.report import FlopsReport
 from keras_flops.core.reuse import chains_in_graph, count_by_layer, find_chains, why_whole
 from keras_flops.core.walk import MODES
@@ -164,58 +164,61 @@ def profile_and_trace(
         )
     partitioner = backend.partitioner(model)  # the layouts checked before any trace
     resolved = inputs.resolve(model, batch_size, input_shape, backend)
-    memory = ("saved" if training else False) if memory is None else memory
-    whole = why_whole(training, counting, memory) if reuse else None
-    if reuse and whole is None:
-        by_layer = count_by_layer(model, resolved.specs, backend, counting, formulas)
-        if not isinstance(by_layer, str):
-            traced, counted = by_layer
-            notes = partitioner.notes if partitioner is not None else ()
-            profiled = _profiled(model, traced, counted, backend, resolved, notes, counting, training)
-            if partitioner is None:
-                return profiled
-            partitioned = partitioner.partition_by_layer(resolved.specs, traced.chains)
-            return profiled._replace(
-                report=with_per_device(profiled.report, partitioned, partitioner.replicas)
+    with steady():  # the model is built: its layers do not change while it is counted
+        memory = ("saved" if training else False) if memory is None else memory
+        whole = why_whole(training, counting, memory) if reuse else None
+        if reuse and whole is None:
+            by_layer = count_by_layer(model, resolved.specs, backend, counting, formulas)
+            if not isinstance(by_layer, str):
+                traced, counted = by_layer
+                notes = partitioner.notes if partitioner is not None else ()
+                profiled = _profiled(model, traced, counted, backend, resolved, notes, counting, training)
+                if partitioner is None:
+                    return profiled
+                partitioned = partitioner.partition_by_layer(resolved.specs, traced.chains)
+                return profiled._replace(
+                    report=with_per_device(profiled.report, partitioned, partitioner.replicas)
+                )
+            whole = by_layer
+        fixed_targets = inputs.fix_batch(targets, resolved.batch_size, backend)
+        by_chains = None
+        if reuse and partitioner is None and counting == "full":
+            by_chains = _count_by_chains(
+                model, resolved.specs, backend, training, fixed_targets, formulas, memory
             )
-        whole = by_layer
-    fixed_targets = inputs.fix_batch(targets, resolved.batch_size, backend)
-    by_chains = None
-    if reuse and partitioner is None and counting == "full":
-        by_chains = _count_by_chains(
-            model, resolved.specs, backend, training, fixed_targets, formulas, memory
+        if isinstance(by_chains, tuple):
+            traced, counted = by_chains
+        else:
+            try:
+                traced = backend.trace(model, resolved.specs, training=training, targets=fixed_targets)
+            except Exception as err:
+                shapes = ", ".join(str(shape) for _, shape in resolved.shapes)
+                raise ProfileError(
+                    f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
+                    f"failed: {reason(err)} {_advice(model, err, backend)}"
+                ) from err
+            counted = backend.count(traced, counting, formulas, memory=bool(memory))
+        if memory == "saved":  # what the program holds at once is not read: none, rather than part of it
+            counted = dataclasses.replace(counted, activations=Activations(counted.activations.saved))
+        notes = (f"Traced as one program, not layer by layer: {whole}.",) if whole is not None else ()
+        if isinstance(by_chains, str):
+            notes += (f"Traced every call of a chain of like calls: {by_chains}.",)
+        if partitioner is None:
+            return _profiled(model, traced, counted, backend, resolved, notes, counting, training)
+        profiled = _profiled(
+            model, traced, counted, backend, resolved, notes + partitioner.notes, counting, training
         )
-    if isinstance(by_chains, tuple):
-        traced, counted = by_chains
-    else:
-        try:
-            traced = backend.trace(model, resolved.specs, training=training, targets=fixed_targets)
-        except Exception as err:
-            shapes = ", ".join(str(shape) for _, shape in resolved.shapes)
-            raise ProfileError(
-                f"Tracing {type(model).__name__} {model.name!r} on inputs of shape {shapes} "
-                f"failed: {reason(err)} {_advice(model, err, backend)}"
-            ) from err
-        counted = backend.count(traced, counting, formulas, memory=bool(memory))
-    if memory == "saved":  # what the program holds at once is not read: none, rather than part of it
-        counted = dataclasses.replace(counted, activations=Activations(counted.activations.saved))
-    notes = (f"Traced as one program, not layer by layer: {whole}.",) if whole is not None else ()
-    if isinstance(by_chains, str):
-        notes += (f"Traced every call of a chain of like calls: {by_chains}.",)
-    if partitioner is None:
-        return _profiled(model, traced, counted, backend, resolved, notes, counting, training)
-    profiled = _profiled(
-        model, traced, counted, backend, resolved, notes + partitioner.notes, counting, training
-    )
-    # an inference call's chains of like calls partition by layer (exactly; a
-    # training step's do not: XLA combines its gradients' all-reduces by their number)
-    found = chains.long_chains(find_chains(model, resolved.specs, backend)) if reuse and not training else ()
-    if found:
-        partitioned = partitioner.partition_by_layer(resolved.specs, found)
-    else:
-        partitioned = partitioner.partition(traced)
-    report = with_per_device(profiled.report, partitioned, partitioner.replicas)
-    return profiled._replace(report=report)
+        # an inference call's chains of like calls partition by layer (exactly; a
+        # training step's do not: XLA combines its gradients' all-reduces by their number)
+        found = (
+            chains.long_chains(find_chains(model, resolved.specs, backend)) if reuse and not training else ()
+        )
+        if found:
+            partitioned = partitioner.partition_by_layer(resolved.specs, found)
+        else:
+            partitioned = partitioner.partition(traced)
+        report = with_per_device(profiled.report, partitioned, partitioner.replicas)
+        return profiled._replace(report=report)
 
 
 def _count_by_chains(model, specs, backend, training, targets, formulas, memory):
@@ -229,8 +232,10 @@ def _count_by_chains(model, specs, backend, training, targets, formulas, memory)
     def trace(passthrough):
         return backend.trace(model, specs, training=training, targets=targets, passthrough=passthrough)
 
-    def count(traced):
-        return backend.count(traced, "full", formulas, memory=bool(memory))
+    def count(traced, standing):  # a program's held at once, read as if its stand-ins ran: where it is read
+        return backend.count(
+            traced, "full", formulas, memory=standing if memory is True and standing else bool(memory)
+        )
 
     return chains.count_by_chains(model, found, trace, count, one_program=memory is not True)
 

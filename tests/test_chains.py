@@ -78,7 +78,7 @@ def test_a_generation_with_fewer_blocks_is_the_whole_generation(name):
     whole = keras_flops.profile_generation(causal_lm, 2, 5, batch_size=B, warn=False, reuse=False)
     for part, every in ((gen.prefill, whole.prefill), (gen.decode, whole.decode)):
         assert_same(part, every, COLUMNS)
-        assert shortened(part), part.notes
+        assert shortened(part) and read_as_run(part), part.notes
     assert (gen.memory.peak, gen.kv_cache_bytes) == (whole.memory.peak, whole.kv_cache_bytes)
 
 
@@ -99,6 +99,11 @@ def test_the_left_out_blocks_count_as_the_worked_formula():
     per_block = step.to_dataframe(depth=2)["macs"]
     blocks = [per_block[f"{backbone.name}/transformer_layer_{i}"] for i in range(L)]
     assert blocks == [B * (4 * T * d * d + 2 * T * T * d + 2 * T * d * F)] * L  # 7,296 each, the left-out too
+
+
+def read_as_run(report) -> bool:
+    """Whether a chain's calls passed through were read as run where they stand (one program)."""
+    return any("holds what its like call holds" in n for n in report.notes)
 
 
 def one_program(report) -> bool:
@@ -189,6 +194,31 @@ def test_a_chain_reading_another_floating_value_is_counted_from_two_programs():
     step = step_and_whole(blocks)
     assert shortened(step) and not one_program(step), step.notes
     assert step.macs == B * (1 + BLOCKS) * T * D * D == 2 * 6 * 8 * 16 == 1536
+
+
+def test_an_inference_call_read_at_once_is_counted_from_one_program():
+    """The same five blocks, one inference call, what it holds at once
+    read (memory=True, as keras_flops.memory reads it): the blocks passed
+    through are read as run where they stand, from the program with three
+    of them; the whole program's per layer and in memory. By hand, per
+    sequence: the side Dense and each block's projection T*D*D MACs. Held
+    at once (float32, B*T*D*4 = 256 B a value): the side value, a block's
+    input, its projection and its sum, 3 x 256 = 768 B; the result, 256 B."""
+    from keras_flops.profiling import profile_and_trace
+
+    x = keras.Input((None, D))
+    side, h = keras.layers.Dense(D)(x), x
+    for _ in range(BLOCKS):
+        h = Mix()(h, side)
+    model = keras.Model(x, h)
+    call, whole = (
+        profile_and_trace(model, B, (T, D), memory=True, reuse=reuse).report for reuse in (True, False)
+    )
+    assert_same(call, whole, COLUMNS)
+    assert shortened(call) and read_as_run(call), call.notes
+    assert call.macs == B * (1 + BLOCKS) * T * D * D == 1536
+    assert B * T * D * 4 == 256
+    assert (call.activations.peak, call.activations.transient, call.activations.results) == (3 * 256, 3 * 256, 256)
 
 
 def test_a_chain_whose_calls_take_other_specs_is_traced_whole():

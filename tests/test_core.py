@@ -253,3 +253,63 @@ def test_an_elementwise_op_writes_into_the_input_it_reads_last():
     found = activations(PhasedProgram(top, {"p": 16, "q": 16, "r": 16, "s": 32}))
     # live: p (16); p holding q (16); q + r (32); r + s (48)
     assert (found.peak, found.transient, found.results) == (48, 32, 32)
+
+
+# A chain of like calls a, b, c, d (a decoder's blocks): b's two ops hold 8 B
+# of their own (t1) on top of what they are given; c stands in for b (passed
+# through: one copy of its hidden state); between b and c the program makes a
+# 50 B side value u, freed after c. Sizes in bytes.
+CHAIN_SIZES = {"h1": 4, "t1": 8, "h2": 4, "u": 50, "h3": 4, "w": 2, "t2": 8, "h4": 4, "out": 4, "tc": 8, "k": 3}
+
+
+def chain_program(c_ops):
+    return Body((
+        Op("a/mul", "mul", ("x",), ("h1",)),
+        Op("b/mul", "mul", ("h1",), ("t1",)),
+        Op("b/dot", "dot", ("t1",), ("h2",)),
+        Op("m/mul", "mul", ("h2",), ("u",)),
+        *c_ops,
+        Op("m/copy", "copy", ("u",), ("w",)),  # u read here last
+        Op("d/mul", "mul", ("h3",), ("t2",)),
+        Op("d/dot", "dot", ("t2",), ("h4",)),
+        Op("z/mul", "mul", ("h4", "w"), ("out",)),
+    ), ("out",))
+
+
+STAND_IN = (Op("c/copy", "copy", ("h2",), ("h3",)),)  # what c makes, passed through
+RUN = (Op("c/mul", "mul", ("h2",), ("tc",)), Op("c/dot", "dot", ("tc",), ("h3",)))  # c run as b runs
+
+
+def test_a_call_standing_in_is_read_as_its_like_call_run_where_it_stands():
+    from keras_flops.core.activations import Standing
+
+    standing = Standing(((frozenset({"b"}), ("c",)),))
+    passed = walk.count(ToyProgram(chain_program(STAND_IN), CHAIN_SIZES), memory=standing)
+    whole = walk.count(ToyProgram(chain_program(RUN), CHAIN_SIZES), memory=True).activations
+    # Live bytes before / at each op of the program with c passed through:
+    # a/mul 0/4, b/mul 4/12, b/dot 8/12, m/mul 4/54, c/copy 54/58, m/copy 54/56,
+    # d/mul 6/14, d/dot 10/14, z/mul 6/10: its peak 58, at the stand-in.
+    assert passed.activations.peak == 58
+    # b adds 12 - 4 = 8 B to what it is given and leaves as much live as it found
+    # (4 B: h2 for h1), as c's copy does (h3 for h2); c run holds 54 + 8 = 62.
+    assert passed.stood.peak == whole.peak == 54 + 8 == 62
+    assert passed.stood == whole  # transient (nothing held but out) and results (out's 4 B) too
+    assert (whole.transient, whole.results) == (62, 4)
+
+
+def test_a_call_standing_in_is_not_read_as_run_where_it_leaves_another_amount_live():
+    from keras_flops.core.activations import Standing
+
+    standing = Standing(((frozenset({"b"}), ("c",)),))
+    keeps = (Op("c/copy", "copy", ("h2",), ("h3", "k")),)  # k: 3 B that z reads at the end (b makes none)
+    body = chain_program(keeps)
+    body = Body(body.ops[:-1] + (Op("z/mul", "mul", ("h4", "w", "k"), ("out",)),), body.results)
+    assert walk.count(ToyProgram(body, CHAIN_SIZES), memory=standing).stood is None
+    # nor where b's ops are not one run of its own (an op of m's between its two)
+    ops = chain_program(STAND_IN).ops
+    split = Body(ops[:2] + (Op("m/mul2", "mul", ("x",), ("xm",)),) + ops[2:-1]
+                 + (Op("z/mul", "mul", ("h4", "w", "xm"), ("out",)),), ("out",))  # fmt: skip
+    assert walk.count(ToyProgram(split, CHAIN_SIZES | {"xm": 1}), memory=standing).stood is None
+    # nor where the call passed through makes no op at all
+    none = chain_program((Op("m/view", "view", ("h2",), ("h3",)),))
+    assert walk.count(ToyProgram(none, CHAIN_SIZES), memory=standing).stood is None

@@ -25,7 +25,7 @@ program is written; a compiler that fuses ops keeps fewer (docs/memory.md).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Hashable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Hashable, List, Optional, Sequence, Tuple
 
 from keras_flops.core.records import BACKWARD
 
@@ -65,9 +65,23 @@ class Activations:
         return sum(n for _, n in self.saved)
 
 
-def activations(program, nodes: Optional[Sequence] = None) -> Activations:
+@dataclasses.dataclass(frozen=True)
+class Standing:
+    """Calls passed through in a program (a chain's middle calls, each
+    standing in for a like call: ``LayerRecorder``'s ``passthrough``), to be
+    read as if each ran as that like call. ``chains``: per chain, the paths
+    of the like call (it and its sublayers) and of the calls standing in for
+    it."""
+
+    chains: Tuple[Tuple[FrozenSet[str], Tuple[str, ...]], ...]
+
+
+def activations(program, nodes: Optional[Sequence] = None, standing: Optional[Standing] = None):
     """The :class:`Activations` of ``program``'s top body (``nodes``: its
-    live ops, where the walk has found them already)."""
+    live ops, where the walk has found them already). With ``standing``,
+    ``(activations, stood)``: ``stood`` the activations of the program with
+    each passed-through call run as its like call (:meth:`Buffers.standing`),
+    or None where this program cannot tell them."""
     buffers = Buffers(program, program.top(), top=True, nodes=nodes)
     saved: Dict[Hashable, Tuple[str, int]] = {}
     for i, reads in enumerate(buffers.reads):
@@ -82,9 +96,18 @@ def activations(program, nodes: Optional[Sequence] = None) -> Activations:
     per_layer: Dict[str, int] = {}
     for _, (layer, size) in sorted(saved.items(), key=lambda item: buffers.made[item[0]][0]):
         per_layer[layer] = per_layer.get(layer, 0) + size
-    return Activations(
+    kept = Activations(
         tuple(per_layer.items()), peak, transient, sum(buffers.made[root][2] for root in results)
     )
+    if standing is None:
+        return kept
+    stood = None
+    if (
+        not saved and BACKWARD not in buffers.phases
+    ):  # an inference program: nothing is kept for a backward pass
+        found = buffers.standing(list(results), standing)
+        stood = None if found is None else dataclasses.replace(kept, peak=found[0], transient=found[1])
+    return kept, stood
 
 
 class Buffers:
@@ -110,6 +133,7 @@ class Buffers:
         self.made: Dict[Hashable, Tuple[int, str, int, bool]] = {}
         self.reads: List[List[Hashable]] = []
         self.phases: List[str] = []
+        self.layers: List[str] = []  # per op, the layer that made it (top body only)
         self.inner: List[int] = [0] * len(nodes)
         alias, last, writes = self._record(program, nodes, top, depth)
         self.results = {r for r in (alias.get(k, k) for k in program.results(body)) if r in self.made}
@@ -132,6 +156,7 @@ class Buffers:
         for i, (node, (ins, outs), op_type) in enumerate(zip(nodes, operands, types)):
             layer, phase = program.owner(node, None) if top else ("", "")
             self.phases.append(phase)
+            self.layers.append(layer)
             roots = [alias.get(key, key) for key, _ in ins if key is not None]
             reads = [root for root in dict.fromkeys(roots) if root in self.made]
             self.reads.append(reads)
@@ -194,24 +219,103 @@ class Buffers:
         """``(peak, transient)``: the largest total of buffers live at once,
         bodies called included, and the largest total of those that hold
         none of the values ``held``."""
+        line = self._timeline(held)
+        return max(line.peak, default=0), max(line.transient, default=0)
+
+    def _timeline(self, held) -> "_Timeline":
+        """Per op: the bytes live before it (and of them, in buffers
+        ``held``), at it (bodies it calls included; of buffers not held),
+        and after it."""
         held = {self.home.get(v, v) for v in held}
-        peak = transient = total = kept = 0  # live bytes; of them, in buffers held
+        line = _Timeline([], [], [], [], [], [])
+        total = kept = 0  # live bytes; of them, in buffers held
         for i, (starting, ending) in enumerate(zip(self.starts, self.ends)):
+            line.before.append(total)
+            line.before_held.append(kept)
             for home in starting:
                 total += self.made[home][2]
                 kept += self.made[home][2] if home in held else 0
-            peak = max(peak, total + self.inner[i])
-            transient = max(transient, total - kept + self.inner[i])
+            line.peak.append(total + self.inner[i])
+            line.transient.append(total - kept + self.inner[i])
             for home in ending:
                 total -= self.made[home][2]
                 kept -= self.made[home][2] if home in held else 0
-        return peak, transient
+            line.after.append(total)
+            line.after_held.append(kept)
+        return line
+
+    def standing(self, held, standing: Standing) -> Optional[Tuple[int, int]]:
+        """``(peak, transient)`` of the program with each call standing in
+        for a like call (``standing``) run as that call: outside the calls
+        the program is the same, and inside each it holds what it held when
+        the call began plus what the like call adds to what it held when it
+        began. Exact where the like call and each call standing in are each
+        one run of ops of their own (their windows) and each window leaves
+        as much more (or less) live as the like call's, in buffers ``held``
+        and not; None where they are not, or where a buffer made in a window
+        is one ``held``."""
+        line = self._timeline(held)
+        held_homes = {self.home.get(v, v) for v in held}
+        made_in = {}  # op index -> the buffers it makes
+        for home, (i, _, _, _) in self.made.items():
+            made_in.setdefault(i, []).append(self.home.get(home, home))
+        inside: set = set()  # the ops of the calls standing in
+        peaks, transients = [], []
+        for like, stand_ins in standing.chains:
+            window = _window(self.layers, like.__contains__)
+            if window is None:
+                return None
+            first, last = window
+            start, start_held = line.before[first], line.before_held[first]
+            adds = max(line.peak[first : last + 1]) - start
+            adds_transient = max(line.transient[first : last + 1]) - (start - start_held)
+            leaves = (line.after[last] - start, line.after_held[last] - start_held)
+            for path in stand_ins:
+                found = _window(self.layers, path.__eq__)
+                if found is None:
+                    return None
+                begin, end = found
+                if (
+                    line.after[end] - line.before[begin],
+                    line.after_held[end] - line.before_held[begin],
+                ) != leaves:
+                    return None
+                inside.update(range(begin, end + 1))
+                peaks.append(line.before[begin] + adds)
+                transients.append(line.before[begin] - line.before_held[begin] + adds_transient)
+            windows = list(range(first, last + 1)) + sorted(inside)
+            if any(home in held_homes for i in windows for home in made_in.get(i, ())):
+                return None
+        outside = [i for i in range(len(line.peak)) if i not in inside]
+        return (
+            max([line.peak[i] for i in outside] + peaks, default=0),
+            max([line.transient[i] for i in outside] + transients, default=0),
+        )
 
     def peak(self) -> int:
         """The largest total of buffers live at once, less the body's results
         (a called body's: its caller holds them from the op's start), bodies
         it calls included."""
         return self.sweep(self.results)[1]
+
+
+@dataclasses.dataclass
+class _Timeline:
+    before: List[int]
+    before_held: List[int]
+    peak: List[int]
+    transient: List[int]
+    after: List[int]
+    after_held: List[int]
+
+
+def _window(layers: List[str], owned) -> Optional[Tuple[int, int]]:
+    """``(first, last)``: the ops whose layer is ``owned``, where they are
+    one run of ops; None where there are none, or others among them."""
+    found = [i for i, layer in enumerate(layers) if owned(layer)]
+    if not found or found[-1] - found[0] + 1 != len(found):
+        return None
+    return found[0], found[-1]
 
 
 def _in_place(program, op_type: str, ins, outs, roots, targets, updated) -> bool:
@@ -243,4 +347,4 @@ def _update_targets(program, operands, types) -> set:
     return targets
 
 
-__all__ = ["Activations", "Buffers", "activations", "live"]
+__all__ = ["Activations", "Buffers", "Standing", "activations", "live"]

@@ -26,8 +26,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Dict, List, Sequence, Tuple
 
-from keras_flops.core.activations import Activations
+from keras_flops.core.activations import Activations, Standing
 from keras_flops.core.layers import layer_tree
+from keras_flops.core.records import BACKWARD
 from keras_flops.errors import reason
 
 LONG = 5  # the calls a chain needs for P4 to leave one out
@@ -127,22 +128,41 @@ def _count_by_chains(model, long, trace: Callable, count: Callable, one_program:
     left = {path: chain[1] for chain in long for path in chain[2:-1]}
     layers = dict(layer_tree(model))
     more = trace(left)
-    counted = _without(count(more), left, layers)
+    # the chains read from the program with more alone: closed ones where what
+    # is held at once is not read, and those whose calls standing in it can be
+    # read as run (an inference program's, Standing)
+    alone = [chain for chain in long if one_program and getattr(chain, "closed", False)]
+    others = [chain for chain in long if chain not in alone]
+    standing = None
+    if others:
+        standing = Standing(
+            tuple((frozenset(_paths(layers, chain[1])), tuple(chain[2:-1])) for chain in others)
+        )
+    counted = count(more, standing)
+    stood = []
+    if standing is not None and counted.stood is not None and not getattr(more, "loose", ()):
+        alone, stood = alone + others, others
+        counted = dataclasses.replace(counted, activations=counted.stood)
+    elif standing is not None and not any(op.phase == BACKWARD for op in counted.ops):
+        # what an inference program holds at once is the largest of its ops' live
+        # sets: not affine in the calls left out, where a call's may be the largest
+        return (
+            "a call passed through cannot be read as run where it stands, for what the program holds at once"
+        )
+    counted = _without(counted, left, layers)
     ops, uncounted, rows = list(counted.ops), list(counted.uncounted), list(more.layers)
     saved = list(counted.activations.saved)  # (layer, bytes) in the order the program makes them
     acts = counted.activations
     peak, transient, results = acts.peak, acts.transient, acts.results
-    alone = []  # the chains counted from the first program alone
     for chain in long:
         n = len(chain) - 3  # the calls left out of the program with more
-        second = set(renaming(layers[chain[1]], chain[1], layers[chain[1]], chain[1]))
-        if not (one_program and getattr(chain, "closed", False)):
+        second = _paths(layers, chain[1])
+        if chain not in alone:
             fewer_left = {**left, **{path: chain[0] for path in chain[1:-1]}}
-            fewer = _without(count(trace(fewer_left)), fewer_left, layers)
+            fewer = _without(count(trace(fewer_left), None), fewer_left, layers)
             rest = difference(counted.ops, fewer.ops, second, op_key, OP_FIELDS)
         else:
             fewer, rest = counted, []
-            alone.append(chain)
         if rest is None:
             return (
                 f"a program with fewer calls of the chain {chain[0]!r} ... {chain[-1]!r} counted more "
@@ -174,11 +194,19 @@ def _count_by_chains(model, long, trace: Callable, count: Callable, one_program:
         + ": each call left out is counted as the program's one more call of the chain "
         "(its own records under its own path; reuse=False traces every call)."
     )
-    if alone:
+    closed = [chain for chain in alone if chain not in stood]
+    if closed:
         note += (
             " One program sufficed for "
-            + ", ".join(f"{c[0]!r} ... {c[-1]!r}" for c in alone)
+            + ", ".join(f"{c[0]!r} ... {c[-1]!r}" for c in closed)
             + ": its calls read no other floating value and pass their output to the next alone."
+        )
+    if stood:
+        note += (
+            " One program sufficed for "
+            + ", ".join(f"{c[0]!r} ... {c[-1]!r}" for c in stood)
+            + ": a call passed through holds what its like call holds, read where it stands"
+            " (an inference program; each call a run of ops of its own, leaving as much live)."
         )
     counted = dataclasses.replace(
         counted,
@@ -188,6 +216,11 @@ def _count_by_chains(model, long, trace: Callable, count: Callable, one_program:
         notes=tuple(counted.notes) + (note,),
     )
     return dataclasses.replace(more, layers=tuple(rows)), counted
+
+
+def _paths(layers: dict, path: str) -> set:
+    """The paths of the call at ``path``: its own and its sublayers'."""
+    return set(renaming(layers[path], path, layers[path], path))
 
 
 def _memory(more: Activations, fewer: Activations) -> Tuple[int, int, int]:

@@ -9,6 +9,7 @@ afterwards, also when tracing raises.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
@@ -33,8 +34,53 @@ def children(layer) -> List[Any]:
     return kids
 
 
+# While a count runs (:func:`steady`), each layer's tree and own parameters,
+# read once: {(what, id(layer)): (layer, value)}; the layer is kept so that
+# its id is not taken by another.
+_read: Optional[Dict[Tuple[str, int], Tuple[Any, Any]]] = None
+
+
+@contextlib.contextmanager
+def steady():
+    """Inside the block, the layers do not change: :func:`layer_tree` and
+    :func:`own_params` read each layer once (a count traces several programs
+    of one model, each wrapping every layer). Nested blocks share the outer's."""
+    global _read
+    outer = _read
+    if outer is None:
+        _read = {}
+    try:
+        yield
+    finally:
+        _read = outer
+
+
+def steadily(fn):
+    """``fn`` run inside :func:`steady`."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with steady():
+            return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def _once(what: str, layer, read: Callable):
+    if _read is None:
+        return read(layer)
+    found = _read.get((what, id(layer)))
+    if found is None:
+        found = _read[(what, id(layer))] = (layer, read(layer))
+    return found[1]
+
+
 def layer_tree(model) -> List[Tuple[str, Any]]:
     """Every sublayer of ``model`` with its path, depth first; each layer once."""
+    return list(_once("tree", model, _layer_tree))
+
+
+def _layer_tree(model) -> List[Tuple[str, Any]]:
     out: List[Tuple[str, Any]] = []
     seen = {id(model)}
     used_paths = set()
@@ -59,6 +105,10 @@ def layer_tree(model) -> List[Tuple[str, Any]]:
 
 def own_params(layer) -> int:
     """Parameters of the weights a layer holds itself, not through sublayers."""
+    return _once("params", layer, _own_params)
+
+
+def _own_params(layer) -> int:
     weights = getattr(layer, "weights", None) or []
     inner = {id(w) for c in children(layer) for w in (getattr(c, "weights", None) or [])}
     return sum(num_elements(w.shape, "weight") for w in weights if id(w) not in inner)
@@ -91,6 +141,15 @@ def _updated(value):
         return value
     corner = keras.ops.slice(value, [0] * rank, [1] * rank)
     return keras.ops.slice_update(value, [0] * rank, corner)
+
+
+def _viewed(value):
+    """``value`` through two views (flat, then its shape again): what a
+    passed-through call returns as it is, as ops of the call's own, so that
+    the program shows where it stands (:class:`~keras_flops.core.activations.Standing`)."""
+    import keras
+
+    return keras.ops.reshape(keras.ops.reshape(value, (-1,)), keras.ops.shape(value))
 
 
 def _specs(leaves: list) -> list:
@@ -157,16 +216,28 @@ class LayerRecorder:
     like calls, :meth:`LayerTraces.chains`, and the chain's second call): such
     a call returns, for each output of that layer's call, the argument of the
     same shape and dtype (a decoder block's hidden states, and its cache
-    slice under ``call_with_cache``), or raises :class:`NoStandIn`.
+    slice under ``call_with_cache``), or raises :class:`NoStandIn`. With
+    ``viewed`` (an inference trace), a value it returns as it is goes through
+    two views of its own, so that the program shows where the call stands; a
+    training step's stand-ins return it as it is (views would change its
+    backward pass).
     """
 
     _MISSING = object()
 
-    def __init__(self, model, flatten: Callable, passthrough: Optional[Mapping[str, str]] = None):
+    def __init__(
+        self, model, flatten: Callable, passthrough: Optional[Mapping[str, str]] = None, viewed: bool = True
+    ):
         self._flatten = flatten
+        self._viewed = viewed
         self._passthrough = dict(passthrough or {})
         self._standing = set(self._passthrough.values())
-        self._stand_ins: Dict[str, Tuple[Any, List[Optional[int]], list]] = {}  # outputs, positions, specs
+        self._stand_ins: Dict[
+            str, Tuple[Any, List[Optional[int]], list, list]
+        ] = {}  # outputs, positions, specs, args
+        # the passed-through calls given a tensor they do not return that is not
+        # the like call's own (one made for them, which the program then drops)
+        self.loose: List[str] = []
         self._entries = layer_tree(model)
         self._saved: List[Tuple[Any, Any]] = []
         self._called: Dict[str, _Called] = {}
@@ -201,7 +272,12 @@ class LayerRecorder:
                 outputs = bound(*args, **kwargs)
             if path in self._standing and path not in self._stand_ins:
                 given = self._flatten((args, kwargs))
-                self._stand_ins[path] = (outputs, _matching(self._flatten(outputs), given), _specs(given))
+                self._stand_ins[path] = (
+                    outputs,
+                    _matching(self._flatten(outputs), given),
+                    _specs(given),
+                    given,
+                )
             if info.calls == 0:
                 info.output_shape = _shapes_of(outputs, self._flatten)
                 info.order = self._order
@@ -220,15 +296,24 @@ class LayerRecorder:
         like = self._passthrough[path]
         if like not in self._stand_ins:
             raise NoStandIn(f"{path!r} is called before {like!r}, the like layer it stands in for")
-        structure, positions, specs = self._stand_ins[like]
+        structure, positions, specs, like_given = self._stand_ins[like]
         if None in positions:
             raise NoStandIn(f"{like!r} returns a value of a shape and dtype none of its arguments has")
         given = self._flatten((args, kwargs))
         if _specs(given) != specs:
             raise NoStandIn(f"{path!r} is called on other arguments (shapes, dtypes, values) than {like!r}")
+        returned = set(positions)
+        if any(
+            i not in returned and hasattr(leaf, "shape") and leaf is not like_given[i]
+            for i, leaf in enumerate(given)
+        ):
+            self.loose.append(path)
         first = len(self._flatten(args[:1])) if args else 0
         with self.mark(path):  # what it makes is its own: counted as the like call's, in its place
-            leaves = [given[i] if i < first else _updated(given[i]) for i in positions]
+            leaves = [
+                (_viewed(given[i]) if self._viewed else given[i]) if i < first else _updated(given[i])
+                for i in positions
+            ]
         return keras.tree.pack_sequence_as(structure, leaves)
 
     def _restore(self):

@@ -35,9 +35,9 @@ from __future__ import annotations
 import dataclasses
 import gc
 import itertools
-from typing import Any, Dict, Hashable, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
+from typing import Any, Dict, Hashable, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple, Union
 
-from keras_flops.core.activations import Activations, activations, live
+from keras_flops.core.activations import Activations, Standing, activations, live
 from keras_flops.core.records import BACKWARD, OpCount, UncountedOp
 from keras_flops.formulas.registry import Chain, Cost, Formula, Table, apply
 
@@ -68,6 +68,9 @@ class Counted:
     # per returned value: the argument it is (or views), i >= 0; -1 - j where
     # it is the value returned j-th (or a view of it); else None
     aliases: Tuple[Optional[int], ...] = ()
+    # With ``memory`` a Standing: the activations of the program with each call
+    # passed through run as its like call; None where the program cannot tell them.
+    stood: Optional[Activations] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,12 +166,14 @@ def count(
     program: Program,
     counting: str = "full",
     formulas: Optional[Mapping[str, Formula]] = None,
-    memory: bool = False,
+    memory: Union[bool, Standing] = False,
     given: Optional[Sequence[Tuple[Hashable, Optional[int]]]] = None,
 ) -> Counted:
     """Walk ``program`` in ``counting`` (one of :data:`MODES`), with
     ``formulas`` first in the chain; with ``memory``, also read its
-    :class:`~keras_flops.core.activations.Activations`. ``given``: per
+    :class:`~keras_flops.core.activations.Activations` (``memory`` a
+    :class:`~keras_flops.core.activations.Standing`: also ``stood``, those of
+    the program with its passed-through calls run). ``given``: per
     argument of a traced call (``program.arguments``), ``(token, cap)``, as
     one whole program would pass it: arguments with one token are one value
     (read once per layer), and ``cap`` is the bytes its readers count at
@@ -183,7 +188,11 @@ def count(
     try:
         boundary = _top_boundary(program, given) if given else None
         walk.body(program.top(), None, 1, boundary)
-        kept = activations(program, walk.top) if memory and not tfprof else Activations()
+        kept, stood = Activations(), None
+        if isinstance(memory, Standing):
+            kept, stood = activations(program, walk.top, memory)
+        elif memory and not tfprof:
+            kept = activations(program, walk.top)
     finally:
         if collecting:
             gc.enable()
@@ -196,6 +205,7 @@ def count(
         reads,
         passes,
         aliases,
+        stood,
     )
 
 

@@ -38,8 +38,8 @@ class ScopeRecorder(LayerRecorder):
     """Runs each layer call (and each region) in a ``jax.named_scope`` whose
     token names it; ``tokens`` maps each token to its row's path."""
 
-    def __init__(self, model, passthrough=None):
-        super().__init__(model, keras.tree.flatten, passthrough)
+    def __init__(self, model, passthrough=None, viewed: bool = True):
+        super().__init__(model, keras.tree.flatten, passthrough, viewed)
         self.prefix = f"kflops{next(_SESSIONS)}n"
         self.tokens: Dict[str, str] = {}
         self._count = itertools.count()
@@ -63,6 +63,7 @@ class JaxTrace:
     outputs: Any = None  # specs of the traced call's outputs, in their structure
     arguments: Tuple[Any, ...] = ()  # a trace_call's: the jaxpr's variables of its arguments
     returns: Tuple[Any, ...] = ()  # and of the values it returns (None for a literal)
+    loose: Tuple[str, ...] = ()  # passed-through calls given a value of their own (LayerRecorder.loose)
 
     def owner(self, stack: str) -> Optional[str]:
         """The path of the innermost layer call in a name stack, if any."""
@@ -103,6 +104,7 @@ def trace_call(model, call, specs: Sequence, passthrough=None) -> JaxTrace:
         outputs=structure[0],
         arguments=tuple(jaxpr.invars[len(variables) :]),
         returns=tuple(None if is_literal(v) else v for v in returned),
+        loose=tuple(recorder.loose),
     )
 
 
@@ -139,8 +141,13 @@ def trace(model, specs, training: bool = False, targets=None, passthrough=None) 
     args = [weightless.value_specs(variables, abstract_spec), specs] + (
         [targets] if targets is not None else []
     )
-    with ScopeRecorder(model, passthrough) as recorder:
+    with ScopeRecorder(model, passthrough, viewed=False) as recorder:
         closed = jax.make_jaxpr(step)(*args)
     return JaxTrace(
-        closed, dict(recorder.tokens), recorder.prefix, recorder.layers(), tuple(dict.fromkeys(notes))
+        closed,
+        dict(recorder.tokens),
+        recorder.prefix,
+        recorder.layers(),
+        tuple(dict.fromkeys(notes)),
+        loose=tuple(recorder.loose),
     )

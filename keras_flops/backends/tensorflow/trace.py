@@ -43,6 +43,7 @@ class Trace:
     notes: Tuple[str, ...] = ()
     arguments: Tuple[int, ...] = ()  # a trace_call's: the keys of its arguments' placeholders
     returns: Tuple[Optional[int], ...] = ()  # and of the values it returns, None for a small constant
+    loose: Tuple[str, ...] = ()  # passed-through calls given a value of their own (LayerRecorder.loose)
 
     @property
     def graph(self):
@@ -76,8 +77,8 @@ class GraphRecorder(LayerRecorder):
     uniquifying suffixes ("dense" lands in scope "dense_1"), so scope names
     cannot be parsed back into layers; recording op ranges during the call can."""
 
-    def __init__(self, model, passthrough=None):
-        super().__init__(model, tf.nest.flatten, passthrough)
+    def __init__(self, model, passthrough=None, viewed: bool = True):
+        super().__init__(model, tf.nest.flatten, passthrough, viewed)
         self._calls: List[Tuple[str, Any, int, int]] = []  # path, graph, start, end
 
     @contextlib.contextmanager
@@ -140,7 +141,7 @@ def trace(model, specs, training: bool = False, targets=None, passthrough=None) 
 
     def traced(autograph: bool):
         step = training_step.TrainingStep(model, targets is not None, variables, autograph)
-        with GraphRecorder(model, passthrough) as recorder:
+        with GraphRecorder(model, passthrough, viewed=False) as recorder:
             return step, recorder, step.function.get_concrete_function(*args)
 
     step, recorder, concrete = without_autograph_first(model, traced)
@@ -150,6 +151,7 @@ def trace(model, specs, training: bool = False, targets=None, passthrough=None) 
             owners=attribute(concrete.graph, recorder.op_layers(), step.phases),
             layers=recorder.layers(),
             notes=tuple(dict.fromkeys(step.notes)),
+            loose=tuple(recorder.loose),
         )
     )
 
@@ -213,6 +215,7 @@ def trace_call(
             layers=recorder.layers(),
             arguments=tuple(id(t) for t in graph.inputs[: len(tf.nest.flatten(list(specs)))]),
             returns=tuple(None if graphs.constant_result(t) else id(t) for t in graph.outputs[:returned]),
+            loose=tuple(recorder.loose),
         )
     )
 

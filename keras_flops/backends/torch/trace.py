@@ -80,8 +80,8 @@ def _spec_of(t) -> Any:
 class StackRecorder(LayerRecorder):
     """The layers running, innermost last: a forward op's owner is the innermost."""
 
-    def __init__(self, model, passthrough=None):
-        super().__init__(model, keras.tree.flatten, passthrough)
+    def __init__(self, model, passthrough=None, viewed: bool = True):
+        super().__init__(model, keras.tree.flatten, passthrough, viewed)
         self.stack: List[str] = []
         self.ops: Optional[OpRecorder] = None
 
@@ -124,6 +124,7 @@ class TorchTrace:
     outputs: Any = None  # specs of the traced call's outputs, in their structure
     arguments: Tuple[Any, ...] = ()  # a trace_call's: the keys of its arguments' tensors
     returns: Tuple[Any, ...] = ()  # and of the tensors it returns (None for one no op made)
+    loose: Tuple[str, ...] = ()  # passed-through calls given a value of their own (LayerRecorder.loose)
 
 
 def _stand_ins(variables, trainable_ids=()):
@@ -145,7 +146,7 @@ def _run(model, fn, specs: Sequence, values: list, training: bool, passthrough=N
 
 def _traced(model, fn, specs: Sequence, values: list, training: bool, passthrough=None):
     with (
-        StackRecorder(model, passthrough) as layers,
+        StackRecorder(model, passthrough, viewed=not training) as layers,
         _compat.torch_device(META),
         _compat.no_torch_generators(),
     ):
@@ -200,6 +201,7 @@ def trace_call(model, call, specs: Sequence, passthrough=None) -> TorchTrace:
         outputs=structure[0],
         arguments=keys_of(args),
         returns=keys_of(outputs),
+        loose=tuple(layers.loose),
     )
 
 
@@ -233,4 +235,6 @@ def trace(model, specs, training: bool = False, targets=None, passthrough=None) 
     layers, ops, keys = _run(
         model, step, specs_, _stand_ins(variables, trainable_ids), training=True, passthrough=passthrough
     )
-    return TorchTrace(tuple(ops.ops), tuple(keys), layers.layers(), tuple(dict.fromkeys(notes)))
+    return TorchTrace(
+        tuple(ops.ops), tuple(keys), layers.layers(), tuple(dict.fromkeys(notes)), loose=tuple(layers.loose)
+    )
