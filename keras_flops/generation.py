@@ -23,7 +23,7 @@ import pandas as pd
 from keras_flops import _compat, backends
 from keras_flops.core import chains as chain_programs
 from keras_flops.core import collector, inputs, moe
-from keras_flops.core.layers import steadily
+from keras_flops.core.layers import steady
 from keras_flops.core.reuse import chains_in_graph
 from keras_flops.core.memory import MemoryReport, capacity, layer_weights, spec_bytes, weights_by_dtype
 from keras_flops.core.records import LayerRow
@@ -287,7 +287,7 @@ def causal_lm_for(model):
 
 
 @collector.pausing
-@steadily
+@steady()
 def profile_generation(
     causal_lm,
     prompt_length: int,

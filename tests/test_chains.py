@@ -257,3 +257,20 @@ def test_a_chain_whose_block_changes_its_shape_is_traced_whole():
     assert not shortened(step)
     assert any("returns a value of a shape and dtype none of its arguments has" in n for n in step.notes)
     assert step.macs == B * (8 + 7 + 6 + 5 + 4) * D * D == 2 * 30 * 16 == 960
+
+
+def test_a_count_reads_each_layer_once_and_no_count_after_it():
+    """Inside ``steady()`` (a count), a layer's tree and own parameters are
+    read once: a sublayer added meanwhile is not seen until the block ends.
+    Dense(4) on 3 features holds 3*4 + 4 = 16 parameters."""
+    from keras_flops.core.layers import layer_tree, own_params, steady
+
+    outer = keras.layers.Layer()
+    outer.dense = keras.layers.Dense(4)
+    outer.dense.build((None, 3))
+    with steady():
+        assert layer_tree(outer) == [(outer.dense.name, outer.dense)]
+        assert own_params(outer.dense) == 3 * 4 + 4
+        outer.extra = keras.layers.Dense(2)  # tracked as a sublayer
+        assert layer_tree(outer) == [(outer.dense.name, outer.dense)]
+    assert [layer for _, layer in layer_tree(outer)] == [outer.dense, outer.extra]

@@ -44,7 +44,8 @@ _read: Optional[Dict[Tuple[str, int], Tuple[Any, Any]]] = None
 def steady():
     """Inside the block, the layers do not change: :func:`layer_tree` and
     :func:`own_params` read each layer once (a count traces several programs
-    of one model, each wrapping every layer). Nested blocks share the outer's."""
+    of one model, each wrapping every layer). Nested blocks share the outer's;
+    ``@steady()`` runs a function inside one."""
     global _read
     outer = _read
     if outer is None:
@@ -53,17 +54,6 @@ def steady():
         yield
     finally:
         _read = outer
-
-
-def steadily(fn):
-    """``fn`` run inside :func:`steady`."""
-
-    @functools.wraps(fn)
-    def wrapped(*args, **kwargs):
-        with steady():
-            return fn(*args, **kwargs)
-
-    return wrapped
 
 
 def _once(what: str, layer, read: Callable):
