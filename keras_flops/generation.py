@@ -436,6 +436,7 @@ def _counted(backend, model, call, specs, what: str, found):
             found,
             lambda passthrough: backend.trace_call(model, call, specs, passthrough=passthrough),
             lambda traced, standing: backend.count(traced, memory=standing or True),
+            read_as_run=True,
         )
         if isinstance(by_chains, tuple):
             return by_chains

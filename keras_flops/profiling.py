@@ -237,7 +237,14 @@ def _count_by_chains(model, specs, backend, training, targets, formulas, memory)
             traced, "full", formulas, memory=standing if memory is True and standing else bool(memory)
         )
 
-    return chains.count_by_chains(model, found, trace, count, one_program=memory is not True)
+    return chains.count_by_chains(
+        model,
+        found,
+        trace,
+        count,
+        one_program=memory is not True,
+        read_as_run=memory is True and not training,
+    )
 
 
 def _profiled(model, traced, counted, backend, resolved, notes, counting, training) -> Profiled:

@@ -28,7 +28,6 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 from keras_flops.core.activations import Activations, Standing
 from keras_flops.core.layers import layer_tree
-from keras_flops.core.records import BACKWARD
 from keras_flops.errors import reason
 
 LONG = 5  # the calls a chain needs for P4 to leave one out
@@ -101,7 +100,9 @@ def op_key(op):
 OP_FIELDS = ("flops", "macs", "bytes", "min_bytes")
 
 
-def count_by_chains(model, chains, trace: Callable, count: Callable, one_program: bool = False):
+def count_by_chains(
+    model, chains, trace: Callable, count: Callable, one_program: bool = False, read_as_run: bool = False
+):
     """``(trace, counted)`` of the whole program from programs with fewer
     calls of each chain of four or more calls: with its first two and its last
     (the others passed through), and with its first and its last; each call
@@ -109,65 +110,94 @@ def count_by_chains(model, chains, trace: Callable, count: Callable, one_program
     difference is counted once per call left out. (A call's records do not
     depend on its neighbours here, as XLA's hoisting makes a partitioned
     program's: :func:`left_out` keeps three calls for that.) ``trace(passthrough)``
-    traces one program, ``count(t)`` counts it. A string (why) where that
-    cannot be exact: a call cannot stand in for another (the trace fails:
-    ``NoStandIn``, or another error), or a difference of the ops is negative.
+    traces one program, ``count(t, standing)`` counts it (``standing``: a
+    :class:`~keras_flops.core.activations.Standing`, or None). A string (why)
+    where that cannot be exact: a call cannot stand in for another (the trace
+    fails: ``NoStandIn``, or another error), or a difference of the ops is negative.
 
     With ``one_program`` (the caller reads no activations held at once), a
     closed chain (:class:`~keras_flops.core.reuse.Chain`) needs the first program alone:
     nothing outside its calls is made for each of them (no cotangents meet
     there, and every backend puts each backward op in the layer of the
-    forward ops it differentiates), so the rest of the difference is none."""
+    forward ops it differentiates), so the rest of the difference is none.
+
+    With ``read_as_run`` (an inference program whose activations held at
+    once are read: a generation's), the program with more alone, its calls
+    passed through read as run where they stand
+    (:class:`~keras_flops.core.activations.Standing`): nothing outside the
+    calls differs in an inference program, and what it holds at once is the
+    largest of its ops' live sets, which is not affine in the calls left out."""
     try:
-        return _count_by_chains(model, to_shorten(chains), trace, count, one_program)
+        long = to_shorten(chains)
+        if read_as_run:
+            return _read_as_run(model, long, trace, count)
+        return _count_by_chains(model, long, trace, count, one_program)
     except Exception as err:  # a call that cannot stand in for another: the caller traces every call
         return reason(err).rstrip(".")
+
+
+def _read_as_run(model, long, trace: Callable, count: Callable):
+    layers = dict(layer_tree(model))
+    left = {path: chain[1] for chain in long for path in chain[2:-1]}
+    more = trace(left)
+    counted = count(more, Standing(tuple((frozenset(_paths(layers, c[1])), tuple(c[2:-1])) for c in long)))
+    if getattr(more, "loose", ()):
+        return f"{more.loose[0]!r}, passed through, is given a tensor of its own that it does not return"
+    if counted.stood is None:
+        return (
+            "a call passed through cannot be read as run where it stands, for what the program holds at once"
+        )
+    counted = _without(dataclasses.replace(counted, activations=counted.stood), left, layers)
+    note = (
+        " One program sufficed: each call passed through holds what the second holds, read where it"
+        " stands (an inference program; each call a run of ops of its own, leaving as much live)."
+    )
+    return _filled(more, counted, long, layers, {}, {}, note)
 
 
 def _count_by_chains(model, long, trace: Callable, count: Callable, one_program: bool):
     left = {path: chain[1] for chain in long for path in chain[2:-1]}
     layers = dict(layer_tree(model))
     more = trace(left)
-    # the chains read from the program with more alone: closed ones where what
-    # is held at once is not read, and those whose calls standing in it can be
-    # read as run (an inference program's, Standing)
+    counted = _without(count(more, None), left, layers)
     alone = [chain for chain in long if one_program and getattr(chain, "closed", False)]
-    others = [chain for chain in long if chain not in alone]
-    standing = None
-    if others:
-        standing = Standing(
-            tuple((frozenset(_paths(layers, chain[1])), tuple(chain[2:-1])) for chain in others)
+    rests, deltas = {}, {}  # per chain: what one more middle call adds outside it, and to the memory
+    for chain in long:
+        if chain in alone:
+            continue
+        fewer_left = {**left, **{path: chain[0] for path in chain[1:-1]}}
+        fewer = _without(count(trace(fewer_left), None), fewer_left, layers)
+        rests[chain] = difference(counted.ops, fewer.ops, _paths(layers, chain[1]), op_key, OP_FIELDS)
+        if rests[chain] is None:
+            return (
+                f"a program with fewer calls of the chain {chain[0]!r} ... {chain[-1]!r} counted more "
+                "of something than one with more"
+            )
+        deltas[chain] = _memory(counted.activations, fewer.activations)
+    note = ""
+    if alone:
+        note = (
+            " One program sufficed for "
+            + ", ".join(f"{c[0]!r} ... {c[-1]!r}" for c in alone)
+            + ": its calls read no other floating value and pass their output to the next alone."
         )
-    counted = count(more, standing)
-    stood = []
-    if standing is not None and counted.stood is not None and not getattr(more, "loose", ()):
-        alone, stood = alone + others, others
-        counted = dataclasses.replace(counted, activations=counted.stood)
-    elif standing is not None and not any(op.phase == BACKWARD for op in counted.ops):
-        # what an inference program holds at once is the largest of its ops' live
-        # sets: not affine in the calls left out, where a call's may be the largest
-        return (
-            "a call passed through cannot be read as run where it stands, for what the program holds at once"
-        )
-    counted = _without(counted, left, layers)
+    return _filled(more, counted, long, layers, rests, deltas, note)
+
+
+def _filled(more, counted, long, layers: dict, rests: dict, deltas: dict, note: str):
+    """``(trace, counted)`` of the whole program from the program with more
+    (``more``, ``counted``): each call of a chain after its second but its
+    last, passed through, gets the second's records under its own path; per
+    chain, ``rests`` (what one more middle call adds outside it) and
+    ``deltas`` (to the peak, transient and results) once per call left out."""
     ops, uncounted, rows = list(counted.ops), list(counted.uncounted), list(more.layers)
     saved = list(counted.activations.saved)  # (layer, bytes) in the order the program makes them
     acts = counted.activations
     peak, transient, results = acts.peak, acts.transient, acts.results
     for chain in long:
-        n = len(chain) - 3  # the calls left out of the program with more
+        out = chain[2:-1]  # the calls left out
+        n = len(out)
         second = _paths(layers, chain[1])
-        if chain not in alone:
-            fewer_left = {**left, **{path: chain[0] for path in chain[1:-1]}}
-            fewer = _without(count(trace(fewer_left), None), fewer_left, layers)
-            rest = difference(counted.ops, fewer.ops, second, op_key, OP_FIELDS)
-        else:
-            fewer, rest = counted, []
-        if rest is None:
-            return (
-                f"a program with fewer calls of the chain {chain[0]!r} ... {chain[-1]!r} counted more "
-                "of something than one with more"
-            )
         at = max((i for i, row in enumerate(rows) if row.path in second), default=len(rows) - 1)
         kept = max((i for i, (layer, _) in enumerate(saved) if layer in second), default=len(saved) - 1)
         # the second call's own records, each given to every call left out under that call's paths
@@ -175,7 +205,7 @@ def _count_by_chains(model, long, trace: Callable, count: Callable, one_program:
         own_ops = [op for op in counted.ops if op.layer in second]
         own_uncounted = [u for u in counted.uncounted if u.layer in second]
         own_saved = [(layer, size) for layer, size in counted.activations.saved if layer in second]
-        for path in chain[2:-1]:
+        for path in out:
             renamed = renaming(layers[chain[1]], chain[1], layers[path], path)
             copies = [dataclasses.replace(row, path=renamed[row.path]) for row in own_rows]
             rows[at + 1 : at + 1] = copies
@@ -185,29 +215,15 @@ def _count_by_chains(model, long, trace: Callable, count: Callable, one_program:
             mine = [(renamed[layer], size) for layer, size in own_saved]
             saved[kept + 1 : kept + 1] = mine
             kept += len(mine)
-        ops += [times(op, n, chain) for op in rest]
-        dp, dt, dr = _memory(counted.activations, fewer.activations)
+        ops += [times(op, n, chain) for op in rests.get(chain, ())]
+        dp, dt, dr = deltas.get(chain, (0, 0, 0))
         peak, transient, results = peak + n * dp, transient + n * dt, results + n * dr
     note = (
         "Traced with fewer calls of "
         + ", ".join(f"{c[0]!r} ... {c[-1]!r}" for c in long)
         + ": each call left out is counted as the program's one more call of the chain "
-        "(its own records under its own path; reuse=False traces every call)."
+        "(its own records under its own path; reuse=False traces every call)." + note
     )
-    closed = [chain for chain in alone if chain not in stood]
-    if closed:
-        note += (
-            " One program sufficed for "
-            + ", ".join(f"{c[0]!r} ... {c[-1]!r}" for c in closed)
-            + ": its calls read no other floating value and pass their output to the next alone."
-        )
-    if stood:
-        note += (
-            " One program sufficed for "
-            + ", ".join(f"{c[0]!r} ... {c[-1]!r}" for c in stood)
-            + ": a call passed through holds what its like call holds, read where it stands"
-            " (an inference program; each call a run of ops of its own, leaving as much live)."
-        )
     counted = dataclasses.replace(
         counted,
         ops=tuple(ops),
