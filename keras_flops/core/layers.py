@@ -301,10 +301,18 @@ class LayerRecorder:
         first = len(self._flatten(args[:1])) if args else 0
         with self.mark(path):  # what it makes is its own: counted as the like call's, in its place
             leaves = [
-                (_viewed(given[i]) if self._viewed else given[i]) if i < first else _updated(given[i])
+                (self.view(given[i]) if self._viewed else given[i]) if i < first else self.update(given[i])
                 for i in positions
             ]
         return keras.tree.pack_sequence_as(structure, leaves)
+
+    def view(self, value):
+        """``value`` through views of the call's own (a backend may make it one op)."""
+        return _viewed(value)
+
+    def update(self, value):
+        """``value`` updated in place, as a layer returns a cache slice it writes into."""
+        return _updated(value)
 
     def _restore(self):
         while self._saved:

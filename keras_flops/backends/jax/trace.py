@@ -49,6 +49,19 @@ class ScopeRecorder(LayerRecorder):
         self.tokens[token] = path
         return jax.named_scope(token)
 
+    def view(self, value):
+        """Two reshapes (a reshape to its own shape makes no equation)."""
+        shape = tuple(value.shape)
+        return jax.lax.reshape(jax.lax.reshape(value, (1, *shape)), shape)
+
+    def update(self, value):
+        """Its first element written again, by lax (keras.ops converts the indices twice)."""
+        rank = len(value.shape)
+        if not rank:
+            return value
+        corner = jax.lax.slice(value, (0,) * rank, (1,) * rank)
+        return jax.lax.dynamic_update_slice(value, corner, (0,) * rank)
+
 
 @dataclasses.dataclass(frozen=True)
 class JaxTrace:
