@@ -102,9 +102,7 @@ def activations(program, nodes: Optional[Sequence] = None, standing: Optional[St
     if standing is None:
         return kept
     stood = None
-    if (
-        not saved and BACKWARD not in buffers.phases
-    ):  # an inference program: nothing is kept for a backward pass
+    if not saved and BACKWARD not in buffers.phases:  # an inference program
         found = buffers.standing(list(results), standing)
         stood = None if found is None else dataclasses.replace(kept, peak=found[0], transient=found[1])
     return kept, stood
