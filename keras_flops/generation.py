@@ -304,15 +304,18 @@ def profile_generation(
     (GPT-2, Llama, Gemma, Mistral, Qwen, ...), and on any model that follows
     the same ``call_with_cache`` protocol; also on models built without
     weights (``keras_flops.without_weights()``). A model's decoder blocks,
-    four or more alike, are traced three and two at a time and the rest
-    counted from them, exactly (:mod:`keras_flops.core.chains`); ``reuse=False``
-    traces every block.
+    four or more alike, are traced three in the prefill and two in a decode
+    step, the others passed through and counted as run where they stand,
+    exactly (:mod:`keras_flops.core.chains`); where that cannot be exact, every
+    block is traced and ``notes`` says why. ``reuse=False`` traces every block.
     """
     batch_size = _check_lengths(batch_size, prompt_length, max_length)
     prefill_fn = prefill_function(causal_lm)
     backend = backends.of(causal_lm)
     tokens = backend.spec((batch_size, max_length), "int32", name="token_ids")
     found = _chains(causal_lm, backend) if reuse else []
+    # the prefill returns the hidden states, which the final norm writes into the last block's output
+    # (its buffer): its last block is traced
     prefill = _counted(backend, causal_lm, lambda ids, region: prefill_fn(ids), [tokens], "prefill", found)
     _, cache_spec = prefill[0].outputs
     index = backend.spec((), "int32", name="cache_update_index")
@@ -323,6 +326,7 @@ def profile_generation(
         [tokens, cache_spec, index],
         "decode step",
         found,
+        keep_last=False,  # it returns the next token and the cache
     )
     notes = (
         f"keras_hub pads the prompt to max_length: the prefill runs the model over all "
@@ -425,7 +429,7 @@ def _chains(causal_lm, backend) -> list:
     return chain_programs.to_shorten(chains_in_graph(causal_lm, backend))
 
 
-def _counted(backend, model, call, specs, what: str, found):
+def _counted(backend, model, call, specs, what: str, found, keep_last: bool = True):
     """``(trace, counted)`` of ``call``: from programs with fewer calls of
     the ``found`` chains where that is exact (:mod:`keras_flops.core.chains`),
     else of the whole program, with a note saying why."""
@@ -437,6 +441,7 @@ def _counted(backend, model, call, specs, what: str, found):
             lambda passthrough: backend.trace_call(model, call, specs, passthrough=passthrough),
             lambda traced, standing: backend.count(traced, memory=standing or True),
             read_as_run=True,
+            keep_last=keep_last,
         )
         if isinstance(by_chains, tuple):
             return by_chains

@@ -101,7 +101,13 @@ OP_FIELDS = ("flops", "macs", "bytes", "min_bytes")
 
 
 def count_by_chains(
-    model, chains, trace: Callable, count: Callable, one_program: bool = False, read_as_run: bool = False
+    model,
+    chains,
+    trace: Callable,
+    count: Callable,
+    one_program: bool = False,
+    read_as_run: bool = False,
+    keep_last: bool = True,
 ):
     """``(trace, counted)`` of the whole program from programs with fewer
     calls of each chain of four or more calls: with its first two and its last
@@ -126,21 +132,31 @@ def count_by_chains(
     passed through read as run where they stand
     (:class:`~keras_flops.core.activations.Standing`): nothing outside the
     calls differs in an inference program, and what it holds at once is the
-    largest of its ops' live sets, which is not affine in the calls left out."""
+    largest of its ops' live sets, which is not affine in the calls left out.
+    Without ``keep_last``, its last call is passed through too, where what
+    the program returns is not written into that call's output (a decode
+    step's: the next token and the cache); where it is, the program is
+    traced again with it."""
     try:
         long = to_shorten(chains)
         if read_as_run:
-            return _read_as_run(model, long, trace, count)
+            found = _read_as_run(model, long, trace, count, last=not keep_last)
+            if isinstance(found, str) and not keep_last:
+                found = _read_as_run(model, long, trace, count, last=False)
+            return found
         return _count_by_chains(model, long, trace, count, one_program)
     except Exception as err:  # a call that cannot stand in for another: the caller traces every call
         return reason(err).rstrip(".")
 
 
-def _read_as_run(model, long, trace: Callable, count: Callable):
+def _read_as_run(model, long, trace: Callable, count: Callable, last: bool):
+    """The program with each chain's first two calls (and its last, unless
+    ``last``), the others passed through and read as run where they stand."""
     layers = dict(layer_tree(model))
-    left = {path: chain[1] for chain in long for path in chain[2:-1]}
+    end = None if last else -1
+    left = {path: chain[1] for chain in long for path in chain[2:end]}
     more = trace(left)
-    counted = count(more, Standing(tuple((frozenset(_paths(layers, c[1])), tuple(c[2:-1])) for c in long)))
+    counted = count(more, Standing(tuple((frozenset(_paths(layers, c[1])), tuple(c[2:end])) for c in long)))
     if getattr(more, "loose", ()):
         return f"{more.loose[0]!r}, passed through, is given a tensor of its own that it does not return"
     if counted.stood is None:
@@ -152,7 +168,7 @@ def _read_as_run(model, long, trace: Callable, count: Callable):
         " One program sufficed: each call passed through holds what the second holds, read where it"
         " stands (an inference program; each call a run of ops of its own, leaving as much live)."
     )
-    return _filled(more, counted, long, layers, {}, {}, note)
+    return _filled(more, counted, long, layers, {}, {}, note, last)
 
 
 def _count_by_chains(model, long, trace: Callable, count: Callable, one_program: bool):
@@ -184,10 +200,10 @@ def _count_by_chains(model, long, trace: Callable, count: Callable, one_program:
     return _filled(more, counted, long, layers, rests, deltas, note)
 
 
-def _filled(more, counted, long, layers: dict, rests: dict, deltas: dict, note: str):
+def _filled(more, counted, long, layers: dict, rests: dict, deltas: dict, note: str, last: bool = False):
     """``(trace, counted)`` of the whole program from the program with more
     (``more``, ``counted``): each call of a chain after its second but its
-    last, passed through, gets the second's records under its own path; per
+    last (its last too, with ``last``), passed through, gets the second's records under its own path; per
     chain, ``rests`` (what one more middle call adds outside it) and
     ``deltas`` (to the peak, transient and results) once per call left out."""
     ops, uncounted, rows = list(counted.ops), list(counted.uncounted), list(more.layers)
@@ -195,7 +211,7 @@ def _filled(more, counted, long, layers: dict, rests: dict, deltas: dict, note: 
     acts = counted.activations
     peak, transient, results = acts.peak, acts.transient, acts.results
     for chain in long:
-        out = chain[2:-1]  # the calls left out
+        out = chain[2:] if last else chain[2:-1]  # the calls left out
         n = len(out)
         second = _paths(layers, chain[1])
         at = max((i for i, row in enumerate(rows) if row.path in second), default=len(rows) - 1)
