@@ -133,30 +133,34 @@ def count_by_chains(
     (:class:`~keras_flops.core.activations.Standing`): nothing outside the
     calls differs in an inference program, and what it holds at once is the
     largest of its ops' live sets, which is not affine in the calls left out.
-    Without ``keep_last``, its last call is passed through too, where what
-    the program returns is not written into that call's output (a decode
-    step's: the next token and the cache); where it is, the program is
-    traced again with it."""
+    Without ``keep_last`` (a program that returns no call's output, nor
+    writes what it returns into one: a decode step, which returns the next
+    token and the cache), the program holds each chain's first call alone,
+    every other standing in for it; where that cannot be read as run, the
+    program with the first two and the last is traced."""
     try:
         long = to_shorten(chains)
         if read_as_run:
-            found = _read_as_run(model, long, trace, count, last=not keep_last)
+            found = _read_as_run(model, long, trace, count, 0 if not keep_last else 1, last=not keep_last)
             if isinstance(found, str) and not keep_last:
-                found = _read_as_run(model, long, trace, count, last=False)
+                found = _read_as_run(model, long, trace, count, 1, last=False)
             return found
         return _count_by_chains(model, long, trace, count, one_program)
     except Exception as err:  # a call that cannot stand in for another: the caller traces every call
         return reason(err).rstrip(".")
 
 
-def _read_as_run(model, long, trace: Callable, count: Callable, last: bool):
-    """The program with each chain's first two calls (and its last, unless
-    ``last``), the others passed through and read as run where they stand."""
+def _read_as_run(model, long, trace: Callable, count: Callable, like: int, last: bool):
+    """The program with each chain's calls up to its call ``like`` (and its
+    last, unless ``last``), the others passed through, standing in for that
+    call and read as run where they stand."""
     layers = dict(layer_tree(model))
     end = None if last else -1
-    left = {path: chain[1] for chain in long for path in chain[2:end]}
+    left = {path: chain[like] for chain in long for path in chain[like + 1 : end]}
     more = trace(left)
-    counted = count(more, Standing(tuple((frozenset(_paths(layers, c[1])), tuple(c[2:end])) for c in long)))
+    counted = count(
+        more, Standing(tuple((frozenset(_paths(layers, c[like])), tuple(c[like + 1 : end])) for c in long))
+    )
     if getattr(more, "loose", ()):
         return f"{more.loose[0]!r}, passed through, is given a tensor of its own that it does not return"
     if counted.stood is None:
@@ -168,7 +172,7 @@ def _read_as_run(model, long, trace: Callable, count: Callable, last: bool):
         " One program sufficed: each call passed through holds what the second holds, read where it"
         " stands (an inference program; each call a run of ops of its own, leaving as much live)."
     )
-    return _filled(more, counted, long, layers, {}, {}, note, last)
+    return _filled(more, counted, long, layers, {}, {}, note, like, last)
 
 
 def _count_by_chains(model, long, trace: Callable, count: Callable, one_program: bool):
@@ -200,7 +204,9 @@ def _count_by_chains(model, long, trace: Callable, count: Callable, one_program:
     return _filled(more, counted, long, layers, rests, deltas, note)
 
 
-def _filled(more, counted, long, layers: dict, rests: dict, deltas: dict, note: str, last: bool = False):
+def _filled(
+    more, counted, long, layers: dict, rests: dict, deltas: dict, note: str, like: int = 1, last: bool = False
+):
     """``(trace, counted)`` of the whole program from the program with more
     (``more``, ``counted``): each call of a chain after its second but its
     last (its last too, with ``last``), passed through, gets the second's records under its own path; per
@@ -211,9 +217,9 @@ def _filled(more, counted, long, layers: dict, rests: dict, deltas: dict, note: 
     acts = counted.activations
     peak, transient, results = acts.peak, acts.transient, acts.results
     for chain in long:
-        out = chain[2:] if last else chain[2:-1]  # the calls left out
+        out = chain[like + 1 : None if last else -1]  # the calls left out
         n = len(out)
-        second = _paths(layers, chain[1])
+        second = _paths(layers, chain[like])
         at = max((i for i, row in enumerate(rows) if row.path in second), default=len(rows) - 1)
         kept = max((i for i, (layer, _) in enumerate(saved) if layer in second), default=len(saved) - 1)
         # the second call's own records, each given to every call left out under that call's paths
@@ -222,7 +228,7 @@ def _filled(more, counted, long, layers: dict, rests: dict, deltas: dict, note: 
         own_uncounted = [u for u in counted.uncounted if u.layer in second]
         own_saved = [(layer, size) for layer, size in counted.activations.saved if layer in second]
         for path in out:
-            renamed = renaming(layers[chain[1]], chain[1], layers[path], path)
+            renamed = renaming(layers[chain[like]], chain[like], layers[path], path)
             copies = [_with(row, path=renamed[row.path]) for row in own_rows]
             rows[at + 1 : at + 1] = copies
             at += len(copies)
