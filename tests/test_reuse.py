@@ -318,3 +318,30 @@ def test_every_zoo_backbone_counts_the_same_by_layer_as_whole(name):
     assert rows(reused) == rows(whole)
     assert sorted(map(str, reused.uncounted)) == sorted(map(str, whole.uncounted))
     assert fallback(whole) == []
+
+
+class Holder(keras.layers.Layer):
+    """A block that holds a sublayer it is given: its get_config() cannot
+    rebuild it, so its key reads the sublayer's config."""
+
+    def __init__(self, sub, **kwargs):
+        super().__init__(**kwargs)
+        self.sub = sub
+
+    def call(self, x):
+        return keras.ops.cast(self.sub(x), "float32")
+
+
+def test_a_sublayer_computing_in_another_dtype_is_not_like_the_others():
+    """Five blocks alike but for the fourth's Dense, which computes in
+    bfloat16 (mixed_bfloat16): configs are keyed without names, yet a dtype
+    policy's name is what it computes in, so the fourth is traced on its own
+    (its MACs in bfloat16, its bytes its own); every layer as the whole
+    trace. MACs by hand: five Dense(8) on 6 positions of 8, 5 * 6 * 8 * 8."""
+    x = keras.Input((6, 8))
+    h = x
+    for i in range(5):
+        h = Holder(keras.layers.Dense(8, dtype="mixed_bfloat16" if i == 3 else "float32"))(h)
+    report = assert_same_as_whole(keras.Model(x, h))
+    assert report.macs == 5 * 6 * 8 * 8 == 1920
+    assert [op.mac_dtype for op in report.ops if op.macs] == ["float32"] * 3 + ["bfloat16", "float32"]

@@ -684,10 +684,15 @@ def _read_config(layer, memo) -> dict:
         return held
 
 
-def _without_names(config):
-    """A config with every "name" left out: names never change what runs."""
+def _without_names(config, policy: bool = False):
+    """A config with every "name" left out (names never change what runs),
+    but a dtype policy's: its name is what a layer computes in (``policy``:
+    ``config`` is a dtype policy's own config)."""
     if isinstance(config, dict):
-        return {k: _without_names(v) for k, v in config.items() if k != "name"}
+        inner = str(config.get("class_name", "")).endswith("DTypePolicy")
+        return {
+            k: _without_names(v, inner and k == "config") for k, v in config.items() if policy or k != "name"
+        }
     if isinstance(config, (list, tuple)):
         return [_without_names(v) for v in config]
     return config
