@@ -304,8 +304,9 @@ def profile_generation(
     (GPT-2, Llama, Gemma, Mistral, Qwen, ...), and on any model that follows
     the same ``call_with_cache`` protocol; also on models built without
     weights (``keras_flops.without_weights()``). A model's decoder blocks,
-    four or more alike, are traced three in the prefill and one in a decode
-    step, the others passed through and counted as run where they stand,
+    four or more alike, are traced two in the prefill (the first and the
+    last) and one in a decode step, the others passed through and counted as
+    run where they stand,
     exactly (:mod:`keras_flops.core.chains`); where that cannot be exact, every
     block is traced and ``notes`` says why. ``reuse=False`` traces every block.
     """

@@ -128,21 +128,21 @@ def count_by_chains(
     forward ops it differentiates), so the rest of the difference is none.
 
     With ``read_as_run`` (an inference program whose activations held at
-    once are read: a generation's), the program with more alone, its calls
-    passed through read as run where they stand
+    once are read: a generation's), one program with each chain's first call
+    and its last, the others standing in for the first and read as run where
+    they stand; where that cannot be read as run, the program with its first
+    two and its last (the others standing in for the second)
     (:class:`~keras_flops.core.activations.Standing`): nothing outside the
     calls differs in an inference program, and what it holds at once is the
     largest of its ops' live sets, which is not affine in the calls left out.
     Without ``keep_last`` (a program that returns no call's output, nor
     writes what it returns into one: a decode step, which returns the next
-    token and the cache), the program holds each chain's first call alone,
-    every other standing in for it; where that cannot be read as run, the
-    program with the first two and the last is traced."""
+    token and the cache), its last call stands in for the first too."""
     try:
         long = to_shorten(chains)
         if read_as_run:
-            found = _read_as_run(model, long, trace, count, 0 if not keep_last else 1, last=not keep_last)
-            if isinstance(found, str) and not keep_last:
+            found = _read_as_run(model, long, trace, count, 0, last=not keep_last)
+            if isinstance(found, str):
                 found = _read_as_run(model, long, trace, count, 1, last=False)
             return found
         return _count_by_chains(model, long, trace, count, one_program)
@@ -169,8 +169,9 @@ def _read_as_run(model, long, trace: Callable, count: Callable, like: int, last:
         )
     counted = _without(dataclasses.replace(counted, activations=counted.stood), left, layers)
     note = (
-        " One program sufficed: each call passed through holds what the second holds, read where it"
-        " stands (an inference program; each call a run of ops of its own, leaving as much live)."
+        f" One program sufficed: each call passed through holds what the {('first', 'second')[like]} holds,"
+        " read where it stands (an inference program; each call a run of ops of its own, leaving as"
+        " much live)."
     )
     return _filled(more, counted, long, layers, {}, {}, note, like, last)
 
@@ -208,8 +209,9 @@ def _filled(
     more, counted, long, layers: dict, rests: dict, deltas: dict, note: str, like: int = 1, last: bool = False
 ):
     """``(trace, counted)`` of the whole program from the program with more
-    (``more``, ``counted``): each call of a chain after its second but its
-    last (its last too, with ``last``), passed through, gets the second's records under its own path; per
+    (``more``, ``counted``): each call of a chain after its call ``like``
+    (its first or second) but its last (its last too, with ``last``), passed
+    through, gets that call's records under its own path; per
     chain, ``rests`` (what one more middle call adds outside it) and
     ``deltas`` (to the peak, transient and results) once per call left out."""
     ops, uncounted, rows = list(counted.ops), list(counted.uncounted), list(more.layers)
@@ -222,7 +224,7 @@ def _filled(
         second = _paths(layers, chain[like])
         at = max((i for i, row in enumerate(rows) if row.path in second), default=len(rows) - 1)
         kept = max((i for i, (layer, _) in enumerate(saved) if layer in second), default=len(saved) - 1)
-        # the second call's own records, each given to every call left out under that call's paths
+        # the like call's own records, each given to every call left out under that call's paths
         own_rows = [row for row in more.layers if row.path in second]
         own_ops = [op for op in counted.ops if op.layer in second]
         own_uncounted = [u for u in counted.uncounted if u.layer in second]
