@@ -306,9 +306,9 @@ def profile_generation(
     weights (``keras_flops.without_weights()``). A model's decoder blocks,
     four or more alike, are traced two in the prefill (the first and the
     last) and one in a decode step, the others passed through and counted as
-    run where they stand,
-    exactly (:mod:`keras_flops.core.chains`); where that cannot be exact, every
-    block is traced and ``notes`` says why. ``reuse=False`` traces every block.
+    run where they stand, exactly (:mod:`keras_flops.core.chains`); where that
+    cannot be exact, every block is traced and ``notes`` says why.
+    ``reuse=False`` traces every block.
     """
     batch_size = _check_lengths(batch_size, prompt_length, max_length)
     prefill_fn = prefill_function(causal_lm)

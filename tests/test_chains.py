@@ -214,7 +214,8 @@ def test_an_inference_call_read_at_once_is_counted_from_one_program():
     of them; the whole program's per layer and in memory. By hand, per
     sequence: the side Dense and each block's projection T*D*D MACs. Held
     at once (float32, B*T*D*4 = 256 B a value): the side value, a block's
-    input, its projection and its sum, 3 x 256 = 768 B; the result, 256 B."""
+    input and its projection (the sum written into one of them, read there
+    last), 3 x 256 = 768 B; the result, 256 B."""
     from keras_flops.profiling import profile_and_trace
 
     x = keras.Input((None, D))

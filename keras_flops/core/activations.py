@@ -92,7 +92,8 @@ def activations(program, nodes: Optional[Sequence] = None, standing: Optional[St
             if forward and root not in saved:
                 saved[root] = (layer, size)  # made by the forward pass, read by the backward
     results = buffers.results
-    peak, transient = buffers.sweep(list(saved) + list(results))
+    line = buffers.timeline(list(saved) + list(results))
+    peak, transient = max(line.peak, default=0), max(line.transient, default=0)
     per_layer: Dict[str, int] = {}
     for _, (layer, size) in sorted(saved.items(), key=lambda item: buffers.made[item[0]][0]):
         per_layer[layer] = per_layer.get(layer, 0) + size
@@ -103,7 +104,7 @@ def activations(program, nodes: Optional[Sequence] = None, standing: Optional[St
         return kept
     stood = None
     if not saved and BACKWARD not in buffers.phases:  # an inference program
-        found = buffers.standing(list(results), standing)
+        found = buffers.standing(line, results, standing)
         stood = None if found is None else dataclasses.replace(kept, peak=found[0], transient=found[1])
     return kept, stood
 
@@ -217,10 +218,10 @@ class Buffers:
         """``(peak, transient)``: the largest total of buffers live at once,
         bodies called included, and the largest total of those that hold
         none of the values ``held``."""
-        line = self._timeline(held)
+        line = self.timeline(held)
         return max(line.peak, default=0), max(line.transient, default=0)
 
-    def _timeline(self, held) -> "_Timeline":
+    def timeline(self, held) -> "_Timeline":
         """Per op: the bytes live before it (and of them, in buffers
         ``held``), at it (bodies it calls included; of buffers not held),
         and after it."""
@@ -242,9 +243,10 @@ class Buffers:
             line.after_held.append(kept)
         return line
 
-    def standing(self, held, standing: Standing) -> Optional[Tuple[int, int]]:
+    def standing(self, line: "_Timeline", held, standing: Standing) -> Optional[Tuple[int, int]]:
         """``(peak, transient)`` of the program with each call standing in
-        for a like call (``standing``) run as that call: outside the calls
+        for a like call (``standing``) run as that call, from the program's
+        :meth:`timeline` (``line``, of buffers ``held``): outside the calls
         the program is the same, and inside each it holds what it held when
         the call began plus what the like call adds to what it held when it
         began. Exact where the like call and each call standing in are each
@@ -252,24 +254,24 @@ class Buffers:
         as much more (or less) live as the like call's, in buffers ``held``
         and not; None where they are not, or where a buffer made in a window
         is one ``held``."""
-        line = self._timeline(held)
-        held_homes = {self.home.get(v, v) for v in held}
-        made_in = {}  # op index -> the buffers it makes
-        for home, (i, _, _, _) in self.made.items():
-            made_in.setdefault(i, []).append(self.home.get(home, home))
+        ops_of: Dict[str, List[int]] = {}  # layer -> its ops, in order
+        for i, layer in enumerate(self.layers):
+            ops_of.setdefault(layer, []).append(i)
+        windows: set = set()  # the ops of every like call and call standing in
         inside: set = set()  # the ops of the calls standing in
         peaks, transients = [], []
         for like, stand_ins in standing.chains:
-            window = _window(self.layers, like.__contains__)
+            window = _window(sorted(i for layer in like for i in ops_of.get(layer, ())))
             if window is None:
                 return None
             first, last = window
+            windows.update(range(first, last + 1))
             start, start_held = line.before[first], line.before_held[first]
             adds = max(line.peak[first : last + 1]) - start
             adds_transient = max(line.transient[first : last + 1]) - (start - start_held)
             leaves = (line.after[last] - start, line.after_held[last] - start_held)
             for path in stand_ins:
-                found = _window(self.layers, path.__eq__)
+                found = _window(ops_of.get(path, []))
                 if found is None:
                     return None
                 begin, end = found
@@ -281,9 +283,10 @@ class Buffers:
                 inside.update(range(begin, end + 1))
                 peaks.append(line.before[begin] + adds)
                 transients.append(line.before[begin] - line.before_held[begin] + adds_transient)
-            windows = list(range(first, last + 1)) + sorted(inside)
-            if any(home in held_homes for i in windows for home in made_in.get(i, ())):
-                return None
+        windows |= inside
+        held_homes = {self.home.get(v, v) for v in held}
+        if any(self.home.get(v, v) in held_homes for v, (i, _, _, _) in self.made.items() if i in windows):
+            return None  # a result made by a call: where it stands decides it
         outside = [i for i in range(len(line.peak)) if i not in inside]
         return (
             max([line.peak[i] for i in outside] + peaks, default=0),
@@ -307,10 +310,9 @@ class _Timeline:
     after_held: List[int]
 
 
-def _window(layers: List[str], owned) -> Optional[Tuple[int, int]]:
-    """``(first, last)``: the ops whose layer is ``owned``, where they are
-    one run of ops; None where there are none, or others among them."""
-    found = [i for i, layer in enumerate(layers) if owned(layer)]
+def _window(found: List[int]) -> Optional[Tuple[int, int]]:
+    """``(first, last)`` of a call's ops (their indices, in order), where
+    they are one run of ops; None where there are none, or others among them."""
     if not found or found[-1] - found[0] + 1 != len(found):
         return None
     return found[0], found[-1]

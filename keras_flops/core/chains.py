@@ -158,11 +158,11 @@ def _read_as_run(model, long, trace: Callable, count: Callable, like: int, last:
     end = None if last else -1
     left = {path: chain[like] for chain in long for path in chain[like + 1 : end]}
     more = trace(left)
+    if getattr(more, "loose", ()):
+        return f"{more.loose[0]!r}, passed through, is given a tensor of its own that it does not return"
     counted = count(
         more, Standing(tuple((frozenset(_paths(layers, c[like])), tuple(c[like + 1 : end])) for c in long))
     )
-    if getattr(more, "loose", ()):
-        return f"{more.loose[0]!r}, passed through, is given a tensor of its own that it does not return"
     if counted.stood is None:
         return (
             "a call passed through cannot be read as run where it stands, for what the program holds at once"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from keras_flops import _compat
 from keras_flops.core.records import LayerRow
@@ -181,6 +181,17 @@ def _matching(outputs: list, arguments: list) -> List[Optional[int]]:
     return positions
 
 
+class _Like(NamedTuple):
+    """A call that later calls stand in for: what it returned, for each of
+    its outputs the position of the argument of that spec, its arguments,
+    and their specs as the stand-in check compares them."""
+
+    outputs: Any
+    positions: List[Optional[int]]
+    given: list
+    specs: list
+
+
 @dataclasses.dataclass
 class _Called:
     path: str
@@ -222,9 +233,7 @@ class LayerRecorder:
         self._viewed = viewed
         self._passthrough = dict(passthrough or {})
         self._standing = set(self._passthrough.values())
-        self._stand_ins: Dict[
-            str, Tuple[Any, List[Optional[int]], list, list]
-        ] = {}  # outputs, positions, specs, args
+        self._stand_ins: Dict[str, _Like] = {}
         # the passed-through calls given a tensor they do not return that is not
         # the like call's own (one made for them, which the program then drops)
         self.loose: List[str] = []
@@ -262,11 +271,8 @@ class LayerRecorder:
                 outputs = bound(*args, **kwargs)
             if path in self._standing and path not in self._stand_ins:
                 given = self._flatten((args, kwargs))
-                self._stand_ins[path] = (
-                    outputs,
-                    _matching(self._flatten(outputs), given),
-                    _specs(given),
-                    given,
+                self._stand_ins[path] = _Like(
+                    outputs, _matching(self._flatten(outputs), given), given, _specs(given)
                 )
             if info.calls == 0:
                 info.output_shape = _shapes_of(outputs, self._flatten)
@@ -286,7 +292,7 @@ class LayerRecorder:
         like = self._passthrough[path]
         if like not in self._stand_ins:
             raise NoStandIn(f"{path!r} is called before {like!r}, the like layer it stands in for")
-        structure, positions, specs, like_given = self._stand_ins[like]
+        structure, positions, like_given, specs = self._stand_ins[like]
         if None in positions:
             raise NoStandIn(f"{like!r} returns a value of a shape and dtype none of its arguments has")
         given = self._flatten((args, kwargs))

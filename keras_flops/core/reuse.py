@@ -62,7 +62,7 @@ from keras_flops import _compat
 from keras_flops.errors import first_line
 from keras_flops.core.activations import Activations
 from keras_flops.core.dtypes import dtype_name
-from keras_flops.core.layers import layer_tree, own_params
+from keras_flops.core.layers import layer_tree, own_params, steady
 from keras_flops.core.memory import spec_bytes
 from keras_flops.core.records import OUTSIDE, LayerRow
 from keras_flops.core.walk import Counted
@@ -115,6 +115,7 @@ def why_whole(training: bool, counting: str, memory: bool) -> Optional[str]:
     return None
 
 
+@steady()  # a layer's tree read once, as in a count
 def count_by_layer(
     model, specs, backend, counting: str = "full", formulas=None
 ) -> Union[Tuple[LayerTraces, Counted], str]:
@@ -135,6 +136,7 @@ def count_by_layer(
         return f"counting by layer failed ({type(err).__name__}: {first_line(err)})"
 
 
+@steady()  # a layer's tree read once, as in a count
 def find_chains(model, specs, backend) -> Tuple[Tuple[str, ...], ...]:
     """:meth:`LayerTraces.chains` of ``model``'s inference call on ``specs``,
     also where reuse by layer cannot count it for a shared layer (a
@@ -150,6 +152,7 @@ def find_chains(model, specs, backend) -> Tuple[Tuple[str, ...], ...]:
     return traces.chains
 
 
+@steady()  # a layer's tree read once, as in a count
 def chains_in_graph(model, backend) -> Tuple[Chain, ...]:
     """The chains of like calls of ``model``'s layer graph, read from the
     graph alone, with nothing traced: runs of calls of one key without their
@@ -213,7 +216,6 @@ class _ByLayer:
         self.graph, self.backend = graph, backend
         self.counting, self.formulas = counting, formulas
         self.paths = {id(layer): path for path, layer in layer_tree(model)}
-        self._trees: Dict[int, list] = {}
         self.cache: Dict[Any, _Traced] = {}
         self.rows: Dict[
             str, List[Any]
@@ -252,7 +254,7 @@ class _ByLayer:
                 seen.add(id(op))
                 self._check_graph(inner, seen, graphs)
                 continue
-            for layer in [op] + [sub for _, sub in self._tree(op)]:
+            for layer in [op] + [sub for _, sub in layer_tree(op)]:
                 if id(layer) in seen and self.chains_only:
                     self.shared.update((id(op), id(layer)))
                 elif id(layer) in seen:
@@ -261,13 +263,6 @@ class _ByLayer:
                         "(a shared layer); one program reads its weights once across its calls"
                     )
                 seen.add(id(layer))
-
-    def _tree(self, op) -> list:
-        """``layer_tree(op)``, read once per layer."""
-        tree = self._trees.get(id(op))
-        if tree is None:
-            tree = self._trees[id(op)] = layer_tree(op)
-        return tree
 
     @staticmethod
     def _nested(op):
@@ -543,7 +538,7 @@ class _ByLayer:
             ) from err
         counted = self.backend.count(trace, self.counting, self.formulas, given=given) if any(used) else None
         output_shape = shapes[0][0] if len(shapes[0]) == 1 else shapes[0]
-        tree = [path for path, _ in self._tree(op)]
+        tree = [path for path, _ in layer_tree(op)]
         traced = self.cache[key] = _Traced(trace.layers, output_shape, flatten(trace.outputs), counted, tree)
         return traced
 
@@ -572,7 +567,7 @@ class _ByLayer:
             f"{type(op).__module__}.{type(op).__qualname__}",
             config,
             args,
-            tuple(type(sub).__qualname__ for _, sub in self._tree(op)),
+            tuple(type(sub).__qualname__ for _, sub in layer_tree(op)),
             tuple((tuple(w.shape), str(w.dtype), bool(w.trainable)) for w in op.weights),
             getattr(policy, "name", str(policy)),
             getattr(op, "quantization_mode", None),
@@ -584,7 +579,7 @@ class _ByLayer:
     # ------------------------------------------------------------- record
     def _record(self, op, traced: _Traced, live: bool) -> None:
         path = self.paths[id(op)]
-        tree = self._tree(op)
+        tree = layer_tree(op)
         paths = {OUTSIDE: path}  # the key holds the sublayers' classes: the trees match one to one
         paths.update((rel, self.paths[id(sub)]) for rel, (_, sub) in zip(traced.tree, tree))
         for row in traced.rows:
