@@ -82,7 +82,9 @@ def test_a_generation_with_fewer_blocks_is_the_whole_generation(name, monkeypatc
     causal_lm, _ = deep_task(name)
     backend, traced = backends.of(causal_lm), []
     trace_call = backend.trace_call
-    monkeypatch.setattr(backend, "trace_call", lambda *a, **k: traced.append(k.get("passthrough")) or trace_call(*a, **k))
+    monkeypatch.setattr(
+        backend, "trace_call", lambda *a, **k: traced.append(k.get("passthrough")) or trace_call(*a, **k)
+    )
     gen = keras_flops.profile_generation(causal_lm, 2, 5, batch_size=B, warn=False)
     assert [len(passed) for passed in traced] == [5 - 2, 5 - 1]
     monkeypatch.undo()
@@ -286,3 +288,30 @@ def test_a_count_reads_each_layer_once_and_no_count_after_it():
         outer.extra = keras.layers.Dense(2)  # tracked as a sublayer
         assert layer_tree(outer) == [(outer.dense.name, outer.dense)]
     assert [layer for _, layer in layer_tree(outer)] == [outer.dense, outer.extra]
+
+
+def test_only_the_sublayers_calls_passed_through_alone_would_call_are_left_unwrapped():
+    """Blocks b0 to b3, each holding a Dense; b2 and b3 hold one Dense,
+    shared. With b1 and b2 passed through (standing in for b0), b1's Dense is
+    called by no one and is not wrapped; the shared Dense, found first under
+    b2, is called by b3 and is wrapped; every other layer is."""
+    from keras_flops.core.layers import _within_passed, layer_tree, steady
+
+    class Block(keras.layers.Layer):
+        def __init__(self, inner, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = inner
+
+    class Top(keras.layers.Layer):
+        def __init__(self, blocks, **kwargs):
+            super().__init__(**kwargs)
+            self.blocks = blocks
+
+    shared = keras.layers.Dense(2, name="shared")
+    inner = [keras.layers.Dense(2, name=f"d{i}") for i in range(2)] + [shared, shared]
+    top = Top([Block(d, name=f"b{i}") for i, d in enumerate(inner)], name="top")
+    with steady():
+        paths = [path for path, _ in layer_tree(top)]
+        assert paths == ["b0", "b0/d0", "b1", "b1/d1", "b2", "b2/shared", "b3"]
+        assert _within_passed(top, {"b1": "b0", "b2": "b0"}) == {"b1/d1"}
+        assert _within_passed(top, {}) == set()

@@ -134,3 +134,88 @@ def test_a_task_model_built_without_weights_gets_our_error():
         backbone = keras_hub.models.LlamaBackbone(**config)
     causal_lm = keras_hub.models.LlamaCausalLM(backbone=backbone, preprocessor=None)
     assert keras_flops.profile_generation(causal_lm, 2, 4).prefill.macs > 0
+
+
+class Peek(keras.layers.Layer):
+    """Projects by the kernel of a layer it does not hold (a closure, not
+    tracked): a weight read outside the layer that holds it."""
+
+    def __init__(self, kernel_of, **kwargs):
+        super().__init__(**kwargs)
+        self._kernel_of = kernel_of
+
+    def call(self, h):
+        return keras.ops.matmul(h, self._kernel_of())
+
+
+def dense_chain(peek: bool = False):
+    """A stem and five like Dense blocks (D x D kernels and D biases); with
+    ``peek``, a last layer projecting by the third block's kernel."""
+    x = keras.Input((T, D), name="x")
+    h = keras.layers.Dense(D, use_bias=False, name="stem")(x)
+    blocks = [keras.layers.Dense(D, name=f"block{i}") for i in range(5)]
+    for b in blocks:
+        h = b(h)
+    if peek:
+        h = Peek(lambda: blocks[2].kernel, name="peek")(h)
+    return keras.Model(x, h, name="chain")
+
+
+def read_at_once(model, reuse: bool):
+    """The report of one inference call on a batch of 2, what it holds at
+    once read (as ``keras_flops.memory`` reads it)."""
+    from keras_flops.profiling import profile_and_trace
+
+    return profile_and_trace(model, 2, None, memory=True, reuse=reuse).report
+
+
+def assert_whole(fewer, whole):
+    columns = ["flops", "macs", "bytes", "min_bytes"]
+    assert fewer.to_dataframe()[columns].equals(whole.to_dataframe()[columns])
+    assert fewer.activations == whole.activations
+    assert any(n.startswith("Traced with fewer calls of") for n in fewer.notes), fewer.notes
+
+
+def placeholders_traced(monkeypatch):
+    """The number of the variables' placeholders each TensorFlow trace takes."""
+    from keras_flops.backends.tensorflow import trace as tf_trace
+
+    taken, traced = [], tf_trace._trace_call
+
+    def counting(model, call, specs, autograph, passthrough, variables, sharing):
+        taken.append(len(sharing.firsts))
+        return traced(model, call, specs, autograph, passthrough, variables, sharing)
+
+    monkeypatch.setattr(tf_trace, "_trace_call", counting)
+    return taken
+
+
+def test_variables_only_calls_passed_through_hold_share_placeholders(monkeypatch):
+    """The program with the chain's first block and its last (the three
+    between passed through, their memory read as run) takes a placeholder
+    each for the stem's kernel and the first and last blocks' kernels and
+    biases, 1 + 2 x 2 = 5, and one per shape and dtype for the six weights
+    of the blocks between (a D x D kernel, a D bias): 7, not 1 + 5 x 2 = 11.
+    The counts are the whole program's; nothing is allocated."""
+    model = weightless(dense_chain)
+    taken = placeholders_traced(monkeypatch)
+    fewer = read_at_once(model, reuse=True)
+    assert taken == [1 + 2 * 2 + 2]
+    monkeypatch.undo()
+    assert_whole(fewer, read_at_once(model, reuse=False))
+    assert allocated(model) == []
+
+
+def test_a_weight_read_by_a_layer_that_does_not_hold_it_gets_its_own_placeholder(monkeypatch):
+    """The peek layer reads the third block's kernel, which that block alone
+    holds: the program passing the block through reads the kernel's shared
+    placeholder, so it is traced again with one placeholder per variable
+    (1 + 5 x 2 = 11), and counted as the whole program is. By hand, per
+    sequence: the stem, five blocks and the peek, 7 T D D MACs."""
+    model = weightless(lambda: dense_chain(peek=True))
+    taken = placeholders_traced(monkeypatch)
+    fewer = read_at_once(model, reuse=True)
+    assert taken == [7, 11]
+    monkeypatch.undo()
+    assert_whole(fewer, read_at_once(model, reuse=False))
+    assert fewer.macs == 2 * 7 * T * D * D == 5376

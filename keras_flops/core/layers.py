@@ -67,17 +67,21 @@ def _once(what: str, layer, read: Callable):
 
 def layer_tree(model) -> List[Tuple[str, Any]]:
     """Every sublayer of ``model`` with its path, depth first; each layer once."""
-    return list(_once("tree", model, _layer_tree))
+    return list(_once("tree", model, _layer_tree)[0])
 
 
-def _layer_tree(model) -> List[Tuple[str, Any]]:
+def _layer_tree(model) -> Tuple[List[Tuple[str, Any]], frozenset]:
+    """:func:`layer_tree`'s entries, and the ids of the layers that more than
+    one layer holds (a layer shared: called where it is held, under each)."""
     out: List[Tuple[str, Any]] = []
     seen = {id(model)}
+    shared = set()
     used_paths = set()
 
     def visit(parent, prefix):
         for child in children(parent):
             if id(child) in seen:
+                shared.add(id(child))
                 continue  # shared: keeps its first path
             seen.add(id(child))
             path = prefix + child.name
@@ -90,6 +94,25 @@ def _layer_tree(model) -> List[Tuple[str, Any]]:
             visit(child, path + "/")
 
     visit(model, "")
+    return out, frozenset(shared)
+
+
+def _within_passed(model, passthrough: Mapping[str, str]) -> set:
+    """The paths of the layers that only calls passed through would call:
+    below a path of ``passthrough``, with no layer shared on the way down."""
+    if not passthrough:
+        return set()
+    entries, shared = _once("tree", model, _layer_tree)
+    clear = {}  # path -> whether no layer from a passed-through call down to it is shared
+    out = set()
+    for path, layer in entries:  # parents come before their sublayers
+        parent = path.rpartition("/")[0]
+        if path in passthrough:
+            clear[path] = True
+        elif parent in clear:
+            clear[path] = clear[parent] and id(layer) not in shared
+            if clear[path]:
+                out.add(path)
     return out
 
 
@@ -102,6 +125,38 @@ def _own_params(layer) -> int:
     weights = getattr(layer, "weights", None) or []
     inner = {id(w) for c in children(layer) for w in (getattr(c, "weights", None) or [])}
     return sum(num_elements(w.shape, "weight") for w in weights if id(w) not in inner)
+
+
+def passed_over(model, passthrough: Optional[Mapping[str, str]]) -> frozenset:
+    """The ids of the variables that only the layers at ``passthrough``'s
+    paths (and their sublayers) hold: a program that passes those calls
+    through reads none of them. A variable another layer holds too (tied
+    weights) is not among them; one a layer reads without holding it is
+    caught where the program is traced (it is then read)."""
+    if not passthrough:
+        return frozenset()
+    prefixes = tuple(p + "/" for p in passthrough)
+    inside: set = set()
+    outside = _own_variables(model)
+    for path, layer in layer_tree(model):
+        own = _own_variables(layer)
+        if path in passthrough or path.startswith(prefixes):
+            inside |= own
+        else:
+            outside |= own
+    return frozenset(inside - outside)
+
+
+def _own_variables(layer) -> set:
+    """The ids of the variables a layer holds itself, not through sublayers
+    (its weights, a seed generator's state)."""
+    return set(_once("variables", layer, _read_own_variables))
+
+
+def _read_own_variables(layer) -> frozenset:
+    held = getattr(layer, "variables", None) or []
+    inner = {id(v) for c in children(layer) for v in (getattr(c, "variables", None) or [])}
+    return frozenset(id(v) for v in held if id(v) not in inner)
 
 
 def _shapes_of(outputs, flatten: Callable):
@@ -237,7 +292,8 @@ class LayerRecorder:
         # the passed-through calls given a tensor they do not return that is not
         # the like call's own (one made for them, which the program then drops)
         self.loose: List[str] = []
-        self._entries = layer_tree(model)
+        within = _within_passed(model, self._passthrough)  # never called: not wrapped
+        self._entries = [(path, layer) for path, layer in layer_tree(model) if path not in within]
         self._saved: List[Tuple[Any, Any]] = []
         self._called: Dict[str, _Called] = {}
         self._order = 0

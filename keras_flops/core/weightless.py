@@ -14,7 +14,7 @@ Keras only: no framework is imported here.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, List, Optional, Sequence
+from typing import AbstractSet, Callable, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
 
 from keras_flops import _compat
 from keras_flops.core.dtypes import dtype_name
@@ -82,6 +82,44 @@ def value_specs(variables: Sequence, spec: Callable) -> list:
     """One spec per variable, made by a backend's ``spec(shape, dtype,
     name)``: the stand-ins the trace takes for the variables' values."""
     return [spec(tuple(v.shape), dtype_name(v.dtype), name=_name(v, i)) for i, v in enumerate(variables)]
+
+
+class Slots(NamedTuple):
+    """Stand-ins for a program's variables, fewer than one each: ``firsts``,
+    the variable whose spec each stand-in takes; ``of``, each variable's
+    stand-in; ``shared``, the stand-ins several unread variables share."""
+
+    firsts: Tuple[int, ...]
+    of: Tuple[int, ...]
+    shared: FrozenSet[int]
+
+    def specs(self, variables: Sequence, spec: Callable) -> list:
+        return value_specs([variables[i] for i in self.firsts], spec)
+
+    def spread(self, values: Sequence) -> list:
+        """Each variable's value, from the stand-ins' ``values``."""
+        return [values[i] for i in self.of]
+
+
+def slots(variables: Sequence, unread: AbstractSet[int] = frozenset()) -> Slots:
+    """One stand-in per variable, but one per shape and dtype for the
+    variables in ``unread`` (ids, :func:`~keras_flops.core.layers.passed_over`):
+    a program that reads none of them need not take 270 placeholders for a 7B
+    whose blocks it passes through. Whoever traces with them checks that no
+    shared stand-in was read."""
+    firsts: List[int] = []
+    of: List[int] = []
+    by_spec: Dict[tuple, int] = {}
+    for i, v in enumerate(variables):
+        key = (tuple(v.shape), dtype_name(v.dtype)) if id(v) in unread else None
+        slot = by_spec.get(key) if key is not None else None
+        if slot is None:
+            slot = len(firsts)
+            firsts.append(i)
+            if key is not None:
+                by_spec[key] = slot
+        of.append(slot)
+    return Slots(tuple(firsts), tuple(of), frozenset(by_spec.values()))
 
 
 def values_for(variables: Optional[Sequence], values):

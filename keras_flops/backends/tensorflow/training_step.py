@@ -25,9 +25,10 @@ class TrainingStep:
     graph (zeros: their values do not change the count).
     """
 
-    def __init__(self, model, has_targets: bool, variables=None, autograph: bool = True):
+    def __init__(self, model, has_targets: bool, variables=None, autograph: bool = True, sharing=None):
         self.model = model
         self.variables = variables  # placeholders stand for these (weightless models)
+        self.sharing = sharing  # which placeholder stands for each (weightless.Slots)
         self.phases: Dict[str, str] = {}
         self.notes: List[str] = []
         if has_targets:
@@ -40,6 +41,8 @@ class TrainingStep:
             )
 
     def _step(self, inputs, targets=None, values=None):
+        if values is not None:
+            values = self.sharing.spread(values)
         with weightless.values_for(self.variables, values) as scope:
             loss, gradients = self._traced_step(inputs, targets, values)
             return loss, gradients, weightless.updates(scope, self.variables, values)
