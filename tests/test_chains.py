@@ -127,8 +127,9 @@ def one_program(report) -> bool:
 def test_a_closed_chain_is_counted_from_one_program_where_nothing_else_is_read(name):
     """A decoder block reads no floating value but the block before's output
     (its padding mask is integer): its inference call (traced whole for its
-    tied embedding) comes from the program with three of the five blocks
-    alone, and so does a training step's report (its saved activations):
+    tied embedding) comes from one program with two of the five blocks
+    (the first and the last), and so does a training step's report (its
+    saved activations):
     every backward op goes to the layer it differentiates. What
     a step holds at once (memory=True, as keras_flops.memory reads it) needs
     the program with two blocks as well; each is the whole program's."""
@@ -232,7 +233,85 @@ def test_an_inference_call_read_at_once_is_counted_from_one_program():
     assert shortened(call) and read_as_run(call), call.notes
     assert call.macs == B * (1 + BLOCKS) * T * D * D == 1536
     assert B * T * D * 4 == 256
-    assert (call.activations.peak, call.activations.transient, call.activations.results) == (3 * 256, 3 * 256, 256)
+    assert (call.activations.peak, call.activations.transient, call.activations.results) == (
+        3 * 256,
+        3 * 256,
+        256,
+    )
+
+
+def traced_programs(monkeypatch, model):
+    """The calls passed through by each program the count of ``model`` traces (their number)."""
+    from keras_flops import backends
+
+    backend, passed = backends.of(model), []
+    trace = backend.trace
+    monkeypatch.setattr(
+        backend, "trace", lambda *a, **k: passed.append(len(k.get("passthrough") or ())) or trace(*a, **k)
+    )
+    return passed
+
+
+def test_a_closed_chain_whose_first_call_is_like_its_last_is_counted_from_its_first_and_last(monkeypatch):
+    """Five Dense blocks after a Dense stem, a training step: each block's
+    input takes a gradient (the stem's weights are trained), so the first
+    block's records (forward, backward, saved) are the last's, and one
+    program with those two, the three between standing in for the first,
+    gives the whole step. By hand, per sequence: forward, the stem and five
+    blocks, 6 T D D MACs; backward, every kernel's gradient (6 T D D) and
+    every block's input's (5 T D D; the stem's input, the model's, takes none)."""
+
+    def blocks(x):
+        h = keras.layers.Dense(D, use_bias=False)(x)  # not like the blocks: no part of their chain
+        for _ in range(BLOCKS):
+            h = keras.layers.Dense(D)(h)
+        return h
+
+    x = keras.Input((None, D))
+    model = keras.Model(x, blocks(x))
+    model.compile(loss="mse")
+    passed = traced_programs(monkeypatch, model)
+    step = keras_flops.profile(model, batch_size=B, input_shape=(T, D), training=True, warn=False)
+    assert passed == [BLOCKS - 2]  # one program: the first block and the last
+    monkeypatch.undo()
+    whole = keras_flops.profile(
+        model, batch_size=B, input_shape=(T, D), training=True, warn=False, reuse=False
+    )
+    assert_same(step, whole, TRAINING)
+    assert shortened(step) and one_program(step), step.notes
+    assert T * D * D == 128
+    assert (step.macs, step.backward_macs) == (B * 6 * 128, B * (6 + 5) * 128) == (1536, 2816)
+
+
+def test_a_closed_chain_whose_first_call_takes_no_gradient_is_counted_from_its_first_two_and_last(
+    monkeypatch,
+):
+    """Five Dense blocks on the model's input, a training step: the first
+    block's input takes no gradient, so its backward pass lacks what every
+    other block's has (its input's gradient); the first and the last differ,
+    and the program with the first two and the last is traced too, each
+    block between standing in for the second. By hand, per sequence: forward
+    5 T D D MACs; backward, five kernels' gradients and four inputs' (9 T D D)."""
+
+    def blocks(x):
+        h = x
+        for _ in range(BLOCKS):
+            h = keras.layers.Dense(D)(h)
+        return h
+
+    x = keras.Input((None, D))
+    model = keras.Model(x, blocks(x))
+    model.compile(loss="mse")
+    passed = traced_programs(monkeypatch, model)
+    step = keras_flops.profile(model, batch_size=B, input_shape=(T, D), training=True, warn=False)
+    assert passed == [BLOCKS - 2, BLOCKS - 3]  # the first and the last; then the first two and the last
+    monkeypatch.undo()
+    whole = keras_flops.profile(
+        model, batch_size=B, input_shape=(T, D), training=True, warn=False, reuse=False
+    )
+    assert_same(step, whole, TRAINING)
+    assert shortened(step) and one_program(step), step.notes
+    assert (step.macs, step.backward_macs) == (B * 5 * 128, B * 9 * 128) == (1280, 2304)
 
 
 def test_a_chain_whose_calls_take_other_specs_is_traced_whole():

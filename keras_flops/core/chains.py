@@ -23,6 +23,7 @@ difference (what a program makes outside the calls for each of them).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from typing import Callable, Dict, List, Sequence, Tuple
 
@@ -145,6 +146,10 @@ def count_by_chains(
             if isinstance(found, str):
                 found = _read_as_run(model, long, trace, count, 1, last=False)
             return found
+        if one_program and all(getattr(chain, "closed", False) for chain in long):
+            found = _first_and_last(model, long, trace, count)
+            if found is not None:
+                return found
         return _count_by_chains(model, long, trace, count, one_program)
     except Exception as err:  # a call that cannot stand in for another: the caller traces every call
         return reason(err).rstrip(".")
@@ -174,6 +179,63 @@ def _read_as_run(model, long, trace: Callable, count: Callable, like: int, last:
         " much live)."
     )
     return _filled(more, counted, long, layers, {}, {}, note, like, last)
+
+
+def _first_and_last(model, long, trace: Callable, count: Callable):
+    """The program with each (closed) chain's first call and its last, the
+    others passed through, standing in for the first, whose records each
+    gets; where the first's ops are its last's, else None (the caller
+    traces the second too).
+
+    A call's ops differ from its like neighbours' only by what comes in:
+    whether its input takes a gradient (any weight trained before it), as
+    the first's may not; what it gives out (its output saved for the
+    backward pass, counted as its own) only by what reads its output, the
+    next call alone for every call but the last. So a call between has the
+    first's saved activations, and where the first's ops are the last's,
+    the first's ops too."""
+    layers = dict(layer_tree(model))
+    left = {path: chain[0] for chain in long for path in chain[1:-1]}
+    more = trace(left)
+    counted = _without(count(more, None), left, layers)
+    if not all(_alike(more, counted, layers, chain[0], chain[-1]) for chain in long):
+        return None
+    note = (
+        " One program sufficed for "
+        + ", ".join(f"{c[0]!r} ... {c[-1]!r}" for c in long)
+        + ": its calls read no other floating value and pass their output to the next alone, and its"
+        " first call's records are its last's (the calls between stand in for the first)."
+    )
+    return _filled(more, counted, long, layers, {}, {}, note, like=0, last=False)
+
+
+def _alike(more, counted, layers: dict, first: str, last: str) -> bool:
+    """Whether the call at ``first`` has the ops of the call at ``last`` (its
+    layers' rows, ops and uncounted ops, each under the other's paths)."""
+    renamed = renaming(layers[first], first, layers[last], last)
+    theirs = set(renamed.values())
+
+    def records(items, path_of, as_key):
+        mine = [as_key(item, renamed[path_of(item)]) for item in items if path_of(item) in renamed]
+        other = [as_key(item, path_of(item)) for item in items if path_of(item) in theirs]
+        return collections.Counter(mine) == collections.Counter(other)
+
+    return (
+        records(
+            more.layers,
+            lambda r: r.path,
+            lambda r, p: (p, r.class_name, str(r.output_shape), r.params, r.calls),
+        )
+        and records(
+            counted.ops,
+            lambda op: op.layer,
+            lambda op, p: (
+                (p, op.op_type, op.phase, op.source, op.mac_dtype, op.recompute, op.repeat, op.formula)
+                + tuple(getattr(op, f) for f in OP_FIELDS)
+            ),
+        )
+        and records(counted.uncounted, lambda u: u.layer, lambda u, p: (p, u.op_type, u.reason))
+    )
 
 
 def _count_by_chains(model, long, trace: Callable, count: Callable, one_program: bool):
