@@ -17,7 +17,7 @@ from keras_flops.core.records import BACKWARD, FORWARD, LOSS_PHASE
 
 
 class TrainingStep:
-    """``function`` takes ``(inputs)`` or ``(inputs, targets)``; after it is
+    """:meth:`step` takes ``(inputs)`` or ``(inputs, targets)``; after it is
     traced, ``phases`` maps each op name of its graph to its phase and
     ``notes`` says what the report should (an uncompiled model, say).
 
@@ -25,20 +25,19 @@ class TrainingStep:
     graph (zeros: their values do not change the count).
     """
 
-    def __init__(self, model, has_targets: bool, variables=None, autograph: bool = True, sharing=None):
+    def __init__(self, model, has_targets: bool, variables=None, sharing=None):
         self.model = model
         self.variables = variables  # placeholders stand for these (weightless models)
         self.sharing = sharing  # which placeholder stands for each (weightless.Slots)
         self.phases: Dict[str, str] = {}
         self.notes: List[str] = []
-        if has_targets:
-            self.function = tf.function(
-                lambda inputs, targets, values=None: self._step(inputs, targets, values), autograph=autograph
-            )
-        else:
-            self.function = tf.function(
-                lambda inputs, values=None: self._step(inputs, None, values), autograph=autograph
-            )
+        self.has_targets = has_targets
+
+    def step(self, inputs, *rest):
+        """The step, to be traced: on ``(inputs, targets, values)`` or
+        ``(inputs, values)`` (``values`` for a weightless model alone)."""
+        targets, rest = (rest[0], rest[1:]) if self.has_targets else (None, rest)
+        return self._step(inputs, targets, rest[0] if rest else None)
 
     def _step(self, inputs, targets=None, values=None):
         if values is not None:
