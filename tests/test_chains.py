@@ -240,44 +240,45 @@ def test_an_inference_call_read_at_once_is_counted_from_one_program():
     )
 
 
-def traced_programs(monkeypatch, model):
-    """The calls passed through by each program the count of ``model`` traces (their number)."""
+def passed_through(monkeypatch):
+    """For each program a count traces with calls passed through, their number."""
     from keras_flops import backends
 
-    backend, passed = backends.of(model), []
+    backend, passed = backends.of(), []
     trace = backend.trace
-    monkeypatch.setattr(
-        backend, "trace", lambda *a, **k: passed.append(len(k.get("passthrough") or ())) or trace(*a, **k)
-    )
+
+    def counting(*args, **kwargs):
+        if kwargs.get("passthrough"):
+            passed.append(len(kwargs["passthrough"]))
+        return trace(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "trace", counting)
     return passed
+
+
+def dense_blocks(stem: bool):
+    """Five Dense blocks (D to D), after a stem unlike them (no bias) or on the model's input."""
+
+    def blocks(x):
+        h = keras.layers.Dense(D, use_bias=False)(x) if stem else x
+        for _ in range(BLOCKS):
+            h = keras.layers.Dense(D)(h)
+        return h
+
+    return blocks
 
 
 def test_a_closed_chain_whose_first_call_is_like_its_last_is_counted_from_its_first_and_last(monkeypatch):
     """Five Dense blocks after a Dense stem, a training step: each block's
     input takes a gradient (the stem's weights are trained), so the first
-    block's records (forward, backward, saved) are the last's, and one
-    program with those two, the three between standing in for the first,
-    gives the whole step. By hand, per sequence: forward, the stem and five
-    blocks, 6 T D D MACs; backward, every kernel's gradient (6 T D D) and
-    every block's input's (5 T D D; the stem's input, the model's, takes none)."""
-
-    def blocks(x):
-        h = keras.layers.Dense(D, use_bias=False)(x)  # not like the blocks: no part of their chain
-        for _ in range(BLOCKS):
-            h = keras.layers.Dense(D)(h)
-        return h
-
-    x = keras.Input((None, D))
-    model = keras.Model(x, blocks(x))
-    model.compile(loss="mse")
-    passed = traced_programs(monkeypatch, model)
-    step = keras_flops.profile(model, batch_size=B, input_shape=(T, D), training=True, warn=False)
+    block's ops (forward and backward) are the last's, and one program with
+    those two, the three between standing in for the first, gives the whole
+    step. By hand, per sequence: forward, the stem and five blocks, 6 T D D
+    MACs; backward, every kernel's gradient (6 T D D) and every block's
+    input's (5 T D D; the stem's input, the model's, takes none)."""
+    passed = passed_through(monkeypatch)
+    step = step_and_whole(dense_blocks(stem=True))
     assert passed == [BLOCKS - 2]  # one program: the first block and the last
-    monkeypatch.undo()
-    whole = keras_flops.profile(
-        model, batch_size=B, input_shape=(T, D), training=True, warn=False, reuse=False
-    )
-    assert_same(step, whole, TRAINING)
     assert shortened(step) and one_program(step), step.notes
     assert T * D * D == 128
     assert (step.macs, step.backward_macs) == (B * 6 * 128, B * (6 + 5) * 128) == (1536, 2816)
@@ -292,24 +293,9 @@ def test_a_closed_chain_whose_first_call_takes_no_gradient_is_counted_from_its_f
     and the program with the first two and the last is traced too, each
     block between standing in for the second. By hand, per sequence: forward
     5 T D D MACs; backward, five kernels' gradients and four inputs' (9 T D D)."""
-
-    def blocks(x):
-        h = x
-        for _ in range(BLOCKS):
-            h = keras.layers.Dense(D)(h)
-        return h
-
-    x = keras.Input((None, D))
-    model = keras.Model(x, blocks(x))
-    model.compile(loss="mse")
-    passed = traced_programs(monkeypatch, model)
-    step = keras_flops.profile(model, batch_size=B, input_shape=(T, D), training=True, warn=False)
+    passed = passed_through(monkeypatch)
+    step = step_and_whole(dense_blocks(stem=False))
     assert passed == [BLOCKS - 2, BLOCKS - 3]  # the first and the last; then the first two and the last
-    monkeypatch.undo()
-    whole = keras_flops.profile(
-        model, batch_size=B, input_shape=(T, D), training=True, warn=False, reuse=False
-    )
-    assert_same(step, whole, TRAINING)
     assert shortened(step) and one_program(step), step.notes
     assert (step.macs, step.backward_macs) == (B * 5 * 128, B * 9 * 128) == (1280, 2304)
 
