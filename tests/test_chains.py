@@ -355,12 +355,13 @@ def test_a_count_reads_each_layer_once_and_no_count_after_it():
     assert [layer for _, layer in layer_tree(outer)] == [outer.dense, outer.extra]
 
 
-def test_only_the_sublayers_calls_passed_through_alone_would_call_are_left_unwrapped():
+def test_only_the_sublayers_calls_passed_through_alone_would_call_are_left_unwrapped_and_unread():
     """Blocks b0 to b3, each holding a Dense; b2 and b3 hold one Dense,
     shared. With b1 and b2 passed through (standing in for b0), b1's Dense is
-    called by no one and is not wrapped; the shared Dense, found first under
-    b2, is called by b3 and is wrapped; every other layer is."""
-    from keras_flops.core.layers import _within_passed, layer_tree, steady
+    called by no one and is not wrapped, and no call reads its weights; the
+    shared Dense, found first under b2, is called by b3: it is wrapped, and
+    its weights are read; every other layer is wrapped."""
+    from keras_flops.core.layers import _within_passed, layer_tree, passed_over, steady
 
     class Block(keras.layers.Layer):
         def __init__(self, inner, **kwargs):
@@ -374,9 +375,14 @@ def test_only_the_sublayers_calls_passed_through_alone_would_call_are_left_unwra
 
     shared = keras.layers.Dense(2, name="shared")
     inner = [keras.layers.Dense(2, name=f"d{i}") for i in range(2)] + [shared, shared]
+    for dense in inner[:3]:
+        dense.build((None, 2))
     top = Top([Block(d, name=f"b{i}") for i, d in enumerate(inner)], name="top")
     with steady():
         paths = [path for path, _ in layer_tree(top)]
         assert paths == ["b0", "b0/d0", "b1", "b1/d1", "b2", "b2/shared", "b3"]
         assert _within_passed(top, {"b1": "b0", "b2": "b0"}) == {"b1/d1"}
         assert _within_passed(top, {}) == set()
+        # the weights no call but those passed through reads: d1's alone, not the shared Dense's
+        d1 = inner[1]
+        assert passed_over(top, {"b1": "b0", "b2": "b0"}) == {id(d1.kernel), id(d1.bias)}

@@ -129,21 +129,18 @@ def _own_params(layer) -> int:
 
 def passed_over(model, passthrough: Optional[Mapping[str, str]]) -> frozenset:
     """The ids of the variables that only the layers at ``passthrough``'s
-    paths (and their sublayers) hold: a program that passes those calls
-    through reads none of them. A variable another layer holds too (tied
-    weights) is not among them; one a layer reads without holding it is
-    caught where the program is traced (it is then read)."""
+    paths (and their sublayers not shared, :func:`_within_passed`) hold: a
+    program that passes those calls through reads none of them. A variable
+    another layer holds too (tied weights) is not among them; one a layer
+    reads without holding it is caught where the program is traced (it is
+    then read)."""
     if not passthrough:
         return frozenset()
-    prefixes = tuple(p + "/" for p in passthrough)
+    within = _within_passed(model, passthrough) | set(passthrough)
     inside: set = set()
     outside = _own_variables(model)
     for path, layer in layer_tree(model):
-        own = _own_variables(layer)
-        if path in passthrough or path.startswith(prefixes):
-            inside |= own
-        else:
-            outside |= own
+        (inside if path in within else outside).update(_own_variables(layer))
     return frozenset(inside - outside)
 
 
