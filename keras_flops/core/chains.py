@@ -14,7 +14,10 @@ difference (what a program makes outside the calls for each of them).
 
 - keras_flops' own counts (:func:`count_by_chains`): the chain's first two
   calls and its last, and its first and its last; a call's records do not
-  depend on its neighbours there.
+  depend on its neighbours there. Where one program suffices (nothing is
+  made outside the calls for each, or what a program holds at once is read
+  as run where each call stands), that program has the chain's first call
+  and its last where that is exact, else its first two and its last.
 - XLA's partitioned programs (:func:`left_out`, used by
   :mod:`keras_flops.backends.jax.partition`): the first three and the last
   (P4), and the first two and the last (P3), since XLA hoists work of every
@@ -123,10 +126,13 @@ def count_by_chains(
     fails: ``NoStandIn``, or another error), or a difference of the ops is negative.
 
     With ``one_program`` (the caller reads no activations held at once), a
-    closed chain (:class:`~keras_flops.core.reuse.Chain`) needs the first program alone:
+    closed chain (:class:`~keras_flops.core.reuse.Chain`) needs one program:
     nothing outside its calls is made for each of them (no cotangents meet
     there, and every backend puts each backward op in the layer of the
     forward ops it differentiates), so the rest of the difference is none.
+    Where every chain is closed, that program has each chain's first call
+    and its last, where the first's ops are the last's (:func:`_first_and_last`);
+    else the first program above.
 
     With ``read_as_run`` (an inference program whose activations held at
     once are read: a generation's), one program with each chain's first call
