@@ -64,6 +64,7 @@ class GraphProgram:
         self.trace = trace
         self.arguments = getattr(trace, "arguments", ())
         self.returns = getattr(trace, "returns", ())
+        self._operands: dict = {}
 
     def top(self):
         return self.trace.graph
@@ -115,10 +116,13 @@ class GraphProgram:
         return op_spec(op)
 
     def operands(self, op):
-        return (
-            [(None if graph.immediate(t) else id(t), graph.tensor_bytes(t)) for t in op.inputs],
-            [(id(t), graph.tensor_bytes(t)) for t in op.outputs],
-        )
+        found = self._operands.get(id(op))  # read by the walk and by the activations alike
+        if found is None:
+            found = self._operands[id(op)] = (
+                [(None if graph.immediate(t) else id(t), graph.tensor_bytes(t)) for t in op.inputs],
+                [(id(t), graph.tensor_bytes(t)) for t in op.outputs],
+            )
+        return found
 
     def dtype(self, op) -> str:
         return op.inputs[0].dtype.name if op.inputs else ""
