@@ -212,11 +212,11 @@ def concrete_function(fn: Callable, specs: list, autograph: bool, weightless: bo
     A weightless model's program (every variable a placeholder, and every
     value assigned to one returned: :func:`weightless.updates`) writes no
     state it does not return, so it needs none of the control dependencies
-    ``tf.function`` adds to order writes to state; ``tf.compat.v1.wrap_function``
-    traces it without them (and without autograph), in half the time a 7B's
-    decode step took. A model with weights, whose writes to its variables
-    are ops of the program's own, and a model traced with autograph, go
-    through ``tf.function``."""
+    ``tf.function`` adds to order writes to state (a pass over every op);
+    ``tf.compat.v1.wrap_function`` traces it without them (and without
+    autograph). A model with weights, whose writes to its variables are ops
+    of the program's own, and a model traced with autograph, go through
+    ``tf.function``."""
     if weightless and not autograph:
         return tf.compat.v1.wrap_function(fn, signature=specs)
     return tf.function(fn, autograph=autograph).get_concrete_function(*specs)
