@@ -300,6 +300,42 @@ def test_a_closed_chain_whose_first_call_takes_no_gradient_is_counted_from_its_f
     assert (step.macs, step.backward_macs) == (B * 5 * 128, B * 9 * 128) == (1280, 2304)
 
 
+class Holding(keras.layers.Layer):
+    """A Dense block that also holds a weight another layer computes with."""
+
+    def __init__(self, held, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(D)
+        self.held = held  # tracked: one of this layer's weights too
+
+    def build(self, shape):
+        self.dense.build(shape)
+
+    def call(self, h):
+        return self.dense(h)
+
+
+def test_a_weight_a_passed_through_call_holds_with_another_layer_takes_its_gradient():
+    """Five blocks after a stem, each holding the head's kernel as well as
+    its own Dense: the blocks passed through hold the kernel, but the head
+    computes with it, so its gradient is taken. By hand, per sequence:
+    forward, the stem, five blocks and the head, 7 T D D MACs; backward,
+    seven kernels' gradients and six inputs' (the blocks' and the head's):
+    13 T D D."""
+    head = keras.layers.Dense(D, name="head")
+    head.build((None, None, D))
+
+    def blocks(x):
+        h = keras.layers.Dense(D, use_bias=False)(x)
+        for _ in range(BLOCKS):
+            h = Holding(head.kernel)(h)
+        return head(h)
+
+    step = step_and_whole(blocks)
+    assert shortened(step), step.notes
+    assert (step.macs, step.backward_macs) == (B * 7 * 128, B * 13 * 128) == (1792, 3328)
+
+
 def test_a_chain_whose_calls_take_other_specs_is_traced_whole():
     """Five Mix blocks look alike in the graph, but the second adds the
     mean of x over positions, (B, 1, D), and the third x itself, (B, T, D):

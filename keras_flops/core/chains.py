@@ -289,14 +289,14 @@ def _filled(
     for chain in long:
         out = chain[like + 1 : None if last else -1]  # the calls left out
         n = len(out)
-        second = _paths(layers, chain[like])
-        at = max((i for i, row in enumerate(rows) if row.path in second), default=len(rows) - 1)
-        kept = max((i for i, (layer, _) in enumerate(saved) if layer in second), default=len(saved) - 1)
+        like_paths = _paths(layers, chain[like])
+        at = max((i for i, row in enumerate(rows) if row.path in like_paths), default=len(rows) - 1)
+        kept = max((i for i, (layer, _) in enumerate(saved) if layer in like_paths), default=len(saved) - 1)
         # the like call's own records, each given to every call left out under that call's paths
-        own_rows = [row for row in more.layers if row.path in second]
-        own_ops = [op for op in counted.ops if op.layer in second]
-        own_uncounted = [u for u in counted.uncounted if u.layer in second]
-        own_saved = [(layer, size) for layer, size in counted.activations.saved if layer in second]
+        own_rows = [row for row in more.layers if row.path in like_paths]
+        own_ops = [op for op in counted.ops if op.layer in like_paths]
+        own_uncounted = [u for u in counted.uncounted if u.layer in like_paths]
+        own_saved = [(layer, size) for layer, size in counted.activations.saved if layer in like_paths]
         for path in out:
             renamed = renaming(layers[chain[like]], chain[like], layers[path], path)
             copies = [_with(row, path=renamed[row.path]) for row in own_rows]

@@ -104,8 +104,8 @@ class Slots(NamedTuple):
 def slots(variables: Sequence, unread: AbstractSet[int] = frozenset()) -> Slots:
     """One stand-in per variable, but one per shape and dtype for the
     variables in ``unread`` (ids, :func:`~keras_flops.core.layers.passed_over`):
-    a program that reads none of them need not take 270 placeholders for a 7B
-    whose blocks it passes through. Whoever traces with them checks that no
+    a 7B's prefill, passing 30 of its 32 blocks through, takes 28 for its
+    293 variables. Whoever traces with them checks that no
     shared stand-in was read."""
     firsts: List[int] = []
     of: List[int] = []

@@ -24,7 +24,7 @@ import keras
 from keras_flops.backends.jax._compat import is_literal
 from keras_flops.core import inputs, weightless
 from keras_flops.core.dtypes import dtype_name
-from keras_flops.core.layers import LayerRecorder, layer_tree
+from keras_flops.core.layers import LayerRecorder, passed_over
 from keras_flops.core.records import LOSS, LayerRow
 
 _SESSIONS = itertools.count()
@@ -131,9 +131,7 @@ def trace(model, specs, training: bool = False, targets=None, passthrough=None) 
         return trace_call(model, lambda inputs, region: model(inputs, training=False), [specs], passthrough)
     variables = weightless.all_variables(model)
     index = {id(v): i for i, v in enumerate(variables)}
-    skipped = {
-        id(v) for path, layer in layer_tree(model) if path in (passthrough or {}) for v in layer.weights
-    }
+    skipped = passed_over(model, passthrough)
     trainable = [index[id(v)] for v in model.trainable_variables if id(v) not in skipped]
     notes: List[str] = []
 

@@ -192,7 +192,7 @@ def weightless_trace(model, passthrough, taken: int, traced: Callable) -> Trace:
     first inputs are its arguments; for a weightless model, on placeholders
     for its variables (:mod:`keras_flops.core.weightless`), those that only
     passed-through calls hold sharing one per shape and dtype (a 7B whose
-    blocks but two are passed through takes 29 placeholders, not 292).
+    blocks but two are passed through takes 28 for its 293 variables).
     Where the program read one of those after all (a layer reading a weight
     it does not hold), it is traced again with a placeholder per variable."""
     variables = weightless.deferred_variables(model)
